@@ -1,0 +1,598 @@
+"""The indicator catalogue (``indicators.yaml``): schema, safe loading and validation.
+
+Loading happens in three layers, each collecting every problem before reporting:
+
+1. YAML is composed with PyYAML's safe loader (Python tags are rejected) into a node tree that
+   remembers the line of every key, and duplicate keys are reported.
+2. The data is validated against frozen pydantic models with ``extra="forbid"``; each pydantic
+   error is mapped back to its line, with "did you mean ...?" hints for misspelt keys.
+3. Semantic checks: unique ids, known datasets, expressions parsed and checked against the
+   datasets' actual columns and types, compatible options.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from audit_metrics.exceptions import CatalogueError, Problem
+from audit_metrics.expressions import ExpressionProblem, compile_expression
+
+__all__ = [
+    "Catalogue",
+    "CovariateSpec",
+    "DatasetSpec",
+    "Defaults",
+    "IndicatorSpec",
+    "LoadedCatalogue",
+    "RiskAdjustmentSpec",
+    "UnitsSpec",
+    "catalogue_json_schema",
+    "load_catalogue",
+    "parse_catalogue",
+    "validate_catalogue",
+]
+
+Statistic = Literal["proportion", "ratio", "rate", "ratio_of_counts"]
+Better = Literal["lower", "higher", "neither"]
+OverdispersionMethod = Literal["none", "multiplicative", "additive"]
+RobustMethod = Literal["winsorise", "truncate"]
+LimitMethod = Literal["exact", "normal", "transformed"]
+ColumnType = Literal["string", "integer", "float", "boolean", "date"]
+MissingMode = Literal["category", "complete_case", "impute"]
+
+_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Model):
+    """A named extract. A plain string in YAML is shorthand for ``{path: ...}``."""
+
+    path: str = Field(description="File path, relative to the catalogue file. CSV, Parquet or .xlsx.")
+    format: Literal["csv", "parquet", "xlsx"] | None = Field(
+        None, description="File format; taken from the file extension when omitted.")
+    sheet: str | None = Field(None, description="Excel sheet name (first sheet when omitted).")
+    unit_column: str | None = Field(
+        None, description="Column holding the unit code; defaults to units.code.")
+    period_column: str | None = Field(
+        None, description="Column holding the reporting period label (e.g. financial year).")
+    periods: list[str] | None = Field(
+        None, description="Periods in scope; rows from other periods are excluded and counted.")
+    key: list[str] | None = Field(
+        None, description="Columns that identify a row (e.g. [patient_id]); repeats are excluded.")
+    columns: dict[str, ColumnType] = Field(
+        default_factory=dict, description="Explicit column types (strongly advised for CSV).")
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Allowed [min, max] per numeric column; rows outside are excluded.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+
+class UnitsSpec(_Model):
+    """The reference table of organisations results are reported for."""
+
+    file: str = Field(description="CSV of units, relative to the catalogue file.")
+    code: str = Field(description="Column with the unit code (ODS-style).")
+    name: str = Field(description="Column with the unit name.")
+    groups: list[str] = Field(
+        default_factory=list, description="Columns of higher levels results are rolled up to.")
+    mergers: str | None = Field(
+        None, description="CSV with old_code,new_code: predecessor codes mapped to successors.")
+    expected_cases: str | None = Field(
+        None, description="Column with the externally expected number of cases (case ascertainment).")
+
+
+class SuppressionSpec(_Model):
+    """Small-number disclosure control applied to exports."""
+
+    min_count: int = Field(1, ge=0, description="Smallest count that is suppressed.")
+    max_count: int = Field(7, ge=0, description="Largest count that is suppressed.")
+    symbol: str = Field("*", description="What a suppressed count shows as.")
+
+
+class _MethodOptions(_Model):
+    limits: list[float] | None = Field(
+        None, description="Two-sided coverage levels, ascending: alert then alarm.")
+    overdispersion: OverdispersionMethod | None = None
+    robust: RobustMethod | None = Field(
+        None, description="Outlier-robust step before estimating overdispersion.")
+    trim: float | None = Field(
+        None, gt=0, lt=0.5, description="Fraction winsorised/truncated at each end.")
+    min_denominator: float | None = Field(None, ge=0)
+    min_units: int | None = Field(
+        None, ge=2, description="Fewest assessable units needed to estimate overdispersion.")
+    limit_method: LimitMethod | None = None
+    fdr: bool | None = Field(None, description="Also report Benjamini-Hochberg false-discovery-rate flags.")
+
+    @field_validator("limits")
+    @classmethod
+    def _check_limits(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return value
+        if not value:
+            msg = "list at least one coverage level, e.g. [0.95, 0.998]"
+            raise ValueError(msg)
+        for v in value:
+            if not 0 < v < 1:
+                msg = f"coverage {v} is not between 0 and 1 (write 0.95, not 95)"
+                raise ValueError(msg)
+        if list(value) != sorted(set(value)):
+            msg = "coverage levels must be distinct and ascending, e.g. [0.95, 0.998]"
+            raise ValueError(msg)
+        return value
+
+
+class Defaults(_MethodOptions):
+    """Method settings inherited by every indicator."""
+
+    suppression: SuppressionSpec = Field(default_factory=SuppressionSpec)
+
+
+class CovariateSpec(_Model):
+    """A case-mix covariate. A plain string in YAML is shorthand for ``{name: ...}``."""
+
+    name: str
+    type: Literal["continuous", "categorical"] | None = None
+    reference: str | int | None = Field(
+        None, description="Reference level of a categorical covariate (most frequent when omitted).")
+    spline_knots: int | None = Field(
+        None, ge=3, le=10, description="Natural cubic spline with this many knots (continuous only).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class RiskAdjustmentSpec(_Model):
+    """Patient-level logistic case-mix model (see the risk-adjustment section of the README)."""
+
+    covariates: list[CovariateSpec] = Field(min_length=1)
+    categorical: list[str] = Field(default_factory=list)
+    missing: MissingMode = "category"
+    imputations: int = Field(5, ge=2, le=50)
+
+
+class IndicatorSpec(_MethodOptions):
+    """One indicator. Method fields left out are inherited from ``defaults``."""
+
+    id: Annotated[str, Field(pattern=_ID, description="Lower-case identifier, e.g. bowel_mort90.")]
+    title: str
+    audit: str | None = None
+    tumour_site: str
+    description: str | None = None
+    dataset: str
+    cohort: str | None = Field(None, description="Boolean expression selecting the cohort (patient data).")
+    numerator: str = Field(description="Boolean expression (patient data) or count column (aggregate data).")
+    denominator: str | None = Field(
+        None, description="Count column (aggregate data). Patient data: the cohort size.")
+    expected: str | None = Field(None, description="Expected-count column (aggregate ratio data).")
+    person_time: str | None = Field(None, description="Person-time column (rate statistic).")
+    statistic: Statistic = "proportion"
+    better: Better
+    target: float | None = Field(None, description="External standard; else the national value.")
+    multiplier: float = Field(1.0, gt=0, description="Display multiplier, e.g. 100 for percentages.")
+    by_period: bool = Field(False, description="Also report each period separately.")
+    risk_adjustment: RiskAdjustmentSpec | None = None
+    transform: Literal["arcsine", "log", "sqrt"] | None = Field(
+        None, description="Variance-stabilising scale for transformed limits.")
+
+    @property
+    def is_patient_level(self) -> bool:
+        return self.denominator is None
+
+
+class Catalogue(_Model):
+    """The whole ``indicators.yaml``."""
+
+    version: Literal[1]
+    datasets: dict[str, DatasetSpec]
+    units: UnitsSpec
+    defaults: Defaults = Field(default_factory=Defaults)
+    indicators: list[IndicatorSpec] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------------
+# resolved options
+
+
+_BUILTIN_DEFAULTS: dict[str, Any] = {
+    "limits": [0.95, 0.998],
+    "overdispersion": "additive",
+    "robust": "winsorise",
+    "trim": 0.1,
+    "min_denominator": 10,
+    "min_units": 10,
+    "limit_method": "transformed",
+    "fdr": False,
+}
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """The fully resolved method options for one indicator (indicator > defaults > built-in)."""
+
+    limits: tuple[float, ...]
+    overdispersion: str
+    robust: str
+    trim: float
+    min_denominator: float
+    min_units: int
+    limit_method: str
+    fdr: bool
+    transform: str
+
+    def replace(self, **changes: Any) -> MethodOptions:
+        values = {**self.__dict__, **changes}
+        values["limits"] = tuple(values["limits"])
+        return MethodOptions(**values)
+
+
+def default_transform(statistic: str) -> str:
+    return {"proportion": "arcsine", "ratio": "log", "rate": "sqrt", "ratio_of_counts": "log"}[statistic]
+
+
+def resolve_options(spec: IndicatorSpec, defaults: Defaults) -> MethodOptions:
+    values: dict[str, Any] = {}
+    for name, builtin in _BUILTIN_DEFAULTS.items():
+        own = getattr(spec, name)
+        inherited = getattr(defaults, name)
+        values[name] = own if own is not None else inherited if inherited is not None else builtin
+    values["limits"] = tuple(values["limits"])
+    values["transform"] = spec.transform or default_transform(spec.statistic)
+    return MethodOptions(**values)
+
+
+# --------------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+@dataclass
+class _LineMap:
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def line_of(self, path: Iterable[Any]) -> int | None:
+        """Line of the deepest known prefix of ``path``."""
+        key: tuple[Any, ...] = ()
+        best = self.lines.get((), None)
+        for part in path:
+            if (*key, part) in self.lines:
+                key = (*key, part)
+                best = self.lines[key]
+            elif isinstance(part, str) and (*key, part) not in self.lines:
+                continue  # pydantic adds tags (e.g. union members) that are not YAML keys
+        return best
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...], lines: _LineMap, problems: list[Problem],
+          file: str) -> None:
+    lines.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(Problem(file, f"key {key!r} appears twice (first on line {seen[key]})",
+                                        line, hint="remove one of them: YAML keeps only the last"))
+            seen[key] = line
+            lines.lines[(*path, key)] = line
+            _walk(value_node, (*path, key), lines, problems, file)
+            lines.lines[(*path, key)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, problems, file)
+
+
+def _all_field_names() -> list[str]:
+    names: set[str] = set()
+    for model in (Catalogue, DatasetSpec, UnitsSpec, Defaults, IndicatorSpec, RiskAdjustmentSpec,
+                  CovariateSpec, SuppressionSpec):
+        names.update(model.model_fields)
+    return sorted(names)
+
+
+def _pydantic_problem(err: Mapping[str, Any], lines: _LineMap, file: str) -> Problem:
+    loc = tuple(err["loc"])
+    line = lines.line_of(loc)
+    where = ".".join(str(p) for p in loc if not (isinstance(p, str) and "[" in p))
+    kind = err["type"]
+    hint = None
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _all_field_names(), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it, or see `audit-metrics schema`"
+        return Problem(file, f"unknown key {key!r} at {where}", line, hint=hint)
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+        close = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"use one of {expected}"
+    elif kind == "missing":
+        hint = "add it (see the README's catalogue reference)"
+    elif kind == "string_pattern_mismatch":
+        hint = "use lower-case letters, digits and underscores, starting with a letter"
+    msg = err["msg"].removeprefix("Value error, ")
+    return Problem(file, f"{where}: {msg} (got {err.get('input')!r})"
+                   if kind not in {"missing", "value_error"} else f"{where}: {msg}", line, hint=hint)
+
+
+@dataclass(frozen=True)
+class LoadedCatalogue:
+    """A parsed catalogue, where it came from, and the line of each YAML path."""
+
+    catalogue: Catalogue
+    path: Path
+    base_dir: Path
+    text: str
+    line_map: dict[tuple[Any, ...], int]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def options(self, spec: IndicatorSpec) -> MethodOptions:
+        return resolve_options(spec, self.catalogue.defaults)
+
+    def indicator(self, indicator_id: str) -> IndicatorSpec:
+        for spec in self.catalogue.indicators:
+            if spec.id == indicator_id:
+                return spec
+        msg = f"no indicator {indicator_id!r} in {self.path.name}"
+        raise KeyError(msg)
+
+    def dataset_path(self, name: str, overrides: Mapping[str, str | Path] | None = None) -> Path:
+        if overrides and name in overrides:
+            return Path(overrides[name])
+        return self.base_dir / self.catalogue.datasets[name].path
+
+
+def parse_catalogue(text: str, *, file: str = "indicators.yaml",
+                    base_dir: Path | None = None) -> LoadedCatalogue:
+    """Parse and schema-check catalogue text (no dataset access). Raises ``CatalogueError``."""
+    problems: list[Problem] = []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        hint = ("Python tags are not allowed in the catalogue" if "python/" in str(exc)
+                else "check indentation and that text with ':' or '#' is quoted")
+        raise CatalogueError([Problem(file, f"not valid YAML: {problem}", line, hint=hint)]) from None
+    if root is None or not isinstance(data, dict):
+        raise CatalogueError([Problem(file, "the catalogue is empty or not a mapping", 1,
+                                      hint="start with 'version: 1'")])
+    lines = _LineMap()
+    _walk(root, (), lines, problems, file)
+    try:
+        catalogue = Catalogue.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problem(e, lines, file) for e in exc.errors())
+        raise CatalogueError(sorted(problems, key=lambda p: p.line or 0)) from None
+    if problems:
+        raise CatalogueError(problems)
+    return LoadedCatalogue(catalogue, Path(file), base_dir or Path(file).parent, text, lines.lines)
+
+
+def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = None,
+                   check_data: bool = True) -> LoadedCatalogue:
+    """Load, schema-check and (by default) semantically validate a catalogue file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogueError([Problem(str(path), "file not found",
+                                      hint="give the path to indicators.yaml")]) from None
+    except UnicodeDecodeError:
+        raise CatalogueError([Problem(str(path), "not UTF-8 text", hint="save it as UTF-8")]) from None
+    loaded = parse_catalogue(text, file=str(path), base_dir=path.parent)
+    if check_data:
+        problems = validate_catalogue(loaded, data=data)
+        if problems:
+            raise CatalogueError(problems)
+    return loaded
+
+
+# --------------------------------------------------------------------------------------------
+# semantic validation
+
+
+def validate_catalogue(loaded: LoadedCatalogue, *,
+                       data: Mapping[str, str | Path] | None = None) -> list[Problem]:
+    """Every semantic problem: ids, datasets, columns, expressions and option combinations."""
+    from audit_metrics.io import dataset_schema  # local: io depends on this module
+
+    cat = loaded.catalogue
+    file = str(loaded.path)
+    lm = _LineMap(loaded.line_map)
+    problems: list[Problem] = []
+
+    def add(path: tuple[Any, ...], message: str, hint: str | None = None) -> None:
+        problems.append(Problem(file, message, lm.line_of(path), hint=hint))
+
+    schemas: dict[str, pl.Schema] = {}
+    for name, spec in cat.datasets.items():
+        try:
+            schemas[name] = dataset_schema(loaded.dataset_path(name, data), spec)
+        except Exception as exc:  # ExtractError carries a Problem; anything else is reported too
+            problem = getattr(exc, "problem", None)
+            text = problem.message if problem else str(exc)
+            hint = problem.hint if problem else None
+            add(("datasets", name), f"dataset {name!r}: {text}", hint)
+    units_path = loaded.base_dir / cat.units.file
+    if not units_path.exists():
+        add(("units", "file"), f"units file {cat.units.file!r} not found",
+            "paths are relative to the catalogue file")
+    else:
+        header = pl.read_csv(units_path, n_rows=0).columns
+        for key in ("code", "name", "expected_cases"):
+            col = getattr(cat.units, key)
+            if col is not None and col not in header:
+                add(("units", key), f"units.{key}: column {col!r} is not in {cat.units.file}",
+                    _close(col, header))
+        for i, col in enumerate(cat.units.groups):
+            if col not in header:
+                add(("units", "groups", i), f"units.groups: column {col!r} is not in {cat.units.file}",
+                    _close(col, header))
+        if cat.units.mergers and not (loaded.base_dir / cat.units.mergers).exists():
+            add(("units", "mergers"), f"mergers file {cat.units.mergers!r} not found")
+
+    for name, spec in cat.datasets.items():
+        schema = schemas.get(name)
+        if schema is None:
+            continue
+        unit_col = spec.unit_column or cat.units.code
+        if unit_col not in schema:
+            add(("datasets", name), f"dataset {name!r} has no unit column {unit_col!r}",
+                _close(unit_col, list(schema)) or "set unit_column for this dataset")
+        for attr in ("period_column",):
+            col = getattr(spec, attr)
+            if col and col not in schema:
+                add(("datasets", name, attr), f"{attr} {col!r} is not a column of {name!r}",
+                    _close(col, list(schema)))
+        for col in [*(spec.key or []), *spec.ranges, *spec.columns]:
+            if col not in schema:
+                add(("datasets", name), f"column {col!r} is not in dataset {name!r}",
+                    _close(col, list(schema)))
+
+    seen: dict[str, int] = {}
+    for i, ind in enumerate(cat.indicators):
+        base = ("indicators", i)
+        if ind.id in seen:
+            add((*base, "id"), f"duplicate indicator id {ind.id!r} (also indicator #{seen[ind.id] + 1})",
+                "ids must be unique; rename one")
+        seen.setdefault(ind.id, i)
+        opts = resolve_options(ind, cat.defaults)
+        _check_options(ind, opts, base, add)
+        if ind.dataset not in cat.datasets:
+            add((*base, "dataset"), f"unknown dataset {ind.dataset!r}",
+                _close(ind.dataset, list(cat.datasets)) or f"declare it under datasets: ({', '.join(cat.datasets)})")
+            continue
+        schema = schemas.get(ind.dataset)
+        if schema is None:
+            continue
+        if ind.is_patient_level:
+            for key in ("cohort", "numerator"):
+                text = getattr(ind, key)
+                if text is None:
+                    continue
+                try:
+                    compile_expression(text, schema)
+                except ExpressionProblem as exc:
+                    add((*base, key), f"{ind.id}.{key}: {exc.message}", exc.hint)
+            for key in ("expected", "person_time"):
+                col = getattr(ind, key)
+                if col is not None and col not in schema:
+                    add((*base, key), f"{ind.id}.{key}: unknown column {col!r}", _close(col, list(schema)))
+            if ind.statistic == "ratio" and ind.risk_adjustment is None and ind.expected is None:
+                add((*base, "statistic"), f"{ind.id}: statistic 'ratio' needs expected counts",
+                    "add risk_adjustment (patient data) or an expected column")
+            if ind.risk_adjustment is not None:
+                _check_risk(ind, schema, base, add)
+        else:
+            if ind.cohort is not None:
+                add((*base, "cohort"), f"{ind.id}: cohort applies to patient-level data only",
+                    "aggregate extracts are already one row per unit and period")
+            if ind.risk_adjustment is not None:
+                add((*base, "risk_adjustment"), f"{ind.id}: risk adjustment needs patient-level data",
+                    "supply expected counts in an 'expected' column instead")
+            for key in ("numerator", "denominator", "expected", "person_time"):
+                col = getattr(ind, key)
+                if col is None:
+                    continue
+                if col not in schema:
+                    add((*base, key), f"{ind.id}.{key}: unknown column {col!r} in dataset {ind.dataset!r}",
+                        _close(col, list(schema)) or "for aggregate data, numerator and denominator are column names")
+                elif not schema[col].is_numeric():
+                    declared = cat.datasets[ind.dataset].columns.get(col)
+                    if declared not in {"integer", "float"}:
+                        add((*base, key), f"{ind.id}.{key}: column {col!r} is {schema[col]}, not a count",
+                            f"declare it: datasets.{ind.dataset}.columns.{col}: integer")
+        if ind.statistic == "rate" and ind.person_time is None:
+            add((*base, "statistic"), f"{ind.id}: statistic 'rate' needs person_time",
+                "name the person-time column")
+        if ind.statistic == "ratio_of_counts" and ind.is_patient_level:
+            add((*base, "statistic"), f"{ind.id}: 'ratio_of_counts' needs aggregate counts",
+                "give numerator and denominator count columns")
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _close(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _check_options(ind: IndicatorSpec, opts: MethodOptions, base: tuple[Any, ...], add: Any) -> None:
+    if ind.target is not None:
+        if ind.statistic == "proportion" and not 0 < ind.target < 1:
+            add((*base, "target"), f"{ind.id}: a proportion target must be between 0 and 1 (got {ind.target})",
+                "write 0.8 for 80%")
+        elif ind.target <= 0:
+            add((*base, "target"), f"{ind.id}: target must be positive (got {ind.target})")
+    if opts.limit_method == "exact" and opts.overdispersion != "none":
+        add((*base, "limit_method"),
+            f"{ind.id}: exact limits cannot be combined with overdispersion {opts.overdispersion!r}",
+            "exact binomial/Poisson limits have no random-effects form: set overdispersion: none, "
+            "or limit_method: transformed")
+    if opts.limit_method == "exact" and ind.statistic == "ratio_of_counts":
+        add((*base, "limit_method"), f"{ind.id}: exact limits are not available for ratio_of_counts",
+            "use limit_method: transformed")
+    allowed = {"proportion": {"arcsine"}, "ratio": {"log", "sqrt"}, "rate": {"sqrt", "log"},
+               "ratio_of_counts": {"log"}}[ind.statistic]
+    if ind.transform is not None and ind.transform not in allowed:
+        add((*base, "transform"), f"{ind.id}: transform {ind.transform!r} does not apply to {ind.statistic}",
+            f"use {' or '.join(sorted(allowed))}")
+
+
+def _check_risk(ind: IndicatorSpec, schema: pl.Schema, base: tuple[Any, ...], add: Any) -> None:
+    ra = ind.risk_adjustment
+    assert ra is not None
+    names = [c.name for c in ra.covariates]
+    for j, cov in enumerate(ra.covariates):
+        if cov.name not in schema:
+            add((*base, "risk_adjustment", "covariates", j),
+                f"{ind.id}: unknown covariate column {cov.name!r}", _close(cov.name, list(schema)))
+            continue
+        categorical = cov.type == "categorical" or cov.name in ra.categorical
+        if not categorical and not schema[cov.name].is_numeric():
+            add((*base, "risk_adjustment", "covariates", j),
+                f"{ind.id}: covariate {cov.name!r} is {schema[cov.name]}; list it under categorical",
+                f"add {cov.name} to risk_adjustment.categorical")
+        if cov.spline_knots and categorical:
+            add((*base, "risk_adjustment", "covariates", j),
+                f"{ind.id}: spline_knots applies to continuous covariates only ({cov.name!r})")
+    for j, name in enumerate(ra.categorical):
+        if name not in names:
+            add((*base, "risk_adjustment", "categorical", j),
+                f"{ind.id}: categorical {name!r} is not one of the covariates", _close(name, names))
+
+
+def catalogue_json_schema() -> dict[str, Any]:
+    """JSON Schema of the catalogue, for editor completion (``audit-metrics schema``)."""
+    schema = Catalogue.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "audit_metrics indicator catalogue"
+    # YAML shorthand: a dataset may be a plain path, a covariate a plain column name
+    defs = schema.get("$defs", {})
+    schema["properties"]["datasets"]["additionalProperties"] = {
+        "anyOf": [{"type": "string"}, {"$ref": "#/$defs/DatasetSpec"}]}
+    cov = defs["RiskAdjustmentSpec"]["properties"]["covariates"]
+    cov["items"] = {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/CovariateSpec"}]}
+    return json.loads(json.dumps(schema))

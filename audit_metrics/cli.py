@@ -1,0 +1,125 @@
+"""``audit-metrics`` command line: validate, schema, run, sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
+
+__all__ = ["main"]
+
+
+def _data_overrides(items: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or ():
+        if "=" not in item:
+            msg = f"--data expects NAME=PATH, got {item!r}"
+            msg_0 = f"error: {msg}"
+            raise SystemExit(msg_0)
+        name, path = item.split("=", 1)
+        out[name.strip()] = path.strip()
+    return out
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.io import load_all
+
+    data = _data_overrides(args.data)
+    loaded = load_catalogue(args.indicators, data=data)
+    cat = loaded.catalogue
+    print(f"{args.indicators}: OK - {len(cat.indicators)} indicators, {len(cat.datasets)} datasets, "
+          f"{len({i.tumour_site for i in cat.indicators})} tumour sites")
+    if args.rows:
+        _, datasets = load_all(loaded, data=data)
+        for ds in datasets.values():
+            print(ds.accounting.summary())
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from audit_metrics.catalogue import catalogue_json_schema
+
+    text = json.dumps(catalogue_json_schema(), indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from audit_metrics.sample import write_sample
+
+    paths = write_sample(args.out, patients=args.patients, seed=args.seed, patients_format=args.format)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from audit_metrics.pipeline import run_cli
+
+    return run_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audit-metrics",
+        description="Funnel plots and risk-adjusted outlier status for national clinical audits.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check the indicator catalogue against its schema and data")
+    p.add_argument("indicators", nargs="?", default="indicators.yaml")
+    p.add_argument("--data", action="append", metavar="NAME=PATH", help="use another file for a dataset")
+    p.add_argument("--rows", action="store_true", help="also load the data and print the row accounting")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the catalogue")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("run", help="compute funnel limits and outlier status for every indicator")
+    p.add_argument("--indicators", default="indicators.yaml")
+    p.add_argument("--data", action="append", metavar="NAME=PATH", help="use another file for a dataset")
+    p.add_argument("--out", required=True, help="results file: .csv, .xlsx or .parquet")
+    p.add_argument("--indicator", action="append", metavar="ID", help="only these indicators")
+    p.add_argument("--limits-out", help="also write the funnel limit curves (.csv, .xlsx or .parquet)")
+    p.add_argument("--accounting-out", help="also write the row accounting (.csv)")
+    p.add_argument("--quiet", action="store_true", help="no progress or summary lines")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sample", help="write the synthetic sample extracts")
+    p.add_argument("--out", default="sample_data")
+    p.add_argument("--patients", type=int, default=150_000)
+    p.add_argument("--seed", type=int, default=20261122)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.set_defaults(func=_cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{n} problem{'s' if n != 1 else ''} found.", file=sys.stderr)
+        return 1
+    except ExtractError as exc:
+        print(f"error: {exc.problem}", file=sys.stderr)
+        return 1
+    except AuditMetricsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Exception and warning hierarchy. User mistakes become these, never bare tracebacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AuditMetricsError",
+    "CatalogueError",
+    "ExtractError",
+    "Problem",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as we can."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        col = f" [column {self.column!r}]" if self.column else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}:{col} {self.message}{hint}"
+
+
+class AuditMetricsError(Exception):
+    """Base class for every error a user can fix."""
+
+
+class CatalogueError(AuditMetricsError):
+    """The indicator catalogue is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ExtractError(AuditMetricsError):
+    """An extract cannot be read at all (not the same as excluded rows, which are reported)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))

@@ -1,0 +1,426 @@
+"""Reading extracts (CSV, Parquet, Excel) with explicit types and full row accounting.
+
+Every row read is either used or excluded with a reason; ``RowAccounting`` holds the counts and the
+first few line numbers for each reason so a data manager can find them. Files that cannot be read
+at all (missing, empty, not UTF-8, wrong delimiter, duplicated or missing columns) raise
+``ExtractError`` naming the file and a fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, UnitsSpec
+from audit_metrics.exceptions import ExtractError, Problem
+
+__all__ = [
+    "Exclusion",
+    "LoadedDataset",
+    "RowAccounting",
+    "Units",
+    "dataset_schema",
+    "file_digest",
+    "load_dataset",
+    "load_units",
+    "read_extract",
+]
+
+ROW = "__row"
+REASON = "__reason"
+_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(), "integer": pl.Int64(), "float": pl.Float64(), "boolean": pl.Boolean(),
+    "date": pl.Date(),
+}
+_MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Rows excluded for one reason, with the first few line numbers."""
+
+    reason: str
+    rows: int
+    examples: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RowAccounting:
+    """rows_read = rows_used + sum of exclusions, for one dataset (or one indicator's cohort)."""
+
+    dataset: str
+    file: str
+    rows_read: int
+    rows_used: int
+    exclusions: tuple[Exclusion, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rows_excluded(self) -> int:
+        return sum(e.rows for e in self.exclusions)
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_used + self.rows_excluded
+
+    def to_frame(self) -> pl.DataFrame:
+        rows = [{"dataset": self.dataset, "file": self.file, "reason": "used", "rows": self.rows_used,
+                 "example_lines": ""}]
+        rows += [{"dataset": self.dataset, "file": self.file, "reason": e.reason, "rows": e.rows,
+                  "example_lines": ", ".join(map(str, e.examples))} for e in self.exclusions]
+        return pl.DataFrame(rows, schema={"dataset": pl.String, "file": pl.String, "reason": pl.String,
+                                          "rows": pl.Int64, "example_lines": pl.String})
+
+    def summary(self) -> str:
+        parts = [f"{self.dataset}: {self.rows_read:,} rows read, {self.rows_used:,} used"]
+        parts += [f"  {e.rows:,} excluded: {e.reason} (e.g. line {', '.join(map(str, e.examples))})"
+                  for e in self.exclusions]
+        parts += [f"  note: {n}" for n in self.notes]
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A typed extract (``frame``: used rows only, with a ``__row`` line-number column)."""
+
+    name: str
+    frame: pl.DataFrame
+    accounting: RowAccounting
+    digest: str
+
+
+@dataclass(frozen=True)
+class Units:
+    """The reference table of units (trusts) with their higher-level groups."""
+
+    frame: pl.DataFrame  # columns: unit_code, unit_name, <groups...>, [expected_cases]
+    groups: tuple[str, ...]
+    mergers: Mapping[str, str] = field(default_factory=dict)
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _format_of(path: Path, spec: DatasetSpec | None) -> str:
+    if spec is not None and spec.format:
+        return spec.format
+    suffix = path.suffix.lower()
+    if suffix in {".csv", ".txt"}:
+        return "csv"
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".xlsx", ".xlsm"}:
+        return "xlsx"
+    msg = f"unsupported file type {suffix!r}"
+    raise ExtractError(Problem(str(path), msg, hint="use .csv, .parquet or .xlsx"))
+
+
+def _check_csv_text(path: Path) -> None:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ExtractError(Problem(str(path), "the file is empty", hint="export the extract again"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ExtractError(Problem(str(path), f"not UTF-8 text (byte {exc.start})", line,
+                                   hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
+    header = next(csv.reader([text.splitlines()[0]]))
+    if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
+        delim = next(d for d in (";", "\t", "|") if d in header[0])
+        raise ExtractError(Problem(str(path), f"the file looks {'tab' if delim == chr(9) else repr(delim)}"
+                                   "-separated, not comma-separated", 1,
+                                   hint="save as comma-separated CSV"))
+    _check_header(path, [h.strip() for h in header])
+
+
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if not name:
+            raise ExtractError(Problem(str(path), "a column has no name", 1,
+                                       hint="give every column a header"))
+        if name in seen:
+            raise ExtractError(Problem(str(path), f"column {name!r} appears more than once", 1, name,
+                                       hint="rename or remove the duplicate column"))
+        seen.add(name)
+
+
+def read_extract(path: str | Path, spec: DatasetSpec | None = None) -> pl.DataFrame:
+    """Read a file as it is (CSV and Excel as text), adding the ``__row`` line number."""
+    path = Path(path)
+    fmt = _format_of(path, spec)
+    if not path.exists():
+        raise ExtractError(Problem(str(path), "file not found",
+                                   hint="check the path (relative to indicators.yaml) or --data NAME=PATH"))
+    if fmt == "csv":
+        _check_csv_text(path)
+        df = pl.read_csv(path, infer_schema=False)
+        df = df.rename({c: c.strip() for c in df.columns})
+        return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
+    if fmt == "parquet":
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:
+            raise ExtractError(Problem(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0]})",
+                                       hint="export the extract again")) from None
+        _check_header(path, df.columns)
+        return df.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    try:
+        df = pl.read_excel(path, sheet_name=spec.sheet if spec else None, infer_schema_length=0)
+    except Exception as exc:
+        raise ExtractError(Problem(str(path), f"not a readable Excel workbook ({str(exc).splitlines()[0]})",
+                                   hint="save as .xlsx")) from None
+    if df.height == 0 and not df.columns:
+        raise ExtractError(Problem(str(path), "the sheet is empty"))
+    _check_header(path, df.columns)
+    return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
+
+
+def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    text = col.cast(pl.String).str.strip_chars()
+    text = pl.when(text.is_in(["", "NA", "NULL", "null", "N/A"])).then(None).otherwise(text)
+    if dtype == pl.Boolean:
+        low = text.str.to_lowercase()
+        return (pl.when(low.is_in(["true", "t", "yes", "y", "1"])).then(True)
+                .when(low.is_in(["false", "f", "no", "n", "0"])).then(False).otherwise(None))
+    if dtype == pl.Date:
+        return pl.coalesce(text.str.to_date("%Y-%m-%d", strict=False),
+                           text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).dt.date(),
+                           text.str.to_date("%d/%m/%Y", strict=False))
+    if dtype == pl.Int64:
+        as_float = text.cast(pl.Float64, strict=False)
+        return pl.when(as_float == as_float.round(0)).then(as_float.cast(pl.Int64, strict=False))
+    return text.cast(dtype, strict=False)
+
+
+def _infer(series: pl.Series) -> pl.DataType:
+    values = series.drop_nulls().str.strip_chars()
+    values = values.filter(~values.is_in(["", "NA", "NULL", "null", "N/A"]))
+    if values.len() == 0:
+        return pl.String()
+    frame = values.to_frame("v")
+    for dtype in (pl.Int64(), pl.Float64(), pl.Boolean(), pl.Date()):
+        cast = frame.select(_cast_text(pl.col("v"), dtype)).to_series()
+        if cast.null_count() == 0:
+            if dtype == pl.Boolean and not values.str.to_lowercase().is_in(["true", "false"]).all():
+                continue  # 0/1 columns stay numeric unless declared boolean
+            return dtype
+    return pl.String()
+
+
+def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
+           real: Sequence[str] = ()) -> tuple[
+        pl.DataFrame, dict[str, pl.DataType]]:
+    """Cast text columns to declared or inferred types; return the frame and the intended types."""
+    declared = dict(spec.columns) if spec else {}
+    wanted: dict[str, pl.DataType] = {}
+    for name in raw.columns:
+        if name == ROW:
+            continue
+        if name in declared:
+            wanted[name] = _TYPES[declared[name]]
+        elif name in integer and not raw[name].dtype.is_integer():
+            wanted[name] = pl.Int64()  # counts are whole numbers; 2.5 patients is a data error
+        elif name in real and not raw[name].dtype.is_numeric():
+            wanted[name] = pl.Float64()
+        elif raw[name].dtype == pl.String:
+            wanted[name] = _infer(raw[name])
+    exprs = []
+    for name, dtype in wanted.items():
+        src = raw[name].dtype
+        if src == dtype:
+            continue
+        if src == pl.String:
+            exprs.append(_cast_text(pl.col(name), dtype).alias(name))
+        else:
+            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
+    typed = raw.with_columns(exprs) if exprs else raw
+    return typed, wanted
+
+
+def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Schema:
+    """The typed schema a dataset will have once loaded (used to check catalogue expressions)."""
+    path = Path(path)
+    if _format_of(path, spec) == "parquet" and path.exists():
+        try:
+            schema = dict(pl.read_parquet_schema(path))
+        except Exception:
+            return read_extract(path, spec).drop(ROW).schema
+        for name, kind in (spec.columns.items() if spec else ()):
+            if name in schema:
+                schema[name] = _TYPES[kind]
+        return pl.Schema(schema)
+    typed, _ = _typed(read_extract(path, spec), spec)
+    return typed.drop(ROW).schema
+
+
+def load_units(loaded: LoadedCatalogue) -> Units:
+    """The units reference table, with merger recoding."""
+    spec: UnitsSpec = loaded.catalogue.units
+    path = loaded.base_dir / spec.file
+    raw = read_extract(path)
+    missing = [c for c in (spec.code, spec.name, *spec.groups) if c not in raw.columns]
+    if missing:
+        raise ExtractError(Problem(str(path), f"missing column(s) {', '.join(missing)}", 1,
+                                   hint=f"the catalogue's units section expects {spec.code}, {spec.name}"))
+    cols = {spec.code: "unit_code", spec.name: "unit_name"}
+    frame = raw.select(
+        pl.col(spec.code).str.strip_chars().alias("unit_code"),
+        pl.col(spec.name).alias("unit_name"),
+        *[pl.col(g).alias(g) for g in spec.groups if g not in cols],
+        *([pl.col(spec.expected_cases).cast(pl.Float64, strict=False).alias("expected_cases")]
+          if spec.expected_cases else []),
+        pl.col(ROW),
+    )
+    dup = frame.filter(pl.col("unit_code").is_duplicated())
+    if dup.height:
+        raise ExtractError(Problem(str(path), f"unit code {dup['unit_code'][0]!r} appears more than once",
+                                   int(dup[ROW][1]), spec.code, hint="each unit needs one row"))
+    blank = frame.filter(pl.col("unit_code").is_null())
+    if blank.height:
+        raise ExtractError(Problem(str(path), "a unit has no code", int(blank[ROW][0]), spec.code))
+    mergers: dict[str, str] = {}
+    if spec.mergers:
+        mpath = loaded.base_dir / spec.mergers
+        m = read_extract(mpath)
+        if not {"old_code", "new_code"} <= set(m.columns):
+            raise ExtractError(Problem(str(mpath), "needs columns old_code and new_code", 1))
+        mergers = dict(zip(m["old_code"].to_list(), m["new_code"].to_list(), strict=True))
+    return Units(frame.drop(ROW), tuple(spec.groups), mergers)
+
+
+def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *, unit_column: str,
+                 count_columns: Sequence[str] = (), real_columns: Sequence[str] = (),
+                 count_pairs: Sequence[tuple[str, str]] = ()) -> LoadedDataset:
+    """Read, type and check one extract; every row is used or excluded with a reason.
+
+    Parameters
+    ----------
+    count_columns
+        Columns that must be non-negative counts (aggregate numerators/denominators).
+    real_columns
+        Columns that must be non-negative numbers (expected counts, person-time).
+    count_pairs
+        (numerator, denominator) pairs where numerator must not exceed denominator.
+    """
+    path = Path(path)
+    raw = read_extract(path, spec)
+    if unit_column not in raw.columns:
+        raise ExtractError(Problem(str(path), f"no unit column {unit_column!r}", 1, unit_column,
+                                   hint=f"columns are: {', '.join(c for c in raw.columns if c != ROW)}"))
+    for col in [*count_columns, *real_columns]:
+        if col not in raw.columns:
+            raise ExtractError(Problem(str(path), f"missing column {col!r}", 1, col,
+                                       hint="the catalogue names this column as a numerator/denominator"))
+    typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns)
+    checks: list[pl.Expr] = []
+
+    def first(cond: pl.Expr, text: str) -> None:
+        """Add a check; a row takes the reason of the first check it fails."""
+        checks.append(pl.when(cond).then(pl.lit(text)))
+
+    for col, dtype in wanted.items():
+        if raw[col].dtype != dtype:
+            first(pl.col(col).is_null() & raw_not_blank(raw, col),
+                  f"value is not {_type_word(dtype)} in column '{col}'")
+    code = pl.col(unit_column).cast(pl.String).str.strip_chars()
+    if units.mergers:
+        code = code.replace(dict(units.mergers))
+    first(pl.col(unit_column).is_null(), f"missing unit code ({unit_column})")
+    first(~code.is_in(units.frame["unit_code"].implode()), f"unknown unit code in {unit_column}")
+    for col, (lo, hi) in spec.ranges.items():
+        if col in typed.columns:
+            first(~pl.col(col).is_between(lo, hi) & pl.col(col).is_not_null(),
+                  f"{col} outside the allowed range [{lo:g}, {hi:g}]")
+    for col in [*count_columns, *real_columns]:
+        first(pl.col(col) < 0, f"negative value in {col}")
+        first(pl.col(col).is_null(), f"missing value in {col}")
+    for num, den in count_pairs:
+        first(pl.col(num) > pl.col(den), f"{num} greater than {den}")
+    if spec.periods is not None and spec.period_column:
+        first(~pl.col(spec.period_column).cast(pl.String).is_in(spec.periods), "outside the reporting periods")
+    data_cols = [c for c in typed.columns if c != ROW]
+    reason = pl.coalesce(*checks, pl.lit(None, dtype=pl.String)) if checks else pl.lit(None, pl.String)
+    checked = typed.with_columns(reason.alias(REASON))
+    # duplicates are judged among rows that passed the other checks, keeping the first occurrence
+    ok = pl.col(REASON).is_null()
+    if spec.key:
+        dup_key = ok & (pl.int_range(pl.len()).over(ok, *spec.key) > 0)
+        checked = checked.with_columns(
+            pl.when(dup_key).then(pl.lit(f"repeated key ({', '.join(spec.key)})"))
+            .otherwise(pl.col(REASON)).alias(REASON))
+        ok = pl.col(REASON).is_null()
+    dup_row = ok & (pl.int_range(pl.len()).over(ok, *data_cols) > 0)
+    checked = checked.with_columns(
+        pl.when(dup_row).then(pl.lit("duplicate row")).otherwise(pl.col(REASON)).alias(REASON))
+
+    used = checked.filter(pl.col(REASON).is_null()).drop(REASON)
+    excluded = (checked.filter(pl.col(REASON).is_not_null())
+                .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
+                .sort("n", descending=True))
+    notes: list[str] = []
+    if units.mergers:
+        recoded = used.filter(pl.col(unit_column).is_in(list(units.mergers))).height
+        if recoded:
+            pairs = ", ".join(f"{o}→{n}" for o, n in units.mergers.items())
+            notes.append(f"{recoded:,} rows recoded from a merged unit code ({pairs})")
+    used = used.with_columns(code.alias(unit_column))
+    accounting = RowAccounting(
+        dataset=name, file=str(path), rows_read=raw.height, rows_used=used.height,
+        exclusions=tuple(Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)),
+        notes=tuple(notes))
+    return LoadedDataset(name, used, accounting, file_digest(path))
+
+
+def raw_not_blank(raw: pl.DataFrame, col: str) -> pl.Expr:
+    """True where the original cell held something (so a null after casting means bad text)."""
+    src = pl.lit(raw[col])
+    if raw[col].dtype == pl.String:
+        text = src.str.strip_chars()
+        return text.is_not_null() & ~text.is_in(["", "NA", "NULL", "null", "N/A"])
+    return src.is_not_null()
+
+
+def _type_word(dtype: pl.DataType) -> str:
+    if dtype == pl.Int64:
+        return "a whole number"
+    if dtype == pl.Float64:
+        return "a number"
+    if dtype == pl.Boolean:
+        return "true/false"
+    if dtype == pl.Date:
+        return "a date (YYYY-MM-DD)"
+    return "text"
+
+
+def load_all(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None = None,
+             only: Sequence[str] | None = None) -> tuple[Units, dict[str, LoadedDataset]]:
+    """Load the units and every dataset the (selected) indicators use."""
+    cat = loaded.catalogue
+    units = load_units(loaded)
+    wanted = [i for i in cat.indicators if only is None or i.id in only]
+    datasets: dict[str, LoadedDataset] = {}
+    for name in dict.fromkeys(i.dataset for i in wanted):
+        spec = cat.datasets[name]
+        inds = [i for i in wanted if i.dataset == name and not i.is_patient_level]
+        counts = list(dict.fromkeys(c for i in inds for c in (i.numerator, i.denominator)
+                                    if c is not None))
+        reals = list(dict.fromkeys(c for i in inds for c in (i.expected, i.person_time)
+                                   if c is not None and c not in counts))
+        pairs = list(dict.fromkeys((i.numerator, i.denominator) for i in inds
+                                   if i.statistic == "proportion" and i.denominator))
+        datasets[name] = load_dataset(name, loaded.dataset_path(name, data), spec, units,
+                                      unit_column=spec.unit_column or cat.units.code,
+                                      count_columns=counts, real_columns=reals, count_pairs=pairs)
+    return units, datasets
