@@ -46,7 +46,7 @@ Statistic = Literal["proportion", "ratio", "rate", "ratio_of_counts"]
 Better = Literal["lower", "higher", "neither"]
 OverdispersionMethod = Literal["none", "multiplicative", "additive"]
 RobustMethod = Literal["winsorise", "truncate"]
-LimitMethod = Literal["exact", "normal", "transformed"]
+LimitMethod = Literal["exact", "exact_ci", "normal", "transformed"]
 ColumnType = Literal["string", "integer", "float", "boolean", "date"]
 MissingMode = Literal["category", "complete_case", "impute"]
 
@@ -218,7 +218,7 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {
     "trim": 0.1,
     "min_denominator": 10,
     "min_units": 10,
-    "limit_method": "transformed",
+    "limit_method": "exact",
     "fdr": False,
 }
 
@@ -244,7 +244,7 @@ class MethodOptions:
 
 
 def default_transform(statistic: str) -> str:
-    return {"proportion": "arcsine", "ratio": "log", "rate": "sqrt", "ratio_of_counts": "log"}[statistic]
+    return {"proportion": "arcsine", "ratio": "sqrt", "rate": "sqrt", "ratio_of_counts": "log"}[statistic]
 
 
 def resolve_options(spec: IndicatorSpec, defaults: Defaults) -> MethodOptions:
@@ -546,14 +546,17 @@ def _check_options(ind: IndicatorSpec, opts: MethodOptions, base: tuple[Any, ...
                 "write 0.8 for 80%")
         elif ind.target <= 0:
             add((*base, "target"), f"{ind.id}: target must be positive (got {ind.target})")
-    if opts.limit_method == "exact" and opts.overdispersion != "none":
+    if opts.limit_method == "exact_ci" and opts.overdispersion != "none":
         add((*base, "limit_method"),
-            f"{ind.id}: exact limits cannot be combined with overdispersion {opts.overdispersion!r}",
-            "exact binomial/Poisson limits have no random-effects form: set overdispersion: none, "
-            "or limit_method: transformed")
+            f"{ind.id}: exact_ci limits cannot be combined with overdispersion {opts.overdispersion!r}",
+            "Garwood limits have no overdispersed form: set overdispersion: none, "
+            "or use limit_method: exact")
     if opts.limit_method == "exact" and ind.statistic == "ratio_of_counts":
         add((*base, "limit_method"), f"{ind.id}: exact limits are not available for ratio_of_counts",
             "use limit_method: transformed")
+    if opts.limit_method == "exact_ci" and ind.statistic not in {"ratio", "rate"}:
+        add((*base, "limit_method"), f"{ind.id}: exact_ci limits apply to ratios and rates only",
+            "use limit_method: exact for proportions")
     allowed = {"proportion": {"arcsine"}, "ratio": {"log", "sqrt"}, "rate": {"sqrt", "log"},
                "ratio_of_counts": {"log"}}[ind.statistic]
     if ind.transform is not None and ind.transform not in allowed:

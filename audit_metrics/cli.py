@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write the synthetic sample extracts")
     p.add_argument("--out", default="sample_data")
-    p.add_argument("--patients", type=int, default=150_000)
+    p.add_argument("--patients", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.set_defaults(func=_cmd_sample)

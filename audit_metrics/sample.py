@@ -66,6 +66,7 @@ SITE_EMERGENCY = np.array([-1.9, -1.5, -3.0, -2.2, -3.6, -2.2, -1.0, -1.1])  # l
 SITE_SCREENED = np.array([0.10, 0.0, 0.0, 0.0, 0.30, 0.0, 0.0, 0.0])
 SITE_RESECTION = np.array([0.9, -1.0, -0.5, -0.6, 1.8, 0.2, -1.6, 0.7])  # logit base, stage 1-3
 SITE_MORT90 = np.array([-4.0, -3.9, -5.0, -3.45, -6.0, -4.5, -3.2, -4.0])
+SITE_CURATIVE = np.array([0.0, -1.1, 0.0, 0.0, 0.3, 0.0, -0.8, 0.0])  # logit offset
 SITE_DEATH1Y = np.array([-1.9, -0.95, -3.4, -0.9, -4.0, -2.3, 0.2, -1.4])
 
 STAGE_LABELS = np.array(["1", "2", "3", "4"])
@@ -103,6 +104,12 @@ MERGED_TRUST = 120  # its predecessor code appears in 2021/22 records
 PREDECESSOR_CODE = "ZQ9"
 
 
+TERTIARY = (0, 2, 4, 11, 20, 33, 47, 58, 66, 75)
+_ALLIANCE_OF = np.sort(np.arange(N_TRUSTS) % N_ALLIANCES)
+_SPECIALIST_FOR = np.array([min(TERTIARY, key=lambda t, a=_ALLIANCE_OF[i]: (abs(_ALLIANCE_OF[t] - a), t))
+                            for i in range(N_TRUSTS)])
+
+
 def _place(rng: np.random.Generator) -> str:
     return f"{rng.choice(_PLACE_A)}{rng.choice(_PLACE_B)}"
 
@@ -110,7 +117,7 @@ def _place(rng: np.random.Generator) -> str:
 def make_trusts(seed: int = 20261122) -> pl.DataFrame:
     """The fictional reference table of trusts, alliances and regions."""
     rng = np.random.default_rng(seed)
-    alliance_of = np.sort(np.arange(N_TRUSTS) % N_ALLIANCES)
+    alliance_of = _ALLIANCE_OF
     codes = []
     letters = "ABCDEFGHJKLMNPRSTUVWXY"
     for i in range(N_TRUSTS):
@@ -129,8 +136,8 @@ def make_trusts(seed: int = 20261122) -> pl.DataFrame:
     # volume: lognormal spread; a few tertiary centres are large
     volume = rng.lognormal(mean=0.0, sigma=0.45, size=N_TRUSTS)
     tertiary = np.zeros(N_TRUSTS, dtype=bool)
-    tertiary[[0, 2, 4, 11, 20, 33, 47, 58, 66, 75]] = True
-    volume[tertiary] *= 2.2
+    tertiary[list(TERTIARY)] = True
+    volume[tertiary] = np.maximum(volume[tertiary], 1.0) * 2.5
     volume[[130, 135, 139]] *= 0.15  # small district hospitals
     alliances = [f"{_ALLIANCE_STEMS[a]} Cancer Alliance" for a in alliance_of]
     alliance_codes = [f"QZ{a + 1:02d}" for a in alliance_of]
@@ -222,11 +229,14 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.Data
 
     fit = 1.2 - 0.05 * (age - 70) - 0.35 * comorb - 0.6 * ps_num
     curative = _logit_draw(
-        rng, 1.6 - 1.3 * (stage_num - 2) + fit - 0.8 * (lung & (histology == "SCLC"))
+        rng, 1.6 + SITE_CURATIVE[site] - 1.3 * (stage_num - 2) + fit - 0.8 * (lung & (histology == "SCLC"))
         + trust_effect("curative_treatment"))
     resect = curative & _logit_draw(
         rng, SITE_RESECTION[site] - 0.5 * (stage_num - 2) + 0.5 * fit + trust_effect("resection", 0.3))
     resect &= stage != "4"
+    # oesophago-gastric surgery happens at specialist (tertiary) centres: the record goes there
+    og_surgery = resect & (site == 3)
+    trust = np.where(og_surgery, _SPECIALIST_FOR[trust], trust)
     asa = np.clip(np.round(1.6 + 0.03 * (age - 65) + 0.35 * comorb + rng.normal(0, 0.6, n)), 1, 5)
     asa = np.where(resect, asa, np.nan)
     asa_missing = resect & (rng.random(n) < np.where(trust == POOR_ASA_COMPLETENESS_TRUST, 0.45, 0.05))
@@ -312,7 +322,7 @@ def _aggregate(trusts: pl.DataFrame, per_trust_year: float, rng: np.random.Gener
                      *outcomes.keys())
 
 
-def write_sample(out_dir: str | Path, *, patients: int = 150_000, seed: int = 20261122,
+def write_sample(out_dir: str | Path, *, patients: int = 200_000, seed: int = 20261122,
                  patients_format: str = "parquet") -> dict[str, Path]:
     """Write the bundled synthetic extracts to ``out_dir`` and return their paths."""
     out = Path(out_dir)
@@ -327,10 +337,10 @@ def write_sample(out_dir: str | Path, *, patients: int = 150_000, seed: int = 20
     odd_age = pts.slice(200, 1).with_columns(pl.lit(130, dtype=pl.Int16).alias("age"),
                                              (pl.col("patient_id") + 20_000_000).alias("patient_id"))
     pts = pl.concat([pts, bad, dup, odd_age])
-    scale = patients / 150_000
-    lung_cns = _aggregate(trusts, 95 * scale, rng, {"seen_by_cns": 0.78})
+    scale = patients / 200_000
+    lung_cns = _aggregate(trusts, 125 * scale, rng, {"seen_by_cns": 0.78})
     lung_cns = lung_cns.rename({"patients": "patients"})
-    pc = _aggregate(trusts, 340 * scale, rng,
+    pc = _aggregate(trusts, 450 * scale, rng,
                     {"hna_offered": 0.72, "care_plan": 0.58, "eot_summary": 0.46})
     mergers = pl.DataFrame({"old_code": [PREDECESSOR_CODE],
                             "new_code": [trusts["trust_code"][MERGED_TRUST]],

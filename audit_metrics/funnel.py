@@ -1,0 +1,347 @@
+r"""Funnel-plot control limits and unit z-scores: pure numpy/scipy, no data frames.
+
+Notation: O observed events; x the precision ("exposure"): n cases for a proportion, E expected
+events for an indirectly standardised ratio, T person-time for a rate, D the comparison count for
+a ratio of counts; :math:`\theta_0` the target. Coverage c is two-sided: c = 0.95 has 0.025 in
+each tail (z = 1.96), c = 0.998 has 0.001 (z = 3.09).
+
+Limit methods
+-------------
+``transformed``
+    Variance-stabilising scale (Spiegelhalter 2005, QSHC Table 1): arcsine for proportions,
+    log (SHMI) or square root (CQC) for ratios, log/sqrt for rates, log for ratios of counts.
+    Limits :math:`h^{-1}(h(\theta_0) \pm z\sqrt{s^2 + \tau^2})`; with multiplicative
+    overdispersion :math:`h^{-1}(h(\theta_0) \pm z\sqrt{\phi}\,s)`.
+``normal``
+    :math:`\theta_0 \pm z\sqrt{g(\theta_0)/x (+\tau^2)}` with g = θ(1-θ) (proportion),
+    θ (ratio, rate), θ(1+θ) (ratio of counts).
+``exact``
+    Binomial(n, θ0) or Poisson(θ0·x) quantiles with Spiegelhalter's (2005, Stat Med appendix)
+    interpolation, :math:`\alpha = (F(r_p) - p)/(F(r_p) - F(r_p-1))`, centred by half a count so
+    that a unit is outside exactly when its two-sided mid-P exact test is below 1 - c:
+    :math:`y_p = (r_p - \alpha + \tfrac12)/x`. Smooth in x; tends to the normal limits for large
+    x. Overdispersion widens the distribution to beta-binomial / negative binomial.
+``exact_ci``
+    Garwood-style Poisson limits on a continuous expected count (FunnelPlotR's unadjusted SR
+    limits, PHEindicatormethods' ratio funnels): :math:`\chi^2_{\alpha/2}(2\theta_0E)/(2E)`,
+    :math:`\chi^2_{1-\alpha/2}(2\theta_0E+2)/(2E)`.
+
+Every method also yields a z-score on its own scale such that a unit lies outside the coverage-c
+limits exactly when :math:`|z| > z_c`, so the status, the limits and the p-value always agree.
+
+References
+----------
+Spiegelhalter DJ. Funnel plots for comparing institutional performance. Stat Med 2005;24:1185-202.
+doi:10.1002/sim.1970.
+Spiegelhalter DJ. Handling over-dispersion of performance indicators. Qual Saf Health Care
+2005;14:347-51. doi:10.1136/qshc.2005.013755.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "CountDistribution",
+    "UnitScores",
+    "coverage_z",
+    "distribution",
+    "estimation_scores",
+    "limits",
+    "mid_p_position",
+    "unit_scores",
+]
+
+_HALF_PI = np.pi / 2
+
+
+def coverage_z(coverage: float) -> float:
+    """Two-sided normal quantile: 0.95 -> 1.959964, 0.998 -> 3.090232."""
+    return float(stats.norm.ppf(1 - (1 - coverage) / 2))
+
+
+def _h(y: np.ndarray, statistic: str, transform: str) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if transform == "arcsine":
+            return np.arcsin(np.sqrt(np.clip(y, 0, 1)))
+        if transform == "log":
+            return np.log(y)
+        return np.sqrt(y)
+
+
+def _h_inv(v: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "log":
+        with np.errstate(over="ignore"):  # an infinite upper limit at tiny precision is correct
+            return np.exp(v)
+    if transform == "arcsine":
+        return np.sin(np.clip(v, 0, _HALF_PI)) ** 2
+    return np.maximum(v, 0) ** 2
+
+
+def _transformed_se(x: np.ndarray, statistic: str, transform: str,
+                    target: float | np.ndarray) -> np.ndarray:
+    """Standard error on the transformed scale at the target, as a function of precision x."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if statistic == "ratio_of_counts":
+            num = target * x
+            return np.sqrt(num / (num + 0.5) ** 2 + x / (x + 0.5) ** 2)
+        if transform == "arcsine":
+            return 1 / (2 * np.sqrt(x))
+        if transform == "sqrt":
+            return 1 / (2 * np.sqrt(x))
+        return 1 / np.sqrt(target * x)  # log scale: Var(ln O) ~ 1/(theta0 x)
+
+
+def _normal_variance(x: np.ndarray, statistic: str, target: float | np.ndarray) -> np.ndarray:
+    g = {"proportion": target * (1 - target), "ratio": target, "rate": target,
+         "ratio_of_counts": target * (1 + target)}[statistic]
+    with np.errstate(divide="ignore"):
+        return g / np.asarray(x, dtype=float)
+
+
+def _spread(var: np.ndarray, *, tau2: float, phi: float) -> np.ndarray:
+    return np.sqrt(phi * var + tau2)
+
+
+def limits(x: np.ndarray, *, statistic: str, method: str, transform: str, target: float | np.ndarray,
+           coverage: float, tau2: float = 0.0, phi: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper control limits (on the value scale) at precision(s) ``x``.
+
+    Parameters
+    ----------
+    x
+        n, E, T or D for each point where limits are wanted.
+    tau2, phi
+        Additive (random-effects) and multiplicative overdispersion; defaults mean none.
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    z = coverage_z(coverage)
+    if method == "transformed":
+        t = _h(np.asarray(target, dtype=float), statistic, transform)
+        s = _spread(_transformed_se(x, statistic, transform, target) ** 2, tau2=tau2, phi=phi)
+        lo, hi = _h_inv(t - z * s, transform), _h_inv(t + z * s, transform)
+        if transform == "arcsine":
+            # beyond the ends of the arcsine scale there is no limit: clip at 0 and 1
+            lo = np.where(t - z * s <= 0, 0.0, lo)
+            hi = np.where(t + z * s >= _HALF_PI, 1.0, hi)
+        return lo, hi
+    if method == "normal":
+        s = _spread(_normal_variance(x, statistic, target), tau2=tau2, phi=phi)
+        lo, hi = target - z * s, target + z * s
+        lo = np.maximum(lo, 0.0)
+        if statistic == "proportion":
+            hi = np.minimum(hi, 1.0)
+        return lo, hi
+    alpha = (1 - coverage) / 2
+    if method == "exact_ci":
+        mean = target * x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo = stats.gamma.ppf(alpha, mean) / x
+            hi = stats.gamma.ppf(1 - alpha, mean + 1) / x
+        return np.nan_to_num(lo, nan=0.0), hi
+    # exact, Spiegelhalter interpolation (mid-P centred), widened by any overdispersion
+    kw = {"statistic": statistic, "target": target, "transform": transform, "tau2": tau2, "phi": phi}
+    return _exact_interpolated(x, alpha, **kw), _exact_interpolated(x, 1 - alpha, **kw)
+
+
+@dataclass(frozen=True)
+class CountDistribution:
+    """A discrete count distribution with vectorised CDF, on a count scale of size ``scale``.
+
+    ``scale`` converts counts to the value scale (value = count / scale): n (or the effective
+    sample size) for proportions, the precision x for Poisson-type counts. ``observed_factor``
+    converts an observed count O to this distribution's count scale.
+    """
+
+    kind: str                  # binomial | poisson | negative_binomial
+    size: np.ndarray           # binomial n (may be non-integer) or NB shape k
+    mean: np.ndarray
+    scale: np.ndarray
+    observed_factor: np.ndarray
+
+    def cdf(self, k: np.ndarray) -> np.ndarray:
+        k = np.floor(np.asarray(k, dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "binomial":
+                n = self.size
+                p = np.clip(self.mean / np.where(n > 0, n, 1), 0, 1)
+                inside = special.betainc(np.maximum(n - k, 1e-300), k + 1, 1 - p)
+                out = np.where(k >= n, 1.0, inside)
+            elif self.kind == "poisson":
+                out = special.pdtr(np.maximum(k, 0), self.mean)
+            else:
+                r = self.size
+                out = special.betainc(r, np.maximum(k, 0) + 1, r / (r + self.mean))
+        return np.where(k < 0, 0.0, out)
+
+    def upper_support(self) -> np.ndarray:
+        if self.kind == "binomial":
+            return np.ceil(self.size)
+        var = self.mean + (self.mean**2 / self.size if self.kind == "negative_binomial" else 0)
+        return np.ceil(self.mean + 40 * np.sqrt(var) + 50)
+
+    def ppf(self, p: float) -> np.ndarray:
+        """Smallest integer r with F(r) >= p (vectorised bisection)."""
+        lo = np.full(self.mean.shape, -1.0)
+        hi = self.upper_support()
+        hi = np.where(np.isfinite(hi), hi, 0.0)
+        while True:
+            active = hi - lo > 1
+            if not active.any():
+                return hi
+            mid = np.floor((lo + hi) / 2)
+            ok = self.cdf(mid) >= p
+            hi = np.where(active & ok, mid, hi)
+            lo = np.where(active & ~ok, mid, lo)
+
+    def position(self, observed: np.ndarray) -> np.ndarray:
+        """Mid-P position G(c - ½) of observed counts, G the linearly interpolated CDF.
+
+        For an integer count this is F(O - 1) + ½P(O).
+        """
+        c = np.asarray(observed, dtype=float) * self.observed_factor - 0.5
+        base = np.floor(c)
+        f0, f1 = self.cdf(base), self.cdf(base + 1)
+        return f0 + (c - base) * (f1 - f0)
+
+    def interpolated_quantile(self, p: float) -> np.ndarray:
+        """Count at which G(count - ½) = p: r_p - α + ½ (Spiegelhalter's interpolation, mid-P)."""
+        r = self.ppf(p)
+        f_r, f_below = self.cdf(r), self.cdf(r - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.where(f_r > f_below, (f_r - p) / (f_r - f_below), 0.0)
+        return r - alpha + 0.5
+
+
+def distribution(x: np.ndarray, *, statistic: str, target: float | np.ndarray,
+                 transform: str = "arcsine", tau2: float = 0.0, phi: float = 1.0) -> CountDistribution:
+    """The count distribution at the target, widened for overdispersion.
+
+    Without overdispersion: Binomial(n, θ0) or Poisson(θ0·x). With additive τ² (estimated on the
+    variance-stabilising scale) the unit's true rate varies around θ0:
+
+    * proportions (arcsine scale, Var(p) ≈ 4θ0(1-θ0)τ², intra-unit correlation ρ = 4τ²): the
+      beta-binomial, represented by the binomial with the same mean and variance, i.e. on the
+      effective sample size n/(1 + (n-1)ρ);
+    * counts (square-root scale: Var(θ) ≈ 4θ0τ²; log scale: Var(θ) ≈ θ0²τ²): Gamma-distributed
+      rates, i.e. negative-binomial counts.
+
+    With multiplicative φ the count variance is φ times the binomial/Poisson variance (effective
+    sample size n/φ; negative binomial with shape μ/(φ-1)).
+    """
+    x = np.asarray(x, dtype=float)
+    target = np.broadcast_to(np.asarray(target, dtype=float), x.shape)
+    ones = np.ones_like(x)
+    if statistic == "proportion":
+        n = x
+        if tau2 > 0:
+            rho = min(4 * tau2, 0.99)
+            n_eff = n / (1 + np.maximum(n - 1, 0) * rho)
+        elif phi > 1:
+            n_eff = n / phi
+        else:
+            n_eff = n
+        return CountDistribution("binomial", n_eff, n_eff * target, n_eff,
+                                 np.where(n > 0, n_eff / n, 0.0))
+    mu = target * x
+    if tau2 > 0:
+        k = (1 / tau2 if transform == "log" else target / (4 * tau2)) * ones
+    elif phi > 1:
+        k = mu / (phi - 1)
+    else:
+        return CountDistribution("poisson", ones, mu, x, ones)
+    return CountDistribution("negative_binomial", k, mu, x, ones)
+
+
+def mid_p_position(observed: np.ndarray, x: np.ndarray, **dist_kw: object) -> np.ndarray:
+    """F(O - 1) + ½P(O): the mid-P lower-tail position of each observed count."""
+    return distribution(x, **dist_kw).position(observed)  # type: ignore[arg-type]
+
+
+def _exact_interpolated(x: np.ndarray, p: float, **dist_kw: object) -> np.ndarray:
+    """Interpolated exact limit, centred so that O is outside exactly when its mid-P is < 1 - p.
+
+    With r_p the p-quantile and α = (F(r_p) - p)/(F(r_p) - F(r_p - 1)) (Spiegelhalter 2005), the
+    linearly interpolated distribution function G reaches p at r_p - α. The observed count O has
+    mid-P position G(O - ½) = F(O-1) + ½P(O), so the limit on the count scale is r_p - α + ½.
+    """
+    dist = distribution(x, **dist_kw)  # type: ignore[arg-type]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = dist.interpolated_quantile(p) / dist.scale
+    upper_bound = 1.0 if dist_kw["statistic"] == "proportion" else np.inf
+    return np.clip(y, 0.0, upper_bound)
+
+
+@dataclass(frozen=True)
+class UnitScores:
+    """Per-unit scores on the method's scale.
+
+    ``z`` is unadjusted; ``se`` its standard error on the method's scale (``None`` for the exact
+    methods, whose z comes from the distribution function and admits no overdispersion).
+    """
+
+    z: np.ndarray
+    se: np.ndarray | None
+    distance: np.ndarray | None  # h(y) - h(target) for transformed, y - target for normal
+
+
+def unit_scores(observed: np.ndarray, x: np.ndarray, *, statistic: str, method: str, transform: str,
+                target: float | np.ndarray, tau2: float = 0.0, phi: float = 1.0) -> UnitScores:
+    """z-score of each unit, consistent with :func:`limits` at the same τ² and φ.
+
+    For ``exact``, z = Φ⁻¹(F(O-1) + ½P(O)) (mid-P) under the (overdispersed) count distribution
+    at the target: O lies above the level-p limit exactly when that position exceeds p. For
+    ``transformed`` and ``normal`` the returned z is unadjusted; callers divide ``distance`` by
+    the widened standard error. For ``exact_ci``,
+    z uses the Gamma(θ0·x + 1) distribution function above the target and Gamma(θ0·x) below it.
+    """
+    o = np.asarray(observed, dtype=float)
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = o / x
+        if method == "transformed":
+            t = _h(np.asarray(target, dtype=float), statistic, transform)
+            se = _transformed_se(x, statistic, transform, target)
+            d = _h(y, statistic, transform) - t
+            return UnitScores(d / se, se, d)
+        if method == "normal":
+            se = np.sqrt(_normal_variance(x, statistic, target))
+            d = y - target
+            return UnitScores(d / se, se, d)
+        if method == "exact":
+            u = mid_p_position(o, x, statistic=statistic, target=target, transform=transform,
+                               tau2=tau2, phi=phi)
+            return UnitScores(stats.norm.ppf(u), None, None)
+        mean = target * x
+        u_hi = stats.gamma.cdf(o, mean + 1)
+        u_lo = np.where(o > 0, stats.gamma.cdf(o, mean), 0.0)
+        z = np.where(1 - u_hi < u_lo, stats.norm.ppf(u_hi), stats.norm.ppf(u_lo))
+        return UnitScores(z, None, None)
+
+
+def estimation_scores(observed: np.ndarray, x: np.ndarray, *, statistic: str, method: str,
+                      transform: str, target: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores and their standard errors used to estimate overdispersion.
+
+    The same as :func:`unit_scores` except for ratios of counts, where (as in Spiegelhalter 2005
+    and FunnelPlotR) the observed log ratio ln((O+½)/(D+½)) and its observed standard error
+    sqrt(O/(O+½)² + D/(D+½)²) keep z finite when O = 0.
+    """
+    if method == "exact":
+        # overdispersion for exact limits is estimated on the variance-stabilising scale
+        method = "transformed"
+    if statistic == "ratio_of_counts" and method == "transformed":
+        o = np.asarray(observed, dtype=float)
+        d = np.asarray(x, dtype=float)
+        y = np.log((o + 0.5) / (d + 0.5))
+        se = np.sqrt(o / (o + 0.5) ** 2 + d / (d + 0.5) ** 2)
+        return (y - np.log(target)) / se, se
+    scores = unit_scores(observed, x, statistic=statistic, method=method, transform=transform,
+                         target=target)
+    if scores.se is None:
+        return scores.z, np.full_like(scores.z, np.nan)
+    return scores.z, scores.se

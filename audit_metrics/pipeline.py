@@ -1,0 +1,451 @@
+"""From catalogue + extracts to one results row per indicator x level x unit x period.
+
+``run_indicator`` reads like the method section of an audit report: cohort -> counts per unit and
+period -> (risk model -> expected) -> roll-up to each level -> overdispersion -> limits -> status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from audit_metrics.catalogue import IndicatorSpec, LoadedCatalogue, MethodOptions, load_catalogue
+from audit_metrics.exceptions import AuditMetricsError
+from audit_metrics.expressions import compile_expression
+from audit_metrics.funnel import limits as limit_values
+from audit_metrics.io import ROW, Exclusion, LoadedDataset, RowAccounting, Units, load_all
+from audit_metrics.outliers import STATUS_ENUM, assess_units, coverage_label, status_label
+from audit_metrics.overdispersion import Overdispersion
+from audit_metrics.risk import RiskModel, fit_risk_model
+
+__all__ = [
+    "CONTRACT_COLUMNS",
+    "AuditRun",
+    "IndicatorResult",
+    "run_audit",
+    "run_indicator",
+]
+
+CONTRACT_COLUMNS = (
+    "indicator_id", "indicator_title", "tumour_site", "level", "unit_code", "unit_name",
+    "parent_code", "period", "observed", "denominator", "expected", "value", "adjusted_value",
+    "target", "lower_alert", "upper_alert", "lower_alarm", "upper_alarm", "z", "p_value", "status",
+    "status_label", "phi", "tau2", "method",
+)
+NATIONAL = "national"
+UNIT_LEVEL = "trust"
+ALL_PERIODS = "all"
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    """Everything computed for one indicator."""
+
+    spec: IndicatorSpec
+    options: MethodOptions
+    table: pl.DataFrame                   # contract columns + extras, every level and period
+    curves: pl.DataFrame                  # limit curves for plotting
+    overdispersion: dict[tuple[str, str], Overdispersion]
+    accounting: RowAccounting             # cohort accounting (patient-level) or extract rows used
+    national_rate: float
+    risk_model: RiskModel | None = None
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        trust = self.table.filter(pl.col("level") == UNIT_LEVEL, pl.col("period") == self.pooled_period)
+        counts = trust["status"].value_counts()
+        n = {r["status"]: r["count"] for r in counts.iter_rows(named=True)}
+        alerts = n.get("alert_low", 0) + n.get("alert_high", 0)
+        alarms = n.get("alarm_low", 0) + n.get("alarm_high", 0)
+        od = self.overdispersion.get((UNIT_LEVEL, self.pooled_period))
+        phi = f"{od.phi:.3g}" if od and np.isfinite(od.phi) else "-"
+        tau2 = f"{od.tau2:.3g}" if od and od.applied and od.method == "additive" else "-"
+        assessed = trust.height - n.get("not_assessed", 0)
+        return (f"{self.spec.id}: {assessed}/{trust.height} units assessed, phi={phi}, tau2={tau2}, "
+                f"alerts={alerts}, alarms={alarms}"
+                + (f" [{'; '.join(self.warnings)}]" if self.warnings else ""))
+
+    @property
+    def pooled_period(self) -> str:
+        return str(self.table["period"][0]) if self.table.height else ALL_PERIODS
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """The results of every indicator plus provenance."""
+
+    results: dict[str, IndicatorResult]
+    datasets: dict[str, RowAccounting]
+    catalogue_digest: str
+    data_digests: dict[str, str]
+    generated_at: str
+    units: Units | None = None
+
+    def table(self) -> pl.DataFrame:
+        return pl.concat([r.table for r in self.results.values()], how="diagonal_relaxed")
+
+    def curves(self) -> pl.DataFrame:
+        return pl.concat([r.curves for r in self.results.values()], how="diagonal_relaxed")
+
+
+def _pooled_label(periods: Sequence[str]) -> str:
+    periods = sorted(p for p in periods if p is not None)
+    if not periods:
+        return ALL_PERIODS
+    return periods[0] if len(periods) == 1 else f"{periods[0]} to {periods[-1]}"
+
+
+def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
+                  period_column: str | None) -> tuple[pl.DataFrame, RowAccounting, RiskModel | None,
+                                                      dict[str, pl.DataFrame]]:
+    """Observed, denominator (and expected) per unit and period for one indicator."""
+    frame = ds.frame
+    period = pl.col(period_column).cast(pl.String) if period_column else pl.lit(ALL_PERIODS)
+    keys = [pl.col(unit_column).alias("unit_code"), period.alias("period")]
+    extras: dict[str, pl.DataFrame] = {}
+    if not spec.is_patient_level:
+        aggs = [pl.col(spec.numerator).sum().cast(pl.Float64).alias("observed"),
+                pl.col(spec.denominator).sum().cast(pl.Float64).alias("denominator")]
+        if spec.expected:
+            aggs.append(pl.col(spec.expected).sum().cast(pl.Float64).alias("expected"))
+        if spec.person_time:
+            aggs.append(pl.col(spec.person_time).sum().cast(pl.Float64).alias("person_time"))
+        counts = frame.group_by(keys).agg(aggs)
+        acc = RowAccounting(spec.id, ds.accounting.file, frame.height, frame.height)
+        return counts, acc, None, extras
+
+    schema = frame.schema
+    in_cohort = compile_expression(spec.cohort, schema) if spec.cohort else pl.lit(True)
+    numerator = compile_expression(spec.numerator, schema)
+    cohort = frame.filter(in_cohort.fill_null(False)).with_columns(numerator.alias("__event"))
+    missing = cohort.filter(pl.col("__event").is_null())
+    cohort = cohort.filter(pl.col("__event").is_not_null())
+    exclusions: list[Exclusion] = []
+    if missing.height:
+        exclusions.append(Exclusion("missing outcome (numerator is blank)", missing.height,
+                                    tuple(missing[ROW].head(5).to_list())))
+    model = None
+    if spec.risk_adjustment is not None and cohort.height:
+        outcome = cohort["__event"].to_numpy().astype(float)
+        try:
+            model, risk, kept = fit_risk_model(cohort, outcome, spec.risk_adjustment, spec.id)
+        except Exception as exc:  # numerical failure: report, never silently drop adjustment
+            msg = f"{spec.id}: the risk model could not be fitted ({exc})"
+            raise AuditMetricsError(msg) from None
+        if (~kept).any():
+            dropped = cohort.filter(pl.Series(~kept))
+            exclusions.append(Exclusion("incomplete case-mix (complete-case analysis)", dropped.height,
+                                        tuple(dropped[ROW].head(5).to_list())))
+            cohort = cohort.filter(pl.Series(kept))
+        cohort = cohort.with_columns(pl.Series("__expected", risk))
+        completeness = cohort.group_by(pl.col(unit_column).alias("unit_code")).agg(
+            [pl.col(c.name).is_not_null().mean().alias(f"complete_{c.name}")
+             for c in spec.risk_adjustment.covariates])
+        extras["completeness"] = completeness
+    aggs = [pl.col("__event").cast(pl.Float64).sum().alias("observed"),
+            pl.len().cast(pl.Float64).alias("denominator")]
+    if model is not None:
+        aggs.append(pl.col("__expected").sum().alias("expected"))
+    counts = cohort.group_by(keys).agg(aggs)
+    acc = RowAccounting(spec.id, ds.accounting.file, frame.height, cohort.height,
+                        (Exclusion("not in the cohort", frame.height - cohort.height - sum(e.rows for e in exclusions),
+                                   ()), *exclusions))
+    return counts, acc, model, extras
+
+
+def _levels(counts: pl.DataFrame, units: Units, periods: list[str]) -> list[tuple[str, pl.DataFrame]]:
+    """Counts for every unit (including those without data) and each higher level."""
+    value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
+    grid = units.frame.select("unit_code", "unit_name", *units.groups).join(
+        pl.DataFrame({"period": periods}), how="cross")
+    trust = grid.join(counts, on=["unit_code", "period"], how="left")
+    groups = list(units.groups)
+    out = [(UNIT_LEVEL, trust.with_columns(
+        (pl.col(groups[0]) if groups else pl.lit(NATIONAL)).cast(pl.String).alias("parent_code")))]
+    for i, g in enumerate(groups):
+        parent = pl.col(groups[i + 1]).first() if i + 1 < len(groups) else pl.lit(NATIONAL)
+        agg = trust.group_by(g, "period").agg(
+            *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in value_cols],
+            parent.cast(pl.String).alias("parent_code"))
+        out.append((g, agg.with_columns(pl.col(g).cast(pl.String).alias("unit_code"),
+                                        pl.col(g).cast(pl.String).alias("unit_name")).drop(g)))
+    nat = trust.group_by("period").agg(
+        *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in value_cols])
+    out.append((NATIONAL, nat.with_columns(pl.lit(NATIONAL).alias("unit_code"),
+                                           pl.lit("National").alias("unit_name"),
+                                           pl.lit(None, pl.String).alias("parent_code"))))
+    return out
+
+
+def _series(name: str, values: np.ndarray) -> pl.Series:
+    if values.dtype == object:
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+    return pl.Series(name, values)
+
+
+def _exposure(frame: pl.DataFrame, statistic: str) -> np.ndarray:
+    col = {"proportion": "denominator", "ratio": "expected", "rate": "person_time",
+           "ratio_of_counts": "denominator"}[statistic]
+    return frame[col].to_numpy().astype(float) if col in frame.columns else np.full(frame.height, np.nan)
+
+
+def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOptions, level: str,
+                  theta0: float, target_estimated: bool, rate_scale: float) -> tuple[pl.DataFrame, Overdispersion]:
+    o = frame["observed"].to_numpy().astype(float)
+    x = _exposure(frame, spec.statistic)
+    size = frame["denominator"].to_numpy().astype(float) if "denominator" in frame.columns else x
+    has_data = np.isfinite(o) & np.isfinite(x) & (x > 0)
+    big_enough = has_data & (size >= options.min_denominator)
+    assessable = big_enough if level != NATIONAL else np.zeros_like(has_data)
+    if spec.statistic == "ratio" and spec.risk_adjustment is not None:
+        # A risk-adjusted binary outcome: under "as expected", O is a sum of Bernoulli(p_ij), which
+        # we assess as Binomial(n, theta0 * E/n) - the unit's own case-mix-expected proportion.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected_share = np.where(has_data, x / size, rate_scale)
+        unit_target = np.clip(theta0 * expected_share, 1e-12, 1 - 1e-12)
+        a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, size, np.nan), assessable,
+                         statistic="proportion", options=options.replace(transform="arcsine"),
+                         target=unit_target, target_estimated=target_estimated,
+                         centre=np.clip(expected_share, 1e-12, 1 - 1e-12) if spec.target is not None else None)
+        for c, (lo, hi) in list(a.limits.items()):
+            a.limits[c] = (lo / expected_share, hi / expected_share)
+    else:
+        centre = None
+        if spec.target is not None and spec.statistic != "ratio":
+            centre = np.nansum(np.where(has_data, o, 0)) / np.nansum(np.where(has_data, x, 0))
+        a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, x, np.nan), assessable,
+                         statistic=spec.statistic, options=options, target=theta0,
+                         target_estimated=target_estimated, centre=centre)
+    reason = np.where(level == NATIONAL, "national reference",
+                      np.where(~has_data, "no data",
+                               np.where(~big_enough, f"fewer than {options.min_denominator:g} cases", "")))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(has_data, o / x, np.nan)
+        crude = np.where(has_data, o / size, np.nan)
+    cols: dict[str, np.ndarray] = {
+        "value": value,
+        "adjusted_value": value * rate_scale if spec.risk_adjustment is not None else np.full_like(value, np.nan),
+        "crude_value": crude,
+        "target": np.full(o.shape, theta0),
+        "z": np.where(assessable, a.z, np.nan),
+        "z_unadjusted": np.where(assessable, a.z_unadjusted, np.nan),
+        "p_value": np.where(assessable, a.p_value, np.nan),
+        "q_value": a.q_value,
+        "status": a.status,
+        "not_assessed_reason": np.where(assessable, None, reason),
+    }
+    names = ["alert", "alarm"]
+    for i, c in enumerate(options.limits):
+        lo, hi = a.limits[c]
+        lo, hi = np.where(has_data, lo, np.nan), np.where(has_data, hi, np.nan)
+        key = names[i] if i < 2 else coverage_label(c)
+        cols[f"lower_{key}"], cols[f"upper_{key}"] = lo, hi
+    if len(options.limits) == 1:
+        cols["lower_alarm"] = cols["upper_alarm"] = np.full(o.shape, np.nan)
+    if spec.statistic != "ratio":
+        cols["expected"] = np.where(has_data, theta0 * x, np.nan)
+    od = a.overdispersion
+    n_assessed = int(assessable.sum())
+    cols.update({
+        "phi": np.full(o.shape, od.phi), "tau2": np.full(o.shape, od.tau2),
+        "overdispersion_applied": np.full(o.shape, od.applied),
+        "overdispersion_note": np.full(o.shape, od.reason, dtype=object),
+        "overdispersion_p_value": np.full(o.shape, od.p_value),
+        "n_units_overdispersion": np.full(o.shape, od.n_units),
+        "method": np.full(o.shape, a.method, dtype=object),
+        "expected_false_alerts": np.full(o.shape, n_assessed * (1 - options.limits[0])),
+        "expected_false_alarms": np.full(o.shape, n_assessed * (1 - options.limits[1])
+                                         if len(options.limits) > 1 else np.nan),
+    })
+    return frame.with_columns(_series(k, v) for k, v in cols.items()), od
+
+
+def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset, units: Units, *,
+                  unit_column: str, period_column: str | None,
+                  prepared: tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]] | None = None,
+                  ) -> IndicatorResult:
+    """Compute the full results for one indicator. ``prepared`` reuses cohort counts and a fitted model."""
+    counts, accounting, model, extras = prepared or cohort_counts(
+        spec, ds, unit_column=unit_column, period_column=period_column)
+    period_values = sorted(str(p) for p in counts["period"].unique().drop_nulls())
+    pooled = _pooled_label(period_values)
+    value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
+    pooled_counts = counts.group_by("unit_code").agg(pl.col(value_cols).sum()).with_columns(
+        pl.lit(pooled).alias("period"))
+    tables = [(pooled, pooled_counts)]
+    if spec.by_period and len(period_values) > 1:
+        tables += [(p, counts.filter(pl.col("period") == p)) for p in period_values]
+
+    total_o = float(counts["observed"].sum())
+    total_n = float(counts["denominator"].sum()) if "denominator" in counts.columns else np.nan
+    national_rate = total_o / total_n if total_n else np.nan
+    warnings: list[str] = list(model.warnings) if model else []
+    rows: list[pl.DataFrame] = []
+    curves: list[pl.DataFrame] = []
+    ods: dict[tuple[str, str], Overdispersion] = {}
+    for period, period_counts in tables:
+        theta0, estimated, rate_scale = _target(spec, period_counts, national_rate)
+        for level, frame in _levels(period_counts, units, [period]):
+            assessed, od = _assess_level(frame, spec=spec, options=options, level=level, theta0=theta0,
+                                         target_estimated=estimated, rate_scale=rate_scale)
+            ods[(level, period)] = od
+            rows.append(assessed.with_columns(pl.lit(level).alias("level"),
+                                              pl.lit(rate_scale).alias("rate_scale")))
+            if level != NATIONAL:
+                curves.append(_curve(spec, options, level, period, theta0, od, frame, rate_scale))
+    table = pl.concat(rows, how="diagonal_relaxed")
+    if "completeness" in extras:
+        table = table.join(extras["completeness"], on="unit_code", how="left")
+    table = _finish(table, spec, units)
+    od_pooled = ods.get((UNIT_LEVEL, pooled))
+    if od_pooled and options.overdispersion != "none" and not od_pooled.applied:
+        warnings.append(od_pooled.reason)
+    return IndicatorResult(spec, options, table, pl.concat(curves, how="diagonal_relaxed"), ods,
+                           accounting, national_rate, model, tuple(warnings))
+
+
+def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float) -> tuple[float, bool, float]:
+    """θ0 on the value scale, whether it was estimated from the data, and the display scale."""
+    o = float(counts["observed"].sum())
+    if spec.statistic == "proportion":
+        return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+    if spec.statistic == "ratio":
+        # expected counts come from a national model: ratio 1 is the national rate for the case-mix
+        scale = national_rate if spec.risk_adjustment is not None else 1.0
+        if spec.target is not None:
+            return (spec.target / scale if spec.risk_adjustment is not None else spec.target), False, scale
+        return 1.0, False, scale
+    if spec.statistic == "rate":
+        return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["person_time"].sum()), True, 1.0)
+    return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+
+
+def _curve(spec: IndicatorSpec, options: MethodOptions, level: str, period: str, theta0: float,
+           od: Overdispersion, frame: pl.DataFrame, rate_scale: float) -> pl.DataFrame:
+    """Limit curves on a grid of the funnel's x axis (the value scale, like the table's limits).
+
+    Risk-adjusted ratios are drawn against the number of patients, for a unit with national-average
+    case-mix; each unit's own limits (in the results table) allow for its case-mix.
+    """
+    risk_adjusted = spec.statistic == "ratio" and spec.risk_adjustment is not None
+    x = frame["denominator"].to_numpy().astype(float) if risk_adjusted else _exposure(frame, spec.statistic)
+    finite = x[np.isfinite(x) & (x > 0)]
+    if finite.size == 0:
+        return pl.DataFrame()
+    lo = max(min(finite.min() * 0.8, options.min_denominator or 1.0), 1.0)
+    grid = np.unique(np.concatenate([np.geomspace(lo, finite.max() * 1.1, 200), finite]))
+    statistic, target, divide = spec.statistic, theta0, 1.0
+    opts = options
+    if risk_adjusted:
+        statistic, target, divide = "proportion", min(theta0 * rate_scale, 1 - 1e-12), rate_scale
+        opts = options.replace(transform="arcsine")
+    cols: dict[str, object] = {"indicator_id": spec.id, "level": level, "period": period,
+                               "x": grid, "target": np.full(grid.shape, theta0)}
+    for c in options.limits:
+        lower, upper = limit_values(grid, statistic=statistic, method=opts.limit_method,
+                                    transform=opts.transform, target=target, coverage=c,
+                                    tau2=od.applied_tau2, phi=od.factor_phi)
+        cols[f"lower_{coverage_label(c)}"] = lower / divide
+        cols[f"upper_{coverage_label(c)}"] = upper / divide
+    return pl.DataFrame(cols)
+
+
+def _finish(table: pl.DataFrame, spec: IndicatorSpec, units: Units) -> pl.DataFrame:
+    labels = {s: status_label(s, spec.better) for s in STATUS_ENUM.categories}
+    out = table.with_columns(
+        pl.lit(spec.id).alias("indicator_id"),
+        pl.lit(spec.title).alias("indicator_title"),
+        pl.lit(spec.tumour_site).alias("tumour_site"),
+        pl.lit(spec.statistic).alias("statistic"),
+        pl.lit(spec.better).alias("better"),
+        pl.lit(spec.multiplier).alias("multiplier"),
+        pl.col("status").cast(STATUS_ENUM),
+        pl.col("status").replace_strict(labels, return_dtype=pl.String).alias("status_label"),
+    )
+    if "expected_cases" in units.frame.columns and "observed" in out.columns:
+        out = out.join(units.frame.select("unit_code", "expected_cases"), on="unit_code", how="left")
+    first = [c for c in CONTRACT_COLUMNS if c in out.columns]
+    rest = [c for c in out.columns if c not in first]
+    level_order = pl.col("level").replace_strict(
+        {lv: i for i, lv in enumerate([UNIT_LEVEL, *units.groups, NATIONAL])}, default=99)
+    return out.select(first + rest).sort(["period", level_order, "unit_code"], maintain_order=True)
+
+
+def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None = None,
+              only: Sequence[str] | None = None,
+              progress: Callable[[int, int, str], None] | None = None) -> AuditRun:
+    """Load every dataset once and compute every (selected) indicator."""
+    cat = loaded.catalogue
+    units, datasets = load_all(loaded, data=data, only=only)
+    specs = [s for s in cat.indicators if only is None or s.id in only]
+    missing = sorted(set(only or ()) - {s.id for s in specs})
+    if missing:
+        msg = f"unknown indicator id(s): {', '.join(missing)} (see {loaded.path.name})"
+        raise AuditMetricsError(msg)
+    results: dict[str, IndicatorResult] = {}
+    for i, spec in enumerate(specs, start=1):
+        if progress:
+            progress(i, len(specs), spec.id)
+        ds_spec = cat.datasets[spec.dataset]
+        results[spec.id] = run_indicator(
+            spec, loaded.options(spec), datasets[spec.dataset], units,
+            unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column)
+    return AuditRun(results, {k: v.accounting for k, v in datasets.items()}, loaded.digest,
+                    {k: v.digest for k, v in datasets.items()},
+                    datetime.now(UTC).isoformat(timespec="seconds"), units)
+
+
+def write_table(frame: pl.DataFrame, path: str | Path, *, sheet: str = "results") -> None:
+    """Write a results table as CSV, Excel or Parquet by extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.with_columns(pl.col(pl.Enum).cast(pl.String)).write_csv(path)
+    elif suffix == ".parquet":
+        frame.write_parquet(path)
+    elif suffix == ".xlsx":
+        frame.with_columns(pl.col(pl.Enum).cast(pl.String)).write_excel(path, worksheet=sheet)
+    else:
+        msg = f"cannot write {path.name}: use .csv, .xlsx or .parquet"
+        raise AuditMetricsError(msg)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``audit-metrics run``."""
+    from audit_metrics.cli import _data_overrides
+
+    out = Path(args.out)
+    if out.suffix.lower() not in {".csv", ".xlsx", ".parquet"}:
+        msg = f"--out {out.name}: use a .csv, .xlsx or .parquet file name"
+        raise AuditMetricsError(msg)
+    data = _data_overrides(args.data)
+    start = time.perf_counter()
+    loaded = load_catalogue(args.indicators, data=data)
+
+    def progress(i: int, n: int, ind: str) -> None:
+        if not args.quiet:
+            print(f"[{i}/{n}] {ind} ...", file=sys.stderr, flush=True)
+
+    run = run_audit(loaded, data=data, only=args.indicator, progress=progress)
+    write_table(run.table(), out)
+    if args.limits_out:
+        write_table(run.curves(), args.limits_out, sheet="limits")
+    if args.accounting_out:
+        acc = pl.concat([a.to_frame() for a in run.datasets.values()]
+                        + [r.accounting.to_frame() for r in run.results.values()])
+        write_table(acc, args.accounting_out, sheet="accounting")
+    if not args.quiet:
+        for acc in run.datasets.values():
+            print(acc.summary())
+        for result in run.results.values():
+            print(result.summary())
+        print(f"wrote {out} ({run.table().height:,} rows) in {time.perf_counter() - start:.1f} s")
+    return 0

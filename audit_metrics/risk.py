@@ -1,0 +1,237 @@
+"""Case-mix adjustment: a patient-level GLM built from declared covariates (never a formula string).
+
+The design matrix is assembled in numpy from the catalogue's covariate declarations: continuous
+(optionally a restricted/natural cubic spline, Harrell's parameterisation, knots at Harrell's
+recommended quantiles) and categorical (treatment coding against an explicit or most-frequent
+reference level). Missing values follow ``missing``: ``category`` adds an explicit "Missing" level
+(categorical) or a missing-indicator column with mean imputation (continuous); ``complete_case``
+drops the patient and counts them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import statsmodels.api as sm
+from scipy import stats
+
+from audit_metrics.catalogue import CovariateSpec, RiskAdjustmentSpec
+
+__all__ = [
+    "Design",
+    "RiskModel",
+    "build_design",
+    "c_statistic",
+    "fit_risk_model",
+    "hosmer_lemeshow",
+    "spline_basis",
+]
+
+MISSING_LEVEL = "Missing"
+# Harrell (Regression Modeling Strategies, table 2.3): knot quantiles by number of knots
+_KNOT_QUANTILES = {
+    3: (0.10, 0.50, 0.90),
+    4: (0.05, 0.35, 0.65, 0.95),
+    5: (0.05, 0.275, 0.50, 0.725, 0.95),
+    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
+    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
+}
+
+
+def spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Restricted (natural) cubic spline basis: x plus k-2 non-linear terms, linear beyond the ends."""
+    k = knots.size
+    t_last, t_pen = knots[-1], knots[-2]
+    scale = (t_last - knots[0]) ** 2
+    cols = [x]
+
+    def cube(v: np.ndarray) -> np.ndarray:
+        return np.maximum(v, 0) ** 3
+
+    for j in range(k - 2):
+        term = (cube(x - knots[j])
+                - cube(x - t_pen) * (t_last - knots[j]) / (t_last - t_pen)
+                + cube(x - t_last) * (t_pen - knots[j]) / (t_last - t_pen))
+        cols.append(term / scale)
+    return np.column_stack(cols)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A numeric design matrix with its column names and how each covariate was coded."""
+
+    matrix: np.ndarray
+    names: tuple[str, ...]
+    rows: np.ndarray                 # boolean mask of input rows kept
+    coding: dict[str, dict[str, object]] = field(default_factory=dict)
+    completeness: dict[str, float] = field(default_factory=dict)
+
+
+def _is_categorical(cov: CovariateSpec, spec: RiskAdjustmentSpec, series: pl.Series) -> bool:
+    if cov.type is not None:
+        return cov.type == "categorical"
+    return cov.name in spec.categorical or not series.dtype.is_numeric()
+
+
+def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec) -> Design:
+    """Build the design matrix (with intercept) for the declared covariates of ``frame``."""
+    n = frame.height
+    keep = np.ones(n, dtype=bool)
+    completeness: dict[str, float] = {}
+    for cov in spec.covariates:
+        missing = frame[cov.name].is_null().to_numpy()
+        completeness[cov.name] = 1 - missing.mean() if n else np.nan
+        if spec.missing == "complete_case":
+            keep &= ~missing
+    blocks: list[np.ndarray] = [np.ones((int(keep.sum()), 1))]
+    names: list[str] = ["(intercept)"]
+    coding: dict[str, dict[str, object]] = {}
+    for cov in spec.covariates:
+        series = frame[cov.name].filter(pl.Series(keep))
+        if _is_categorical(cov, spec, series):
+            values = series.cast(pl.String).fill_null(MISSING_LEVEL).to_numpy()
+            levels, counts = np.unique(values, return_counts=True)
+            if cov.reference is not None and str(cov.reference) in levels:
+                ref = str(cov.reference)
+            else:
+                ref = str(levels[np.argmax(counts)])
+            others = [lv for lv in levels if lv != ref]
+            blocks.append(np.column_stack([(values == lv).astype(float) for lv in others])
+                          if others else np.empty((values.size, 0)))
+            names += [f"{cov.name}[{lv}]" for lv in others]
+            coding[cov.name] = {"type": "categorical", "reference": ref, "levels": list(levels)}
+        else:
+            x = series.cast(pl.Float64).to_numpy()
+            miss = np.isnan(x)
+            mean = float(np.nanmean(x)) if (~miss).any() else 0.0
+            x = np.where(miss, mean, x)
+            if cov.spline_knots:
+                q = _KNOT_QUANTILES.get(cov.spline_knots) or tuple(np.linspace(0.05, 0.95, cov.spline_knots))
+                knots = np.unique(np.quantile(x[~miss] if (~miss).any() else x, q))
+                basis = spline_basis(x, knots) if knots.size >= 3 else x[:, None]
+                blocks.append(basis)
+                names += [cov.name] + [f"{cov.name}_spline{j + 1}" for j in range(basis.shape[1] - 1)]
+                coding[cov.name] = {"type": "spline", "knots": knots.tolist()}
+            else:
+                blocks.append(x[:, None])
+                names.append(cov.name)
+                coding[cov.name] = {"type": "continuous"}
+            if miss.any():
+                blocks.append(miss.astype(float)[:, None])
+                names.append(f"{cov.name}[{MISSING_LEVEL}]")
+                coding[cov.name]["missing_indicator"] = True
+    return Design(np.column_stack(blocks), tuple(names), keep, coding, completeness)
+
+
+def c_statistic(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney form, ties counted half)."""
+    y = np.asarray(y, dtype=bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = stats.rankdata(p)
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, groups: int = 10) -> tuple[pl.DataFrame, float, int, float]:
+    """Calibration by tenths of predicted risk and the Hosmer-Lemeshow test (df = groups - 2)."""
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, groups)
+    rows = []
+    chi2 = 0.0
+    for i, idx in enumerate(bins, start=1):
+        if idx.size == 0:
+            continue
+        o, e, n = float(y[idx].sum()), float(p[idx].sum()), idx.size
+        rows.append({"group": i, "patients": n, "observed": o, "expected": e,
+                     "mean_predicted": e / n, "observed_rate": o / n})
+        if 0 < e < n:
+            chi2 += (o - e) ** 2 / (e * (1 - e / n))
+    df = max(len(rows) - 2, 1)
+    return pl.DataFrame(rows), chi2, df, float(stats.chi2.sf(chi2, df))
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """A fitted case-mix model and its checks."""
+
+    indicator_id: str
+    family: str
+    n: int
+    events: float
+    coefficients: pl.DataFrame       # term, estimate, std_error, odds_ratio, ci_lower, ci_upper, p_value
+    c_statistic: float
+    calibration: pl.DataFrame
+    hosmer_lemeshow_chi2: float
+    hosmer_lemeshow_df: int
+    hosmer_lemeshow_p: float
+    converged: bool
+    separation: bool
+    excluded_incomplete: int
+    missing: str
+    coding: dict[str, dict[str, object]]
+    completeness: dict[str, float]
+    warnings: tuple[str, ...]
+
+    def summary(self) -> str:
+        return (f"{self.indicator_id}: n={self.n:,}, events={self.events:,.0f}, c={self.c_statistic:.3f}, "
+                f"HL p={self.hosmer_lemeshow_p:.3g}, converged={self.converged}")
+
+
+def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial",
+            offset: np.ndarray | None = None) -> tuple[object, bool, bool]:
+    """Fit a GLM by IRLS; return (results, converged, separation suspected)."""
+    fam = sm.families.Binomial() if family == "binomial" else sm.families.Poisson()
+    separation = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sm.GLM(y, matrix, family=fam, offset=offset).fit(maxiter=100)
+    for w in caught:
+        if "separation" in str(w.message).lower():
+            separation = True
+    converged = bool(getattr(res, "converged", True))
+    if family == "binomial":
+        fitted = res.fittedvalues
+        if np.any(np.abs(res.params[1:]) > 15) or np.mean((fitted < 1e-8) | (fitted > 1 - 1e-8)) > 0.01:
+            separation = True
+    return res, converged, separation
+
+
+def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec,
+                   indicator_id: str) -> tuple[RiskModel, np.ndarray, np.ndarray]:
+    """Fit the logistic model on the cohort; return the model, predicted risks and rows kept."""
+    design = build_design(frame, spec)
+    y = np.asarray(outcome, dtype=float)[design.rows]
+    res, converged, separation = fit_glm(design.matrix, y)
+    p = np.asarray(res.fittedvalues)
+    params, bse = np.asarray(res.params), np.asarray(res.bse)
+    z = stats.norm.ppf(0.975)
+    with np.errstate(over="ignore"):  # a huge coefficient is reported as separation below
+        coefs = pl.DataFrame({
+            "term": list(design.names), "estimate": params, "std_error": bse,
+            "odds_ratio": np.exp(params), "ci_lower": np.exp(params - z * bse),
+            "ci_upper": np.exp(params + z * bse), "p_value": np.asarray(res.pvalues),
+        })
+    auc = c_statistic(y.astype(bool), p)
+    calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
+    notes: list[str] = []
+    if not converged:
+        notes.append("the risk model did not converge: expected counts are unreliable")
+    if separation:
+        extreme = [t for t, b, se in zip(design.names, params, bse, strict=True)
+                   if t != "(intercept)" and (abs(b) > 10 or se > 100)]
+        which = f" ({', '.join(extreme)})" if extreme else ""
+        notes.append(f"possible separation{which}: a covariate level with (almost) no events or no "
+                     "non-events; consider merging rare levels")
+    if auc < 0.6:
+        notes.append(f"weak risk model: c-statistic {auc:.2f} < 0.6, so adjustment changes little")
+    excluded = int((~design.rows).sum())
+    if excluded:
+        notes.append(f"{excluded:,} patients with incomplete case-mix excluded (complete-case analysis)")
+    model = RiskModel(indicator_id, "binomial", int(y.size), float(y.sum()), coefs, auc, calibration,
+                      hl, hl_df, hl_p, converged, separation, excluded, spec.missing, design.coding,
+                      design.completeness, tuple(notes))
+    return model, p, design.rows
