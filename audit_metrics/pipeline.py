@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +88,17 @@ class AuditRun:
     data_digests: dict[str, str]
     generated_at: str
     units: Units | None = None
+    unit_rows: dict[str, pl.DataFrame] = field(default_factory=dict)  # records per unit, per dataset
+
+    def case_ascertainment(self, dataset: str = "patients") -> pl.DataFrame:
+        """Records per unit against the externally expected number of cases (may exceed 100%)."""
+        if self.units is None or dataset not in self.unit_rows or "expected_cases" not in self.units.frame.columns:
+            return pl.DataFrame(schema={"unit_code": pl.String, "records": pl.Int64, "case_ascertainment": pl.Float64})
+        return (self.units.frame.select("unit_code", "expected_cases")
+                .join(self.unit_rows[dataset], on="unit_code", how="left")
+                .with_columns(pl.col("records").fill_null(0),
+                              (pl.col("records").fill_null(0) / pl.col("expected_cases")).alias("case_ascertainment"))
+                .drop("expected_cases"))
 
     def table(self) -> pl.DataFrame:
         return pl.concat([r.table for r in self.results.values()], how="diagonal_relaxed")
@@ -398,9 +409,13 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
         results[spec.id] = run_indicator(
             spec, loaded.options(spec), datasets[spec.dataset], units,
             unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column)
+    unit_rows = {
+        name: ds.frame.group_by(pl.col(cat.datasets[name].unit_column or cat.units.code).alias("unit_code"))
+        .agg(pl.len().alias("records"))
+        for name, ds in datasets.items()}
     return AuditRun(results, {k: v.accounting for k, v in datasets.items()}, loaded.digest,
                     {k: v.digest for k, v in datasets.items()},
-                    datetime.now(UTC).isoformat(timespec="seconds"), units)
+                    datetime.now(UTC).isoformat(timespec="seconds"), units, unit_rows)
 
 
 def write_table(frame: pl.DataFrame, path: str | Path, *, sheet: str = "results") -> None:

@@ -11,7 +11,7 @@ PY=.venv/bin/python
 install_python() {
   [ -x "$PY" ] || python3 -m venv .venv
   if "$PY" -m pip install -q uv 2>/dev/null; then   # uv resolves from PyPI ~6x faster than pip
-    VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q -e '.[test]'
+    VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install -q --compile-bytecode -e '.[test]'
   else
     "$PY" -m pip install -q -e '.[test]'
   fi

@@ -1,0 +1,113 @@
+"""Queries behind the dashboard's views: pure polars over the results table (no Streamlit)."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from audit_metrics import __version__
+from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics.pipeline import AuditRun
+
+__all__ = [
+    "best_performers",
+    "direction_of",
+    "excess_events",
+    "outlier_list",
+    "pooled",
+    "provenance",
+    "status_changes",
+]
+
+FLAGGED = ("alert_low", "alert_high", "alarm_low", "alarm_high")
+
+
+def direction_of() -> pl.Expr:
+    """'worse' / 'better' / 'higher' / 'lower' / None for each row, from status and polarity."""
+    status = pl.col("status").cast(pl.String)
+    high = status.str.ends_with("_high")
+    flagged = status.is_in(FLAGGED)
+    return (pl.when(~flagged).then(None)
+            .when(pl.col("better") == "neither").then(pl.when(high).then(pl.lit("higher")).otherwise(pl.lit("lower")))
+            .when(high == (pl.col("better") == "lower")).then(pl.lit("worse"))
+            .otherwise(pl.lit("better")))
+
+
+def pooled(run: AuditRun) -> pl.DataFrame:
+    """Rows for each indicator's pooled period (all periods together)."""
+    parts = [r.table.filter(pl.col("period") == r.pooled_period) for r in run.results.values()]
+    return pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction"))
+
+
+def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alarm"),
+                 directions: Sequence[str] = ("worse", "better", "higher", "lower"),
+                 alliances: Sequence[str] | None = None, tumour_sites: Sequence[str] | None = None,
+                 unit_level: str = "trust") -> pl.DataFrame:
+    """Flagged results, filtered as a QI lead would (alarm-only, worse-only, my alliance...)."""
+    out = table.filter(pl.col("level") == unit_level, pl.col("status").cast(pl.String).is_in(FLAGGED))
+    if "direction" not in out.columns:
+        out = out.with_columns(direction_of().alias("direction"))
+    wanted = [f"{lv}_{side}" for lv in levels for side in ("low", "high")]
+    out = out.filter(pl.col("status").cast(pl.String).is_in(wanted), pl.col("direction").is_in(list(directions)))
+    if alliances:
+        column = "cancer_alliance" if "cancer_alliance" in out.columns else "parent_code"
+        out = out.filter(pl.col(column).is_in(list(alliances)))
+    if tumour_sites:
+        out = out.filter(pl.col("tumour_site").is_in(list(tumour_sites)))
+    return out.sort(["tumour_site", "indicator_id", "z"])
+
+
+def best_performers(table: pl.DataFrame, indicator_id: str, *, n: int = 3) -> pl.DataFrame:
+    """Assessed trusts furthest in the better direction (by adjusted z) for one indicator."""
+    rows = table.filter(pl.col("indicator_id") == indicator_id, pl.col("level") == "trust",
+                        pl.col("status").cast(pl.String) != "not_assessed", pl.col("z").is_not_null())
+    if rows.height == 0:
+        return rows
+    better = rows["better"][0]
+    if better == "neither":
+        return rows.head(0)
+    return rows.sort("z", descending=better == "higher").head(n)
+
+
+def excess_events(table: pl.DataFrame, *, units: Sequence[str], level: str = "trust") -> pl.DataFrame:
+    """Observed minus expected events per unit and indicator, signed so that positive = patients
+    who would have had a better outcome at the expected rate ("events to prevent")."""
+    rows = table.filter(pl.col("level") == level, pl.col("unit_code").is_in(list(units)),
+                        pl.col("better") != "neither", pl.col("observed").is_not_null())
+    sign = pl.when(pl.col("better") == "lower").then(1.0).otherwise(-1.0)
+    return (rows.with_columns((sign * (pl.col("observed") - pl.col("expected"))).alias("excess_events"))
+            .select("indicator_id", "indicator_title", "tumour_site", "unit_code", "unit_name", "observed",
+                    "expected", "excess_events", "status", "status_label")
+            .sort("excess_events", descending=True))
+
+
+def status_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """Units whose status differs between two results tables (catalogue-edit preview)."""
+    keys = ["indicator_id", "level", "unit_code", "period"]
+    a = before.select(*keys, "unit_name", pl.col("status").cast(pl.String).alias("status_before"))
+    b = after.select(*keys, pl.col("status").cast(pl.String).alias("status_after"))
+    joined = a.join(b, on=keys, how="full", coalesce=True)
+    return joined.filter(pl.col("status_before").fill_null("(absent)") != pl.col("status_after").fill_null("(absent)"))
+
+
+def provenance(run: AuditRun, loaded: LoadedCatalogue, **extra: Any) -> dict[str, Any]:
+    """Methods and provenance for an export: catalogue version and hash, data hashes, options."""
+    options = {spec.id: {k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.options(spec).__dict__.items()}
+               for spec in loaded.catalogue.indicators if spec.id in run.results}
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "results_computed_at": run.generated_at,
+        "software": f"audit_metrics {__version__} (Python {platform.python_version()})",
+        "catalogue_file": str(loaded.path),
+        "catalogue_version": loaded.catalogue.version,
+        "catalogue_sha256": run.catalogue_digest,
+        "extract_sha256": run.data_digests,
+        "options": options,
+        "row_accounting": {name: {"read": a.rows_read, "used": a.rows_used, "excluded": a.rows_excluded}
+                           for name, a in run.datasets.items()},
+        **extra,
+    }
