@@ -22,9 +22,9 @@ import streamlit as st
 from audit_metrics import export, figures, narrative, views
 from audit_metrics.catalogue import (
     LoadedCatalogue,
+    check_catalogue,
     load_catalogue,
     parse_catalogue,
-    validate_catalogue,
 )
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun, run_audit
@@ -509,12 +509,9 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         return
     path = loaded.path
     text = st.text_area("indicators.yaml", value=path.read_text(encoding="utf-8"), height=420, key="cat_text")
-    try:
-        draft = parse_catalogue(text, file=path.name, base_dir=path.parent)
-        problems = validate_catalogue(draft, data=st.session_state.get("data_overrides") or None)
-    except CatalogueError as exc:
-        draft, problems = None, exc.problems
-    if problems:
+    draft, problems = check_catalogue(text, file=path.name, base_dir=path.parent,
+                                      data=st.session_state.get("data_overrides") or None)
+    if problems or draft is None:
         st.error(f"{len(problems)} problem(s) - the catalogue cannot be saved until they are fixed:")
         st.code("\n".join(str(p) for p in problems), language=None)
         return

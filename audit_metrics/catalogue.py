@@ -37,6 +37,7 @@ __all__ = [
     "RiskAdjustmentSpec",
     "UnitsSpec",
     "catalogue_json_schema",
+    "check_catalogue",
     "load_catalogue",
     "parse_catalogue",
     "validate_catalogue",
@@ -385,10 +386,71 @@ def parse_catalogue(text: str, *, file: str = "indicators.yaml",
         catalogue = Catalogue.model_validate(data)
     except ValidationError as exc:
         problems.extend(_pydantic_problem(e, lines, file) for e in exc.errors())
-        raise CatalogueError(sorted(problems, key=lambda p: p.line or 0)) from None
+        partial = _lenient(data)
+        loaded = None if partial is None else LoadedCatalogue(
+            partial, Path(file), base_dir or Path(file).parent, text, lines.lines)
+        raise CatalogueError(sorted(problems, key=lambda p: p.line or 0), partial=loaded) from None
     if problems:
         raise CatalogueError(problems)
     return LoadedCatalogue(catalogue, Path(file), base_dir or Path(file).parent, text, lines.lines)
+
+
+def _lenient(data: dict[str, Any]) -> Catalogue | None:
+    """The parts of an invalid catalogue that are valid on their own, for further checking."""
+    def valid(model: type[BaseModel], value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    units = valid(UnitsSpec, data.get("units"))
+    if units is None:
+        return None
+    datasets_in = data.get("datasets") if isinstance(data.get("datasets"), dict) else {}
+    datasets = {k: d for k, v in datasets_in.items() if (d := valid(DatasetSpec, v)) is not None}
+    defaults = valid(Defaults, data.get("defaults") or {}) or Defaults()
+    raw = data.get("indicators") if isinstance(data.get("indicators"), list) else []
+    # keep list positions so that line numbers still point at the right indicator
+    indicators = [_salvage(item) for item in raw]
+    return Catalogue.model_construct(version=1, datasets=datasets, units=units, defaults=defaults,
+                                     indicators=indicators)
+
+
+def _salvage(item: Any) -> IndicatorSpec | None:
+    """An indicator with its invalid fields dropped, so its other fields can still be checked.
+
+    Only display fields are filled in; an indicator whose dataset or expressions are themselves
+    invalid is skipped (None) rather than checked against placeholders.
+    """
+    if not isinstance(item, dict):
+        return None
+    try:
+        return IndicatorSpec.model_validate(item)
+    except ValidationError as exc:
+        bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+    cleaned = {k: v for k, v in item.items() if k not in bad and k in IndicatorSpec.model_fields}
+    if not {"dataset", "numerator"} <= set(cleaned):
+        return None
+    for key, placeholder in (("id", "_unnamed"), ("title", ""), ("tumour_site", ""), ("better", "neither")):
+        cleaned.setdefault(key, placeholder)
+    try:
+        return IndicatorSpec.model_validate(cleaned)
+    except ValidationError:
+        return None
+
+
+def check_catalogue(text: str, *, file: str, base_dir: Path,
+                    data: Mapping[str, str | Path] | None = None) -> tuple[LoadedCatalogue | None, list[Problem]]:
+    """Every problem in catalogue text: schema and semantic together (as far as can be checked)."""
+    try:
+        loaded = parse_catalogue(text, file=file, base_dir=base_dir)
+    except CatalogueError as exc:
+        problems = list(exc.problems)
+        if exc.partial is not None:
+            seen = {(p.line, p.message) for p in problems}
+            problems += [p for p in validate_catalogue(exc.partial, data=data) if (p.line, p.message) not in seen]
+        return None, sorted(problems, key=lambda p: p.line or 0)
+    return loaded, validate_catalogue(loaded, data=data)
 
 
 def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = None,
@@ -402,11 +464,11 @@ def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = 
                                       hint="give the path to indicators.yaml")]) from None
     except UnicodeDecodeError:
         raise CatalogueError([Problem(str(path), "not UTF-8 text", hint="save it as UTF-8")]) from None
-    loaded = parse_catalogue(text, file=str(path), base_dir=path.parent)
-    if check_data:
-        problems = validate_catalogue(loaded, data=data)
-        if problems:
-            raise CatalogueError(problems)
+    if not check_data:
+        return parse_catalogue(text, file=str(path), base_dir=path.parent)
+    loaded, problems = check_catalogue(text, file=str(path), base_dir=path.parent, data=data)
+    if problems or loaded is None:
+        raise CatalogueError(problems)
     return loaded
 
 
@@ -474,6 +536,8 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
 
     seen: dict[str, int] = {}
     for i, ind in enumerate(cat.indicators):
+        if ind is None:  # invalid on its own: already reported by the schema check
+            continue
         base = ("indicators", i)
         if ind.id in seen:
             add((*base, "id"), f"duplicate indicator id {ind.id!r} (also indicator #{seen[ind.id] + 1})",

@@ -36,8 +36,9 @@ class AuditMetricsError(Exception):
 class CatalogueError(AuditMetricsError):
     """The indicator catalogue is invalid; ``problems`` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], partial: object | None = None) -> None:
         self.problems = problems
+        self.partial = partial  # the valid parts (a LoadedCatalogue), for further checks
         super().__init__("\n".join(str(p) for p in problems))
 
 

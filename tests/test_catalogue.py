@@ -43,13 +43,22 @@ def test_broken_catalogue_reports_mistake_on_its_line(path: Path) -> None:
     assert all(str(path) in str(p) for p in problems)  # every problem names the file
 
 
-def test_all_problems_reported_at_once() -> None:
-    text = (Path(__file__).parent / "catalogues" / "_base.yaml").read_text()
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    """Schema mistakes do not hide semantic ones (unknown columns, datasets) elsewhere."""
+    base = Path(__file__).parent / "catalogues" / "_base.yaml"
+    text = base.read_text()
     text = text.replace("better: lower", "beter: lower").replace("overdispersion: additive", "overdispersion: x")
-    with pytest.raises(CatalogueError) as info:
-        parse_catalogue(text)
+    text = text.replace("denominator: patients", "denominator: patient")
+    path = base.parent / "_all_at_once.yaml"
+    path.write_text(text)
+    try:
+        with pytest.raises(CatalogueError) as info:
+            load_catalogue(path)
+    finally:
+        path.unlink()
     messages = " | ".join(str(p) for p in info.value.problems)
     assert "beter" in messages and "overdispersion" in messages
+    assert "unknown column 'patient'" in messages
 
 
 def test_python_tags_are_rejected_not_executed(tmp_path: Path) -> None:

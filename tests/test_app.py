@@ -1,0 +1,217 @@
+"""The dashboard as a person uses it, through Streamlit's AppTest (every view)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from audit_metrics import export, views
+from audit_metrics.catalogue import load_catalogue
+from audit_metrics.pipeline import CONTRACT_COLUMNS, run_audit
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 180
+
+
+def _app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info)
+
+
+@pytest.fixture(scope="module")
+def overview() -> AppTest:
+    return _app()
+
+
+def test_overview_tartan_and_counts(overview: AppTest) -> None:
+    assert not overview.exception
+    assert "Synthetic sample data" in " ".join(i.value for i in overview.info)
+    charts = _charts(overview)
+    assert charts and charts[0]["data"][0]["type"] == "heatmap"
+    counts = overview.dataframe[0].value
+    assert {"alerts", "alarms", "alerts expected by chance (all trusts)"} <= set(counts.columns)
+    assert len(counts) == 24
+
+
+def test_overview_filters(overview: AppTest) -> None:
+    overview.multiselect(key="ov_sites").set_value(["Lung"]).run()
+    assert not overview.exception
+    assert len(overview.dataframe[0].value) == 5  # the five lung indicators
+    overview.multiselect(key="ov_sites").set_value(["Lung", "Bowel"]).run()
+    alliance = overview.selectbox(key="ov_alliance").options[1]
+    overview.selectbox(key="ov_alliance").set_value(alliance).run()
+    heat = _charts(overview)[0]["data"][0]
+    assert len(heat["y"]) <= 10  # only that alliance's trusts
+
+
+def test_click_through_to_trust_and_funnel() -> None:
+    at = _app()
+    at.selectbox(key="ov_open_trust").set_value("ZA4").run()
+    at.button(key="ov_go_trust").click().run()
+    assert at.sidebar.radio[0].value == "Trust profile"
+    assert at.selectbox(key="trust_code").value == "ZA4"
+    at = _app()
+    at.selectbox(key="ov_open_indicator").set_value("bowel_mort90").run()
+    at.button(key="ov_go_funnel").click().run()
+    assert at.sidebar.radio[0].value == "Indicator"
+    assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
+
+
+def test_indicator_view_funnel_table_and_method() -> None:
+    at = _app(view="Indicator", indicator="bowel_mort90", trust="ZA4")
+    assert not at.exception
+    assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
+    fig = _charts(at)[0]
+    names = [t.get("name") for t in fig["data"]]
+    assert "95% limits (alert)" in names and "99.8% limits (alarm)" in names and "Target" in names
+    assert any(n and n.startswith("Worse than expected") for n in names)
+    assert any(n == "Selected trust / its alliance" for n in names)
+    table = at.dataframe[-1].value
+    assert len(table) == 140 and "status_label" in table.columns
+    assert "smoke alarm" in " ".join(i.value for i in at.info)
+    method = " ".join(m.value for m in at.expander[0].markdown)
+    assert "phi" in method and "c-statistic" in method and "Limits" in method
+    at.radio(key="ind_level").set_value("Cancer Alliances").run()
+    assert len(at.dataframe[-1].value) == 21
+    at.radio(key="ind_chart").set_value("Caterpillar (ranked intervals)").run()
+    assert not at.exception and _charts(at)
+    at.selectbox(key="ind_indicator").set_value("bowel_emergency_dx").run()
+    at.selectbox(key="ind_period").set_value("2022/23").run()
+    assert not at.exception
+    assert at.query_params["indicator"] in ("bowel_emergency_dx", ["bowel_emergency_dx"])
+
+
+def test_trust_profile_sentences_and_quality() -> None:
+    at = _app(view="Trust profile", trust="ZK0")  # the trust with poor case ascertainment
+    assert not at.exception
+    assert any("Case ascertainment is low" in w.value for w in at.warning)
+    text = _text(at)
+    assert "In short" in text
+    assert "would arise by chance about 1 time in" in text or "within the range expected" in text
+    assert _charts(at)  # the slice chart
+    captions = " ".join(c.value for c in at.caption)
+    assert "Doing best (to learn from)" in captions and "case ascertainment" in captions
+
+
+def test_alliance_view() -> None:
+    at = _app(view="Cancer Alliance")
+    assert not at.exception
+    assert len(_charts(at)) == 2
+    excess = at.dataframe[0].value
+    assert {"excess_events", "unit_name", "indicator_title"} <= set(excess.columns)
+    assert list(excess["excess_events"]) == sorted(excess["excess_events"], reverse=True)
+
+
+def test_outlier_view_filters_and_downloads() -> None:
+    at = _app(view="Outliers & export")
+    assert not at.exception
+    n_all = len(at.dataframe[0].value)
+    at.multiselect(key="out_levels").set_value(["alarm"]).run()
+    at.multiselect(key="out_directions").set_value(["worse"]).run()
+    n_alarm_worse = len(at.dataframe[0].value)
+    assert 0 < n_alarm_worse < n_all
+    assert set(at.dataframe[0].value["status_label"]) == {"worse than expected (alarm)"}
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download CSV", "Download Excel"]
+
+
+def test_export_files_have_contract_and_suppression(catalogue_path: Path) -> None:
+    loaded = load_catalogue(catalogue_path)
+    run = run_audit(loaded)
+    table = views.pooled(run)
+    flagged = views.outlier_list(table)
+    rule = loaded.catalogue.defaults.suppression
+    safe = export.suppress(flagged.drop("direction"), rule)
+    csv = pl.read_csv(io.BytesIO(export.to_csv_bytes(safe)), infer_schema=False)
+    assert list(csv.columns[: len(CONTRACT_COLUMNS)]) == list(CONTRACT_COLUMNS)
+    small = flagged.filter(pl.col("observed").is_between(1, 7))
+    assert small.height > 0  # the sample has small counts to suppress
+    suppressed = csv.filter(pl.col("observed") == "*")
+    assert suppressed.height == small.height
+    assert suppressed["value"].null_count() == suppressed.height  # derived value blanked too
+    assert not csv["observed"].is_in([str(i) for i in range(1, 8)]).any()
+    xlsx = export.to_excel_bytes(safe, views.provenance(run, loaded))
+    results = pl.read_excel(io.BytesIO(xlsx), sheet_name="results")
+    methods = pl.read_excel(io.BytesIO(xlsx), sheet_name="methods")
+    assert set(CONTRACT_COLUMNS) <= set(results.columns) and results.height == flagged.height
+    items = dict(zip(methods["item"], methods["value"], strict=True))
+    assert items["catalogue_sha256"] == loaded.digest
+    assert "patients" in items["extract_sha256"] and "generated_at" in items
+
+
+def test_catalogue_browsing_without_editing() -> None:
+    at = _app(view="Indicator catalogue")
+    assert not at.exception
+    assert len(at.expander) == 24
+    assert not at.text_area  # viewers cannot edit
+    assert any("Editing is switched off" in i.value for i in at.info)
+
+
+@pytest.fixture
+def editing(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AUDIT_METRICS_EDIT", "1")
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(project_copy / "indicators.yaml"))
+    return project_copy / "indicators.yaml"
+
+
+def test_editor_rejects_invalid_catalogue_and_does_not_save(editing: Path) -> None:
+    before = editing.read_text()
+    at = _app(view="Indicator catalogue")
+    assert not at.exception
+    bad = before.replace("numerator: died_90d", "numerator: dead_90d", 1).replace("better: lower", "better: lowr", 1)
+    at.text_area(key="cat_text").set_value(bad).run()
+    errors = " ".join(e.value for e in at.error) + " ".join(c.value for c in at.code)
+    assert "problem" in errors
+    assert "did you mean 'died_90d'?" in errors and "did you mean 'lower'?" in errors
+    assert ":" in errors and "indicators.yaml:" in errors  # file:line
+    assert not [b for b in at.button if b.key == "cat_save"]
+    assert editing.read_text() == before
+    assert not list(editing.parent.glob("indicators.yaml.bak.*"))
+
+
+def test_editor_previews_and_saves_atomically_keeping_previous(editing: Path) -> None:
+    before = editing.read_text()
+    at = _app(view="Indicator catalogue")
+    edited = before.replace("limits: [0.95, 0.998]", "limits: [0.9, 0.998]", 1)
+    at.text_area(key="cat_text").set_value(edited).run()
+    assert any("valid" in s.value for s in at.success)
+    at.button(key="cat_preview").click().run()
+    assert not at.exception
+    assert "results would change status" in _text(at)
+    at.button(key="cat_save").click().run()
+    assert editing.read_text() == edited
+    backups = list(editing.parent.glob("indicators.yaml.bak.*"))
+    assert len(backups) == 1 and backups[0].read_text() == before
+
+
+def test_data_view_accounting() -> None:
+    at = _app(view="Data")
+    assert not at.exception
+    acc = at.dataframe[0].value
+    assert {"dataset", "reason", "rows", "example_lines"} <= set(acc.columns)
+    assert "unknown unit code in trust_code" in set(acc["reason"])
+    assert at.get("file_uploader")
+
+
+def test_broken_catalogue_shows_errors_not_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "indicators.yaml"
+    bad.write_text("version: 1\ndatasets: {}\nunits: {file: x.csv, code: a, name: b}\nindicators: []\n")
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(bad))
+    at = _app()
+    assert not at.exception
+    assert any("problem" in e.value for e in at.error)
