@@ -305,9 +305,12 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
     n = rows.filter(pl.col("status").cast(pl.String) != "not_assessed").height
     flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     what = "risk-adjusted rate" if risk_adjusted else "value"
-    st.markdown(f"**What this shows:** each point is one of {n} {level_name.lower()} assessed; its {what} is "
-                f"plotted against its number of patients. The funnel shows the range expected from chance alone "
-                f"(dashed: 95%, solid: 99.8%). {flagged.height} fall outside the 95% limits; about "
+    shape = ("its {what} is plotted against its number of patients. The funnel shows the range expected "
+             "from chance alone (dashed: 95%, solid: 99.8%)" if kind == "Funnel plot" else
+             "they are ranked by {what}, each with the range (grey bar, 95%) expected for a unit of its "
+             "size; ranking helps find a unit, it is not a league table").format(what=what)
+    st.markdown(f"**What this shows:** each point is one of {n} {level_name.lower()} assessed; {shape}. "
+                f"{flagged.height} fall outside the 95% limits; about "
                 f"{n * (1 - result.options.limits[0]):.0f} would by chance alone.")
     if kind == "Funnel plot":
         fig = figures.funnel_figure(rows, curve, title=f"{spec.title} ({period})", better=spec.better,

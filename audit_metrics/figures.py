@@ -110,7 +110,8 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
         if part.height:
             fig.add_trace(go.Scatter(
                 x=part[x_col].to_numpy(), y=part["value"].to_numpy() * factor, mode="markers+text",
-                name=label_highlight, text=part["unit_name"].to_list() if part.height <= 8 else None,
+                name=label_highlight,
+                text=[n if c == highlight[0] else "" for c, n in zip(part["unit_code"], part["unit_name"], strict=True)],
                 textposition="top center", textfont={"size": 11, "color": PALETTE["highlight"]},
                 marker={"color": "rgba(0,0,0,0)", "size": 18, "line": {"width": 2.5, "color": PALETTE["highlight"]}},
                 hoverinfo="skip"))
@@ -158,9 +159,10 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     if data.height:
         fig.add_vline(x=float(data["target"][0]) * factor, line={"color": PALETTE["target"], "width": 1})
     layout = _layout(title, "Value" + (" (%)" if multiplier == 100 else ""), "")
-    layout["height"] = max(400, 14 * data.height + 120)
-    layout["yaxis"] = {"automargin": True, "tickfont": {"size": 9},
-                       "categoryorder": "array", "categoryarray": y}
+    layout["height"] = max(400, 16 * data.height + 140)
+    # every label shown (Plotly thins crowded category labels, which misaligns rows and labels)
+    layout["yaxis"] = {"automargin": True, "tickfont": {"size": 9}, "categoryorder": "array",
+                       "categoryarray": y, "tickmode": "array", "tickvals": y, "ticktext": y}
     fig.update_layout(layout)
     for name in highlight:
         match = data.filter(pl.col("unit_code") == name)

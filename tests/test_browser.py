@@ -1,0 +1,124 @@
+"""A real browser: headless Debian chromium driven by Playwright opens a trust profile and a funnel.
+
+Skipped only when Debian's chromium is absent (a developer box); `.ci/run` installs it, and in CI
+(CI=true) a missing browser is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        pytest.fail("Debian chromium is not installed (CI must run the browser test)", pytrace=False)
+    pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(ROOT / "indicators.yaml")}
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _wait_for_app(page: object) -> None:
+    page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                           timeout=120_000)
+
+
+def test_trust_profile_renders_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(f"{server}/?view=Trust+profile&trust=ZA4")
+    _wait_for_app(page)
+    page.get_by_text("Each indicator as a slice through its funnel").first.wait_for(timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    assert page.get_by_text("Synthetic sample data").first.is_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    body = page.inner_text("body")
+    assert "In short" in body and "90-day mortality after major bowel cancer resection" in body
+    shot = tmp_path / "trust_profile.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
+
+
+def test_funnel_renders_and_responds_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/?view=Indicator&indicator=bowel_mort90&trust=ZA4")
+    _wait_for_app(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    title = page.locator(".js-plotly-plot .gtitle").first.text_content()
+    assert "90-day mortality" in title
+    legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+    assert any("95% limits" in t for t in legend) and any("99.8% limits" in t for t in legend)
+    funnel = tmp_path / "funnel.png"
+    page.screenshot(path=str(funnel))
+    if os.environ.get("SCREENSHOT_DIR"):
+        shutil.copy(funnel, Path(os.environ["SCREENSHOT_DIR"]) / funnel.name)
+    page.get_by_text("Caterpillar (ranked intervals)").click()
+    page.wait_for_timeout(300)
+    _wait_for_app(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot = tmp_path / "caterpillar.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
