@@ -220,7 +220,7 @@ def _infer(series: pl.Series) -> pl.DataType:
 
 
 def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
-           real: Sequence[str] = ()) -> tuple[
+           real: Sequence[str] = (), *, infer: bool = True) -> tuple[
         pl.DataFrame, dict[str, pl.DataType]]:
     """Cast text columns to declared or inferred types; return the frame and the intended types."""
     declared = dict(spec.columns) if spec else {}
@@ -234,8 +234,8 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
             wanted[name] = pl.Int64()  # counts are whole numbers; 2.5 patients is a data error
         elif name in real and not raw[name].dtype.is_numeric():
             wanted[name] = pl.Float64()
-        elif raw[name].dtype == pl.String:
-            wanted[name] = _infer(raw[name])
+        elif infer and raw[name].dtype == pl.String:
+            wanted[name] = _infer(raw[name])  # CSV/Excel text; Parquet columns are already typed
     exprs = []
     for name, dtype in wanted.items():
         src = raw[name].dtype
@@ -323,7 +323,8 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         if col not in raw.columns:
             raise ExtractError(Problem(str(path), f"missing column {col!r}", 1, col,
                                        hint="the catalogue names this column as a numerator/denominator"))
-    typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns)
+    typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns,
+                           infer=_format_of(path, spec) != "parquet")
     checks: list[pl.Expr] = []
 
     def first(cond: pl.Expr, text: str) -> None:
@@ -354,16 +355,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     reason = pl.coalesce(*checks, pl.lit(None, dtype=pl.String)) if checks else pl.lit(None, pl.String)
     checked = typed.with_columns(reason.alias(REASON))
     # duplicates are judged among rows that passed the other checks, keeping the first occurrence
+    # with a key, a repeated key is the duplicate test; otherwise whole identical rows are
+    columns, label = (spec.key, f"repeated key ({', '.join(spec.key)})") if spec.key else (data_cols, "duplicate row")
     ok = pl.col(REASON).is_null()
-    if spec.key:
-        dup_key = ok & (pl.int_range(pl.len()).over(ok, *spec.key) > 0)
-        checked = checked.with_columns(
-            pl.when(dup_key).then(pl.lit(f"repeated key ({', '.join(spec.key)})"))
-            .otherwise(pl.col(REASON)).alias(REASON))
-        ok = pl.col(REASON).is_null()
-    dup_row = ok & (pl.int_range(pl.len()).over(ok, *data_cols) > 0)
-    checked = checked.with_columns(
-        pl.when(dup_row).then(pl.lit("duplicate row")).otherwise(pl.col(REASON)).alias(REASON))
+    repeat = ok & ~pl.struct(columns).is_first_distinct().over(ok)
+    checked = checked.with_columns(pl.when(repeat).then(pl.lit(label)).otherwise(pl.col(REASON)).alias(REASON))
 
     used = checked.filter(pl.col(REASON).is_null()).drop(REASON)
     excluded = (checked.filter(pl.col(REASON).is_not_null())

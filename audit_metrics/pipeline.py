@@ -115,9 +115,12 @@ def _pooled_label(periods: Sequence[str]) -> str:
 
 
 def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
-                  period_column: str | None) -> tuple[pl.DataFrame, RowAccounting, RiskModel | None,
-                                                      dict[str, pl.DataFrame]]:
-    """Observed, denominator (and expected) per unit and period for one indicator."""
+                  period_column: str | None, timings: dict[str, float] | None = None,
+                  ) -> tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]]:
+    """Observed, denominator (and expected) per unit and period for one indicator.
+
+    ``timings`` (optional) accumulates the seconds spent fitting risk models under "model_fit".
+    """
     frame = ds.frame
     period = pl.col(period_column).cast(pl.String) if period_column else pl.lit(ALL_PERIODS)
     keys = [pl.col(unit_column).alias("unit_code"), period.alias("period")]
@@ -146,11 +149,14 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     model = None
     if spec.risk_adjustment is not None and cohort.height:
         outcome = cohort["__event"].to_numpy().astype(float)
+        fit_start = time.perf_counter()
         try:
             model, risk, kept = fit_risk_model(cohort, outcome, spec.risk_adjustment, spec.id)
         except Exception as exc:  # numerical failure: report, never silently drop adjustment
             msg = f"{spec.id}: the risk model could not be fitted ({exc})"
             raise AuditMetricsError(msg) from None
+        if timings is not None:
+            timings["model_fit"] = timings.get("model_fit", 0.0) + time.perf_counter() - fit_start
         if (~kept).any():
             dropped = cohort.filter(pl.Series(~kept))
             exclusions.append(Exclusion("incomplete case-mix (complete-case analysis)", dropped.height,
