@@ -254,10 +254,7 @@ def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol:
             converged = True
             break
         dev_old = dev
-    if family == "binomial":
-        w = np.clip(mu * (1 - mu), 1e-12, None)
-    else:
-        w = np.clip(mu, 1e-12, None)
+    w = np.clip(mu * (1 - mu) if binomial else mu, 1e-12, None)
     xtwx = x.T @ (x * w[:, None])
     cov = np.linalg.pinv(xtwx)
     bse = np.sqrt(np.clip(np.diag(cov), 0, None))

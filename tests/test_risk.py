@@ -116,7 +116,7 @@ def test_c_statistic_and_hosmer_lemeshow_against_known_values() -> None:
     rng = np.random.default_rng(5)
     p = rng.uniform(0.01, 0.5, 20_000)
     yy = (rng.random(p.size) < p).astype(float)
-    table, chi2, df, pval = hosmer_lemeshow(yy, p)
+    table, _chi2, df, pval = hosmer_lemeshow(yy, p)
     assert table.height == 10 and df == 8
     assert pval > 0.001  # a calibrated model passes
     _, _, _, bad = hosmer_lemeshow(yy, p * 0.6)
