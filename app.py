@@ -173,6 +173,16 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
                 "than expected, blue = better, grey = as expected**; darker = beyond the 99.8% (alarm) "
                 "limit. Hover for details.")
     trusts = table.filter(pl.col("level") == "trust")
+    periods = sorted({p for r in run.results.values() for p in r.table["period"].unique().to_list()
+                      if p != r.pooled_period})
+    period = st.selectbox("Period", ["All periods pooled", *periods], key="ov_period",
+                          help="Single periods are shown for indicators the catalogue reports by period.")
+    if period != "All periods pooled":
+        trusts = pl.concat([r.table.filter(pl.col("level") == "trust", pl.col("period") == period)
+                            for r in run.results.values()], how="diagonal_relaxed")
+        if trusts.height == 0:
+            st.warning("No indicator is reported for this period alone.")
+            return
     c1, c2, c3 = st.columns(3)
     sites = sorted(trusts["tumour_site"].unique().to_list())
     chosen_sites = c1.multiselect("Tumour site", sites, default=sites, key="ov_sites")
@@ -190,7 +200,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
         return
     grid = grid.sort("cancer_alliance", "unit_name")
     chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
-                                title="Outlier status by trust and indicator (all periods pooled)"), "tartan")
+                                title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
+          "tartan")
     counts = (grid.group_by("indicator_id", "indicator_title", "tumour_site")
               .agg((pl.col("status").cast(pl.String).str.starts_with("alert")).sum().alias("alerts"),
                    (pl.col("status").cast(pl.String).str.starts_with("alarm")).sum().alias("alarms"),
@@ -567,6 +578,15 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
             target.write_bytes(upload.getvalue())
             overrides[name] = str(target)
             st.rerun()
+    if editing_enabled():
+        typed = st.text_input("...or the path of an extract on this server (editing mode only)", key="data_path")
+        if typed and st.button("Use this path", key="data_use_path"):
+            candidate = Path(typed).expanduser()
+            if candidate.suffix.lower() not in {".csv", ".parquet", ".xlsx"} or not candidate.is_file():
+                st.error(f"{typed}: not a .csv, .parquet or .xlsx file on this server.")
+            else:
+                overrides[name] = str(candidate.resolve())
+                st.rerun()
     if overrides:
         st.info("Using uploaded data for: " + ", ".join(overrides))
         if st.button("Go back to the bundled sample data", key="data_reset"):

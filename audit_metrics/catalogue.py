@@ -632,10 +632,6 @@ def _check_risk(ind: IndicatorSpec, schema: pl.Schema, base: tuple[Any, ...], ad
     ra = ind.risk_adjustment
     assert ra is not None
     names = [c.name for c in ra.covariates]
-    if ra.missing == "impute":
-        add((*base, "risk_adjustment", "missing"),
-            f"{ind.id}: missing: impute (multiple imputation) is not available in this version",
-            "use missing: category (an explicit 'Missing' level) or complete_case")
     for j, cov in enumerate(ra.covariates):
         if cov.name not in schema:
             add((*base, "risk_adjustment", "covariates", j),

@@ -185,18 +185,29 @@ class CountDistribution:
         return np.ceil(self.mean + 40 * np.sqrt(var) + 50)
 
     def ppf(self, p: float) -> np.ndarray:
-        """Smallest integer r with F(r) >= p (vectorised bisection)."""
-        lo = np.full(self.mean.shape, -1.0)
-        hi = self.upper_support()
-        hi = np.where(np.isfinite(hi), hi, 0.0)
-        while True:
-            active = hi - lo > 1
-            if not active.any():
-                return hi
-            mid = np.floor((lo + hi) / 2)
-            ok = self.cdf(mid) >= p
-            hi = np.where(active & ok, mid, hi)
-            lo = np.where(active & ~ok, mid, lo)
+        """Smallest integer r with F(r) >= p.
+
+        scipy's inverse of the same distribution function (pdtrik / bdtrik / nbdtrik) gives a
+        continuous starting point; integer steps against the exact CDF then settle r.
+        """
+        with np.errstate(all="ignore"):
+            if self.kind == "binomial":
+                n = self.size
+                prob = np.clip(self.mean / np.where(n > 0, n, 1), 0, 1)
+                guess = special.bdtrik(p, n, prob)
+            elif self.kind == "poisson":
+                guess = special.pdtrik(p, self.mean)
+            else:
+                guess = special.nbdtrik(p, self.size, self.size / (self.size + self.mean))
+        r = np.where(np.isfinite(guess), np.ceil(guess), 0.0)
+        r = np.clip(r, 0, self.upper_support())
+        for _ in range(64):  # usually 0-2 steps; bounded so that bad input cannot loop
+            down = (r > 0) & (self.cdf(r - 1) >= p)
+            up = ~down & (self.cdf(r) < p) & (r < self.upper_support())
+            if not (down.any() or up.any()):
+                break
+            r = r - down + up
+        return r
 
     def position(self, observed: np.ndarray) -> np.ndarray:
         """Mid-P position G(c - ½) of observed counts, G the linearly interpolated CDF.

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from audit_metrics.catalogue import MethodOptions
 from audit_metrics.funnel import coverage_z, estimation_scores, limits, unit_scores
@@ -119,7 +118,7 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
     q = np.full_like(p, np.nan)
     finite = ok & np.isfinite(p)
     if finite.any():
-        q[finite] = multipletests(p[finite], method="fdr_bh")[1]
+        q[finite] = stats.false_discovery_control(p[finite], method="bh")
     lims = {c: limits(x, coverage=c, tau2=od.applied_tau2, phi=od.factor_phi, **kw) for c in options.limits}
     status = np.full(o.shape, "not_assessed", dtype=object)
     status[ok] = "within"

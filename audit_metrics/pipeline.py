@@ -7,10 +7,12 @@ period -> (risk model -> expected) -> roll-up to each level -> overdispersion ->
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,10 +165,9 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                                         tuple(dropped[ROW].head(5).to_list())))
             cohort = cohort.filter(pl.Series(kept))
         cohort = cohort.with_columns(pl.Series("__expected", risk))
-        completeness = cohort.group_by(pl.col(unit_column).alias("unit_code")).agg(
-            [pl.col(c.name).is_not_null().mean().alias(f"complete_{c.name}")
-             for c in spec.risk_adjustment.covariates])
+        completeness = casemix_by_unit(cohort, unit_column, [c.name for c in spec.risk_adjustment.covariates])
         extras["completeness"] = completeness
+        model = _with_casemix_warnings(model, cohort, completeness, unit_column)
     aggs = [pl.col("__event").cast(pl.Float64).sum().alias("observed"),
             pl.len().cast(pl.Float64).alias("denominator")]
     if model is not None:
@@ -176,6 +177,51 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                         (Exclusion("not in the cohort", frame.height - cohort.height - sum(e.rows for e in exclusions),
                                    ()), *exclusions))
     return counts, acc, model, extras
+
+
+def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str]) -> pl.DataFrame:
+    """Per unit: completeness of each covariate, and how unusual its case-mix is.
+
+    ``casemix_robust_z`` compares the unit's mean predicted risk (E/n) with all units' by median
+    and MAD (x1.4826); ``casemix_relative_difference`` is E/n relative to the median unit's. Beyond 4
+    robust SDs and 25%, the unit's case-mix is unlike the others' and its expected count rests on
+    extrapolating the model.
+    """
+    per_unit = cohort.group_by(pl.col(unit_column).alias("unit_code")).agg(
+        *[pl.col(c).is_not_null().mean().alias(f"complete_{c}") for c in covariates],
+        pl.col("__expected").mean().alias("_mean_risk"), pl.len().alias("_n"))
+    risk = per_unit["_mean_risk"].to_numpy()
+    centre = np.median(risk)
+    spread = 1.4826 * np.median(np.abs(risk - centre)) or np.inf
+    return per_unit.with_columns(pl.Series("casemix_robust_z", (risk - centre) / spread),
+                                 pl.Series("casemix_relative_difference", risk / centre - 1)).drop("_mean_risk", "_n")
+
+
+def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness: pl.DataFrame,
+                           unit_column: str) -> RiskModel:
+    """Add warnings where a unit's case-mix lies outside the range the model mostly saw."""
+    notes = list(model.warnings)
+    # the mean risk of a very small unit is noisy, so only units with 30+ patients are judged
+    sizes = cohort.group_by(pl.col(unit_column).alias("unit_code")).len()
+    # ...and the difference must be material (25%), not just many MADs among near-identical units
+    unusual = completeness.join(sizes, on="unit_code").filter(
+        pl.col("casemix_robust_z").abs() > 4, pl.col("casemix_relative_difference").abs() >= 0.25,
+        pl.col("len") >= 30)
+    if unusual.height:
+        codes = ", ".join(unusual["unit_code"].sort().to_list()[:10])
+        notes.append(f"case-mix unlike other units' at {codes} (mean predicted risk more than 4 robust SDs and "
+                     "25% from the median unit's): their expected counts rely on extrapolating the model")
+    for name, coding in model.coding.items():
+        if coding.get("type") != "categorical":
+            continue
+        shares = (cohort.group_by(pl.col(name).cast(pl.String).fill_null("Missing").alias("level"), unit_column)
+                  .len().with_columns((pl.col("len") / pl.col("len").sum().over("level")).alias("share"),
+                                      pl.col("len").sum().over("level").alias("n")))
+        dominant = shares.filter(pl.col("share") >= 0.8, pl.col("n") >= 20)
+        for r in dominant.iter_rows(named=True):
+            notes.append(f"{name} = {r['level']}: {r['share']:.0%} of these patients are at {r[unit_column]}, so the "
+                         "model cannot separate this case-mix from that unit's own results")
+    return replace(model, warnings=tuple(notes))
 
 
 def _levels(counts: pl.DataFrame, units: Units, periods: list[str]) -> list[tuple[str, pl.DataFrame]]:
@@ -259,6 +305,9 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
         "status": a.status,
         "not_assessed_reason": np.where(assessable, None, reason),
     }
+    if options.fdr:  # Jones, Ohlssen & Spiegelhalter (2008): flag by false-discovery rate
+        alpha = 1 - options.limits[0]
+        cols["fdr_flag"] = np.where(assessable, np.nan_to_num(a.q_value, nan=1.0) < alpha, None)
     names = ["alert", "alarm"]
     for i, c in enumerate(options.limits):
         lo, hi = a.limits[c]
@@ -285,12 +334,40 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
     return frame.with_columns(_series(k, v) for k, v in cols.items()), od
 
 
+_PREPARED: OrderedDict[tuple[str, ...], tuple] = OrderedDict()
+_PREPARED_MAX = 64
+_DEFINITION = {"dataset", "cohort", "numerator", "denominator", "expected", "person_time", "statistic",
+               "risk_adjustment"}
+
+
+def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, period_column: str | None) -> tuple[str, ...]:
+    """Cache key: the extract's bytes and row accounting, and the parts of the definition that
+    change the cohort or the model (not the limits or overdispersion options)."""
+    definition = json.dumps(spec.model_dump(include=_DEFINITION), sort_keys=True, default=str)
+    accounting = json.dumps([ds.accounting.rows_used, [(e.reason, e.rows) for e in ds.accounting.exclusions]])
+    return (ds.digest, accounting, definition, unit_column, str(period_column))
+
+
+def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_column: str | None,
+            timings: dict[str, float] | None = None) -> tuple:
+    """Cohort counts and fitted model, reused while the data and the definition are unchanged."""
+    key = _prepared_key(spec, ds, unit_column, period_column)
+    if key in _PREPARED:
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
+    value = cohort_counts(spec, ds, unit_column=unit_column, period_column=period_column, timings=timings)
+    _PREPARED[key] = value
+    while len(_PREPARED) > _PREPARED_MAX:
+        _PREPARED.popitem(last=False)
+    return value
+
+
 def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset, units: Units, *,
                   unit_column: str, period_column: str | None,
                   prepared: tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]] | None = None,
                   ) -> IndicatorResult:
     """Compute the full results for one indicator. ``prepared`` reuses cohort counts and a fitted model."""
-    counts, accounting, model, extras = prepared or cohort_counts(
+    counts, accounting, model, extras = prepared or prepare(
         spec, ds, unit_column=unit_column, period_column=period_column)
     period_values = sorted(str(p) for p in counts["period"].unique().drop_nulls())
     pooled = _pooled_label(period_values)
@@ -358,7 +435,7 @@ def _curve(spec: IndicatorSpec, options: MethodOptions, level: str, period: str,
     if finite.size == 0:
         return pl.DataFrame()
     lo = max(min(finite.min() * 0.8, options.min_denominator or 1.0), 1.0)
-    grid = np.unique(np.concatenate([np.geomspace(lo, finite.max() * 1.1, 200), finite]))
+    grid = np.geomspace(lo, finite.max() * 1.1, 160)  # each unit's own limits are in the table
     statistic, target, divide = spec.statistic, theta0, 1.0
     opts = options
     if risk_adjusted:

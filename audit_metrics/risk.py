@@ -195,11 +195,21 @@ class GLMFit:
     iterations: int
 
 
-def _deviance(y: np.ndarray, mu: np.ndarray, family: str) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if family == "binomial":
-            return float(-2 * np.sum(y * np.log(mu) + (1 - y) * np.log1p(-mu)))
-        return float(2 * np.sum(np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)))
+def _collapse(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Patients with identical covariate rows, pooled: (rows, events, trials, row -> group index).
+
+    For a binary outcome the binomial likelihood of the pooled counts equals the patient-level
+    likelihood, so the estimates, standard errors and deviance are unchanged.
+    """
+    names = [f"c{j}" for j in range(x.shape[1])]
+    groups = (pl.DataFrame(x, schema=names)
+              .with_columns(pl.Series("__y", y), pl.int_range(pl.len(), dtype=pl.Int64).alias("__i"))
+              .group_by(names).agg(pl.col("__y").sum(), pl.len().alias("__m"), pl.col("__i")))
+    inverse = np.empty(x.shape[0], dtype=np.int64)
+    members = groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("g"), "__i").explode("__i")
+    inverse[members["__i"].to_numpy()] = members["g"].to_numpy()
+    return (groups.select(names).to_numpy(), groups["__y"].to_numpy().astype(float),
+            groups["__m"].to_numpy().astype(float), inverse)
 
 
 def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol: float = 1e-10,
@@ -207,32 +217,44 @@ def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol:
     """Fit a logistic (logit link) or Poisson (log link) GLM by iteratively reweighted least squares.
 
     Each step solves the normal equations XᵀWX β = XᵀWz by Cholesky (one BLAS pass over the data),
-    which is what makes national-scale cohorts fast; the result is the same maximum-likelihood
+    with step-halving whenever a step would increase the deviance (as R's glm.fit). For logistic
+    models, patients with identical covariate rows are first pooled into binomial counts (same
+    likelihood), which shrinks national cohorts several-fold. The result is the maximum-likelihood
     estimate statsmodels and R's glm() find (tests compare all three). Converged when the relative
     change in deviance is below ``tol`` (R uses 1e-8). Returns (fit, converged, separation suspected).
     """
-    x = np.ascontiguousarray(matrix, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n, k = x.shape
+    x_full = np.ascontiguousarray(matrix, dtype=float)
+    y_full = np.asarray(y, dtype=float)
+    n_full, k = x_full.shape
     binomial = family == "binomial"
+    inverse = None
+    x, events, trials = x_full, y_full, np.ones(n_full)
+    if binomial and n_full > 2000:
+        cx, ce, ct, inv = _collapse(x_full, y_full)
+        if cx.shape[0] < 0.8 * n_full:
+            x, events, trials, inverse = cx, ce, ct, inv
 
     def mean_of(eta: np.ndarray) -> np.ndarray:
         return special.expit(eta) if binomial else np.exp(np.minimum(eta, 700))
 
     def deviance_of(mu: np.ndarray) -> float:
-        return _deviance(y, np.clip(mu, 1e-300, 1 - 1e-16) if binomial else mu, family)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if binomial:
+                mu = np.clip(mu, 1e-300, 1 - 1e-16)
+                return float(-2 * np.sum(events * np.log(mu) + (trials - events) * np.log1p(-mu)))
+            return float(2 * np.sum(np.where(events > 0, events * np.log(events / mu), 0.0) - (events - mu)))
 
-    # start as R's glm.fit does: mu = (y + 1/2)/2 (binomial) or y + 1/10 (Poisson)
-    mu = (y + 0.5) / 2 if binomial else y + 0.1
+    # start as R's glm.fit does: mu = (y + 1/2)/(m + 1) (binomial) or y + 1/10 (Poisson)
+    mu = (events + 0.5) / (trials + 1) if binomial else events + 0.1
     eta = special.logit(mu) if binomial else np.log(mu)
     beta = np.zeros(k)
     dev_old = np.inf
     converged = False
     iterations = 0
     for iterations in range(1, max_iter + 1):
-        w = np.clip(mu * (1 - mu) if binomial else mu, 1e-12, None)
-        z = eta + (y - mu) / w
-        xw = x * w[:, None]
+        var = np.clip(trials * mu * (1 - mu) if binomial else mu, 1e-12, None)
+        z = eta + (events - (trials * mu if binomial else mu)) / var
+        xw = x * var[:, None]
         xtwx = x.T @ xw
         xtwz = xw.T @ z
         try:
@@ -254,34 +276,122 @@ def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol:
             converged = True
             break
         dev_old = dev
-    w = np.clip(mu * (1 - mu) if binomial else mu, 1e-12, None)
-    xtwx = x.T @ (x * w[:, None])
+    var = np.clip(trials * mu * (1 - mu) if binomial else mu, 1e-12, None)
+    xtwx = x.T @ (x * var[:, None])
     cov = np.linalg.pinv(xtwx)
     bse = np.sqrt(np.clip(np.diag(cov), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         pvalues = 2 * stats.norm.sf(np.abs(beta / bse))
+    fitted = mu[inverse] if inverse is not None else mu
     separation = False
-    if family == "binomial":
+    if binomial:
         separation = bool(np.any(np.abs(beta[1:]) > 15) or np.any(bse[1:] > 100)
-                          or np.mean((mu < 1e-8) | (mu > 1 - 1e-8)) > 0.01)
-    fit = GLMFit(beta, bse, pvalues, mu, dev, n - k, converged, iterations)
+                          or np.mean((fitted < 1e-8) | (fitted > 1 - 1e-8)) > 0.01)
+    fit = GLMFit(beta, bse, pvalues, fitted, dev, n_full - k, converged, iterations)
     return fit, converged, separation
+
+
+def impute_chained(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec, *,
+                   seed: int = 20261122, iterations: int = 10) -> list[pl.DataFrame]:
+    """``spec.imputations`` completed copies of the covariates by chained equations (MICE).
+
+    Each incomplete covariate is imputed in turn from all the others and the outcome by predictive
+    mean matching (statsmodels ``MICEData``), so imputed values are always values seen in the data
+    (categorical levels included, via their codes). Columns are renamed to generated identifiers
+    before statsmodels builds its internal regression formulas: no catalogue or extract text is
+    ever parsed as a formula.
+    """
+    from statsmodels.imputation.mice import MICEData
+
+    names = [c.name for c in spec.covariates]
+    encoded: dict[str, np.ndarray] = {}
+    levels: dict[str, list[str]] = {}
+    for cov in spec.covariates:
+        series = frame[cov.name]
+        if _is_categorical(cov, spec, series):
+            text = series.cast(pl.String)
+            levels[cov.name] = sorted(text.drop_nulls().unique().to_list())
+            code = {lv: float(i) for i, lv in enumerate(levels[cov.name])}
+            encoded[cov.name] = text.replace_strict(code, default=None, return_dtype=pl.Float64).to_numpy()
+        else:
+            encoded[cov.name] = series.cast(pl.Float64).to_numpy()
+    safe = {name: f"v{i}" for i, name in enumerate(names)}
+    import pandas as pd
+
+    data = pd.DataFrame({safe[n]: encoded[n] for n in names})
+    data["outcome"] = np.asarray(outcome, dtype=float)
+    data = data[[c for c in data.columns if data[c].notna().any()]]
+    rng = np.random.default_rng(seed)
+    imp = MICEData(data, rng=rng)
+    completed: list[pl.DataFrame] = []
+    for _ in range(spec.imputations):
+        imp.update_all(iterations)
+        done = imp.data
+        cols = {}
+        for n in names:
+            values = done[safe[n]].to_numpy() if safe[n] in done.columns else encoded[n]
+            if n in levels:
+                idx = np.clip(np.round(values), 0, len(levels[n]) - 1).astype(int)
+                cols[n] = pl.Series(n, np.asarray(levels[n], dtype=object)[idx].tolist(), dtype=pl.String)
+            else:
+                cols[n] = pl.Series(n, values, dtype=pl.Float64)
+        completed.append(pl.DataFrame(cols))
+    return completed
+
+
+def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, bool, bool, Design]:
+    """Fit on each imputed copy; pool by Rubin's rules (coefficients) and average the risks."""
+    reference = {}
+    for cov in spec.covariates:
+        if _is_categorical(cov, spec, frame[cov.name]):
+            counts = frame[cov.name].cast(pl.String).drop_nulls().value_counts().sort(
+                ["count", cov.name], descending=[True, False])
+            reference[cov.name] = cov.reference if cov.reference is not None else counts[cov.name][0]
+    fixed = spec.model_copy(update={"missing": "category", "covariates": [
+        c.model_copy(update={"reference": reference.get(c.name, c.reference)}) for c in spec.covariates]})
+    betas, variances, risks = [], [], []
+    converged, separation = True, False
+    design = None
+    for completed in impute_chained(frame, y, spec):
+        design = build_design(completed, fixed)
+        fit, ok, sep = fit_glm(design.matrix, y)
+        betas.append(fit.params)
+        variances.append(fit.bse**2)
+        risks.append(fit.fittedvalues)
+        converged &= ok
+        separation |= sep
+    m = len(betas)
+    beta = np.mean(betas, axis=0)
+    within = np.mean(variances, axis=0)
+    between = np.var(betas, axis=0, ddof=1) if m > 1 else np.zeros_like(beta)
+    total = within + (1 + 1 / m) * between  # Rubin (1987)
+    assert design is not None
+    observed = build_design(frame, spec.model_copy(update={"missing": "category"}))
+    design = Design(design.matrix, design.names, np.ones(frame.height, dtype=bool), design.coding,
+                    observed.completeness)
+    return beta, np.sqrt(total), np.mean(risks, axis=0), converged, separation, design
 
 
 def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec,
                    indicator_id: str) -> tuple[RiskModel, np.ndarray, np.ndarray]:
     """Fit the logistic model on the cohort; return the model, predicted risks and rows kept."""
-    design = build_design(frame, spec)
-    y = np.asarray(outcome, dtype=float)[design.rows]
-    res, converged, separation = fit_glm(design.matrix, y)
-    p = np.asarray(res.fittedvalues)
-    params, bse = np.asarray(res.params), np.asarray(res.bse)
+    if spec.missing == "impute":
+        y = np.asarray(outcome, dtype=float)
+        params, bse, p, converged, separation, design = _fit_imputed(frame, y, spec)
+        pvalues = 2 * stats.norm.sf(np.abs(params / bse))
+    else:
+        design = build_design(frame, spec)
+        y = np.asarray(outcome, dtype=float)[design.rows]
+        res, converged, separation = fit_glm(design.matrix, y)
+        p = np.asarray(res.fittedvalues)
+        params, bse, pvalues = np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues)
     z = stats.norm.ppf(0.975)
     with np.errstate(over="ignore"):  # a huge coefficient is reported as separation below
         coefs = pl.DataFrame({
             "term": list(design.names), "estimate": params, "std_error": bse,
             "odds_ratio": np.exp(params), "ci_lower": np.exp(params - z * bse),
-            "ci_upper": np.exp(params + z * bse), "p_value": np.asarray(res.pvalues),
+            "ci_upper": np.exp(params + z * bse), "p_value": pvalues,
         })
     auc = c_statistic(y.astype(bool), p)
     calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)

@@ -155,3 +155,15 @@ def test_planted_shift_is_found() -> None:
     o[0] = rng.binomial(400, 0.33)  # a genuinely worse unit
     a = assess_units(o, n, np.ones(100, dtype=bool), statistic="proportion", options=_opts(), target=0.2)
     assert a.status[0] == "alarm_high"
+
+
+def test_fdr_q_values_against_statsmodels() -> None:
+    """Benjamini-Hochberg q-values (Jones, Ohlssen & Spiegelhalter 2008) equal statsmodels' fdr_bh."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(8)
+    n = rng.integers(50, 900, 140).astype(float)
+    o = rng.binomial(n.astype(int), 0.2).astype(float)
+    a = assess_units(o, n, np.ones(n.size, dtype=bool), statistic="proportion",
+                     options=_opts(overdispersion="none"), target=0.2)
+    np.testing.assert_allclose(a.q_value, multipletests(a.p_value, method="fdr_bh")[1], rtol=1e-12)

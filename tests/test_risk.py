@@ -164,3 +164,68 @@ def test_planted_casemix_simulation_known_truth() -> None:
     assert crude.status[0].endswith("high")          # case-mix alone makes unit 0 look bad
     assert adjusted.status[0] == "within"            # ...until adjusted
     assert adjusted.status[1].endswith("high")       # the genuinely worse unit is still found
+
+
+def test_multiple_imputation_recovers_truth_where_complete_case_is_biased() -> None:
+    """Known truth: risk depends on age and stage; stage is missing more often for older patients
+    with the outcome (missing not completely at random). MICE (m = 5, PMM, outcome in the
+    imputation model) recovers the age effect; the 'Missing' category is reported as a level."""
+    rng = np.random.default_rng(4)
+    n = 8000
+    age = rng.normal(70, 10, n)
+    stage = rng.integers(1, 5, n)
+    logit = -3 + 0.05 * (age - 70) + 0.6 * (stage - 1)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    p_missing = 0.05 + 0.25 * y
+    stage_obs = np.where(rng.random(n) < p_missing, None, stage.astype(str)).tolist()
+    frame = pl.DataFrame({"age": age, "stage": pl.Series(stage_obs, dtype=pl.String)})
+    spec = RiskAdjustmentSpec.model_validate({"covariates": ["age", "stage"], "categorical": ["stage"],
+                                              "missing": "impute", "imputations": 5})
+    model, risk, kept = fit_risk_model(frame, y, spec, "mi")
+    assert kept.all()  # every patient kept
+    assert risk.sum() == pytest.approx(y.sum(), rel=0.02)
+    coef = dict(zip(model.coefficients["term"], model.coefficients["estimate"], strict=True))
+    assert coef["age"] == pytest.approx(0.05, abs=0.012)
+    def level(lv: str) -> float:
+        return coef.get(f"stage[{lv}]", 0.0)  # the reference level has no term
+
+    assert level("4") - level("1") == pytest.approx(1.8, abs=0.35)
+    assert model.missing == "impute"
+    assert model.completeness["stage"] == pytest.approx(1 - np.mean([s is None for s in stage_obs]))
+    se = dict(zip(model.coefficients["term"], model.coefficients["std_error"], strict=True))
+    single = fit_risk_model(frame, y, spec.model_copy(update={"missing": "category"}), "one")[0]
+    se_single = dict(zip(single.coefficients["term"], single.coefficients["std_error"], strict=True))
+    term = next(k for k in se if k.startswith("stage[") and k in se_single)
+    assert se[term] > 0.9 * se_single[term]  # Rubin's rules carry the imputation uncertainty
+
+
+def test_imputation_is_reproducible() -> None:
+    rng = np.random.default_rng(9)
+    frame = pl.DataFrame({"x": np.where(rng.random(500) < 0.2, np.nan, rng.normal(size=500))})
+    y = (rng.random(500) < 0.3).astype(float)
+    spec = RiskAdjustmentSpec.model_validate({"covariates": ["x"], "missing": "impute", "imputations": 3})
+    a = fit_risk_model(frame.with_columns(pl.col("x").fill_nan(None)), y, spec, "r")[1]
+    b = fit_risk_model(frame.with_columns(pl.col("x").fill_nan(None)), y, spec, "r")[1]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_casemix_outside_range_is_warned() -> None:
+    """A unit whose patients' predicted risks mostly lie beyond the central 99%, and a level seen
+    almost only at one unit, are both reported."""
+    from audit_metrics.pipeline import _with_casemix_warnings, casemix_by_unit
+
+    rng = np.random.default_rng(3)
+    unit = np.repeat(list("ABCDEFGHIJ"), 300)
+    age = np.where(unit == "D", rng.normal(95, 2, unit.size), rng.normal(65, 8, unit.size))
+    site = np.where((unit == "C") & (rng.random(unit.size) < 0.2), "rare", "common")
+    y = (rng.random(unit.size) < 1 / (1 + np.exp(-(-3 + 0.07 * (age - 65))))).astype(float)
+    frame = pl.DataFrame({"unit": unit, "age": age, "site": site})
+    spec = RiskAdjustmentSpec.model_validate({"covariates": ["age", "site"], "categorical": ["site"]})
+    model, risk, _ = fit_risk_model(frame, y, spec, "x")
+    cohort = frame.with_columns(pl.Series("__expected", risk))
+    per_unit = casemix_by_unit(cohort, "unit", ["age", "site"])
+    warned = _with_casemix_warnings(model, cohort, per_unit, "unit").warnings
+    assert any("unlike other units' at D (" in w for w in warned)
+    unusual = per_unit.filter(pl.col("casemix_robust_z").abs() > 4, pl.col("casemix_relative_difference").abs() >= 0.25)
+    assert unusual["unit_code"].to_list() == ["D"]
+    assert any("site = rare" in w and "at C" in w for w in warned)
