@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -48,18 +49,36 @@ ALL_PERIODS = "all"
 
 
 @dataclass(frozen=True)
+class CurveInputs:
+    """What a funnel's limit curves need: computed on first use (most are never drawn)."""
+
+    level: str
+    period: str
+    theta0: float
+    overdispersion: Overdispersion
+    x: np.ndarray
+    rate_scale: float
+
+
+@dataclass(frozen=True)
 class IndicatorResult:
     """Everything computed for one indicator."""
 
     spec: IndicatorSpec
     options: MethodOptions
     table: pl.DataFrame                   # contract columns + extras, every level and period
-    curves: pl.DataFrame                  # limit curves for plotting
+    curve_inputs: tuple[CurveInputs, ...]
     overdispersion: dict[tuple[str, str], Overdispersion]
     accounting: RowAccounting             # cohort accounting (patient-level) or extract rows used
     national_rate: float
     risk_model: RiskModel | None = None
     warnings: tuple[str, ...] = ()
+
+    @cached_property
+    def curves(self) -> pl.DataFrame:
+        """Limit curves for plotting (every level and period), computed once on first use."""
+        parts = [_curve(self.spec, self.options, c) for c in self.curve_inputs]
+        return pl.concat([p for p in parts if p.height], how="diagonal_relaxed") if parts else pl.DataFrame()
 
     def summary(self) -> str:
         trust = self.table.filter(pl.col("level") == UNIT_LEVEL, pl.col("period") == self.pooled_period)
@@ -383,7 +402,7 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     national_rate = total_o / total_n if total_n else np.nan
     warnings: list[str] = list(model.warnings) if model else []
     rows: list[pl.DataFrame] = []
-    curves: list[pl.DataFrame] = []
+    curves: list[CurveInputs] = []
     ods: dict[tuple[str, str], Overdispersion] = {}
     for period, period_counts in tables:
         theta0, estimated, rate_scale = _target(spec, period_counts, national_rate)
@@ -394,7 +413,9 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
             rows.append(assessed.with_columns(pl.lit(level).alias("level"),
                                               pl.lit(rate_scale).alias("rate_scale")))
             if level != NATIONAL:
-                curves.append(_curve(spec, options, level, period, theta0, od, frame, rate_scale))
+                risk_adjusted = spec.statistic == "ratio" and spec.risk_adjustment is not None
+                x = frame["denominator"].to_numpy().astype(float) if risk_adjusted else _exposure(frame, spec.statistic)
+                curves.append(CurveInputs(level, period, theta0, od, x, rate_scale))
     table = pl.concat(rows, how="diagonal_relaxed")
     if "completeness" in extras:
         table = table.join(extras["completeness"], on="unit_code", how="left")
@@ -402,8 +423,8 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     od_pooled = ods.get((UNIT_LEVEL, pooled))
     if od_pooled and options.overdispersion != "none" and not od_pooled.applied:
         warnings.append(od_pooled.reason)
-    return IndicatorResult(spec, options, table, pl.concat(curves, how="diagonal_relaxed"), ods,
-                           accounting, national_rate, model, tuple(warnings))
+    return IndicatorResult(spec, options, table, tuple(curves), ods, accounting, national_rate, model,
+                           tuple(warnings))
 
 
 def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float) -> tuple[float, bool, float]:
@@ -422,27 +443,26 @@ def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float) -> 
     return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["denominator"].sum()), True, 1.0)
 
 
-def _curve(spec: IndicatorSpec, options: MethodOptions, level: str, period: str, theta0: float,
-           od: Overdispersion, frame: pl.DataFrame, rate_scale: float) -> pl.DataFrame:
+def _curve(spec: IndicatorSpec, options: MethodOptions, inputs: CurveInputs) -> pl.DataFrame:
     """Limit curves on a grid of the funnel's x axis (the value scale, like the table's limits).
 
     Risk-adjusted ratios are drawn against the number of patients, for a unit with national-average
     case-mix; each unit's own limits (in the results table) allow for its case-mix.
     """
-    risk_adjusted = spec.statistic == "ratio" and spec.risk_adjustment is not None
-    x = frame["denominator"].to_numpy().astype(float) if risk_adjusted else _exposure(frame, spec.statistic)
+    x = inputs.x
     finite = x[np.isfinite(x) & (x > 0)]
     if finite.size == 0:
         return pl.DataFrame()
     lo = max(min(finite.min() * 0.8, options.min_denominator or 1.0), 1.0)
     grid = np.geomspace(lo, finite.max() * 1.1, 160)  # each unit's own limits are in the table
-    statistic, target, divide = spec.statistic, theta0, 1.0
+    statistic, target, divide = spec.statistic, inputs.theta0, 1.0
     opts = options
-    if risk_adjusted:
-        statistic, target, divide = "proportion", min(theta0 * rate_scale, 1 - 1e-12), rate_scale
+    if spec.statistic == "ratio" and spec.risk_adjustment is not None:
+        statistic, target, divide = "proportion", min(inputs.theta0 * inputs.rate_scale, 1 - 1e-12), inputs.rate_scale
         opts = options.replace(transform="arcsine")
-    cols: dict[str, object] = {"indicator_id": spec.id, "level": level, "period": period,
-                               "x": grid, "target": np.full(grid.shape, theta0)}
+    od = inputs.overdispersion
+    cols: dict[str, object] = {"indicator_id": spec.id, "level": inputs.level, "period": inputs.period,
+                               "x": grid, "target": np.full(grid.shape, inputs.theta0)}
     for c in options.limits:
         lower, upper = limit_values(grid, statistic=statistic, method=opts.limit_method,
                                     transform=opts.transform, target=target, coverage=c,
