@@ -60,7 +60,7 @@ _HALF_PI = np.pi / 2
 
 def coverage_z(coverage: float) -> float:
     """Two-sided normal quantile: 0.95 -> 1.959964, 0.998 -> 3.090232."""
-    return float(stats.norm.ppf(1 - (1 - coverage) / 2))
+    return float(special.ndtri(1 - (1 - coverage) / 2))
 
 
 def _h(y: np.ndarray, statistic: str, transform: str) -> np.ndarray:
@@ -326,11 +326,11 @@ def unit_scores(observed: np.ndarray, x: np.ndarray, *, statistic: str, method: 
         if method == "exact":
             u = mid_p_position(o, x, statistic=statistic, target=target, transform=transform,
                                tau2=tau2, phi=phi)
-            return UnitScores(stats.norm.ppf(u), None, None)
+            return UnitScores(special.ndtri(u), None, None)
         mean = target * x
         u_hi = stats.gamma.cdf(o, mean + 1)
         u_lo = np.where(o > 0, stats.gamma.cdf(o, mean), 0.0)
-        z = np.where(1 - u_hi < u_lo, stats.norm.ppf(u_hi), stats.norm.ppf(u_lo))
+        z = np.where(1 - u_hi < u_lo, special.ndtri(u_hi), special.ndtri(u_lo))
         return UnitScores(z, None, None)
 
 

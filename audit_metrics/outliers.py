@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
 
 from audit_metrics.catalogue import MethodOptions
 from audit_metrics.funnel import coverage_z, estimation_scores, limits, unit_scores
@@ -114,7 +114,7 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
             z = scores.distance / np.sqrt(od.factor_phi * scores.se**2 + od.applied_tau2)
     else:
         z = scores.z
-    p = 2 * stats.norm.sf(np.abs(z))
+    p = 2 * special.ndtr(-np.abs(z))
     q = np.full_like(p, np.nan)
     finite = ok & np.isfinite(p)
     if finite.any():
