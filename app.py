@@ -78,6 +78,12 @@ def pooled_table(run_key: str, _run: AuditRun) -> pl.DataFrame:
     return views.pooled(_run)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def best_by_indicator(run_key: str, _table: pl.DataFrame) -> dict[str, list[str]]:
+    del run_key
+    return views.best_performers_all(_table, n=3)
+
+
 def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
     path = catalogue_path()
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
@@ -345,7 +351,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
                  key="ind_table")
 
 
-def view_trust(run: AuditRun, table: pl.DataFrame) -> None:
+def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str) -> None:
     labels = trust_label(run.units.frame)
     codes = sorted(labels, key=lambda c: labels[c])
     pending = st.session_state.pop("pending_trust", None)
@@ -392,8 +398,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame) -> None:
             quality.append(f"case-mix completeness lowest for {worst.replace('_', ' ')} ({completes[worst]:.0%})")
             if completes[worst] < 0.7:
                 quality.append("**low completeness: the flag may reflect missing data rather than care**")
-        best = views.best_performers(table, r["indicator_id"], n=3)
-        learn = ", ".join(b for b in best["unit_name"].to_list() if b != r["unit_name"])
+        best = best_by_indicator(run_key, table).get(r["indicator_id"], [])
+        learn = ", ".join(b for b in best if b != r["unit_name"])
         colour, symbol, _ = figures.status_style(str(r["status"]), r["better"])
         icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
         with st.container(border=True):
@@ -469,15 +475,21 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
                                       "observed", "denominator", "value", "adjusted_value", "status_label", "z", "p_value")
     st.dataframe(shown, hide_index=True, key="out_table")
     rule = loaded.catalogue.defaults.suppression
-    safe = export.suppress(out.drop("direction"), rule)
-    prov = views.provenance(run, loaded, filters={"alliances": alliances, "tumour_sites": sites, "levels": levels,
-                                                  "directions": directions},
-                            suppression=f"counts {rule.min_count}-{rule.max_count} shown as '{rule.symbol}'")
+    filters = {"alliances": alliances, "tumour_sites": sites, "levels": levels, "directions": directions}
+
+    def safe() -> pl.DataFrame:
+        return export.suppress(out.drop("direction"), rule)
+
+    def excel() -> bytes:  # built when clicked, so the provenance time is the download time
+        prov = views.provenance(run, loaded, filters=filters,
+                                suppression=f"counts {rule.min_count}-{rule.max_count} shown as '{rule.symbol}'")
+        return export.to_excel_bytes(safe(), prov)
+
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     d1, d2 = st.columns(2)
-    d1.download_button("Download CSV", export.to_csv_bytes(safe), file_name=f"outliers_{stamp}.csv",
+    d1.download_button("Download CSV", lambda: export.to_csv_bytes(safe()), file_name=f"outliers_{stamp}.csv",
                        mime="text/csv", key="out_csv")
-    d2.download_button("Download Excel", export.to_excel_bytes(safe, prov), file_name=f"outliers_{stamp}.xlsx",
+    d2.download_button("Download Excel", excel, file_name=f"outliers_{stamp}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="out_xlsx")
 
 
@@ -620,7 +632,7 @@ def main() -> None:
     elif view == "Indicator":
         view_indicator(run, table)
     elif view == "Trust profile":
-        view_trust(run, table)
+        view_trust(run, table, run_key)
     elif view == "Cancer Alliance":
         view_alliance(run, table)
     elif view == "Outliers & export":

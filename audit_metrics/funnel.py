@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = [
     "CountDistribution",
@@ -140,8 +140,9 @@ def limits(x: np.ndarray, *, statistic: str, method: str, transform: str, target
     if method == "exact_ci":
         mean = target * x
         with np.errstate(divide="ignore", invalid="ignore"):
-            lo = stats.gamma.ppf(alpha, mean) / x
-            hi = stats.gamma.ppf(1 - alpha, mean + 1) / x
+            # Gamma quantiles = the chi-squared quantiles of the Garwood formula, halved
+            lo = special.gammaincinv(mean, alpha) / x
+            hi = special.gammaincinv(mean + 1, 1 - alpha) / x
         return np.nan_to_num(lo, nan=0.0), hi
     # exact, Spiegelhalter interpolation (mid-P centred), widened by any overdispersion
     kw = {"statistic": statistic, "target": target, "transform": transform, "tau2": tau2, "phi": phi}
@@ -328,8 +329,8 @@ def unit_scores(observed: np.ndarray, x: np.ndarray, *, statistic: str, method: 
                                tau2=tau2, phi=phi)
             return UnitScores(special.ndtri(u), None, None)
         mean = target * x
-        u_hi = stats.gamma.cdf(o, mean + 1)
-        u_lo = np.where(o > 0, stats.gamma.cdf(o, mean), 0.0)
+        u_hi = special.gammainc(mean + 1, o)
+        u_lo = np.where(o > 0, special.gammainc(mean, o), 0.0)
         z = np.where(1 - u_hi < u_lo, special.ndtri(u_hi), special.ndtri(u_lo))
         return UnitScores(z, None, None)
 

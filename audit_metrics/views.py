@@ -15,6 +15,7 @@ from audit_metrics.pipeline import AuditRun
 
 __all__ = [
     "best_performers",
+    "best_performers_all",
     "direction_of",
     "excess_events",
     "outlier_list",
@@ -71,6 +72,15 @@ def best_performers(table: pl.DataFrame, indicator_id: str, *, n: int = 3) -> pl
     if better == "neither":
         return rows.head(0)
     return rows.sort("z", descending=better == "higher").head(n)
+
+
+def best_performers_all(table: pl.DataFrame, *, n: int = 3) -> dict[str, list[str]]:
+    """For every indicator, the names of the n assessed trusts furthest in the better direction."""
+    rows = table.filter(pl.col("level") == "trust", pl.col("status").cast(pl.String) != "not_assessed",
+                        pl.col("z").is_not_null(), pl.col("better") != "neither")
+    scored = rows.with_columns(pl.when(pl.col("better") == "higher").then(pl.col("z")).otherwise(-pl.col("z")).alias("_score"))
+    top = scored.sort("_score", descending=True).group_by("indicator_id", maintain_order=True).head(n)
+    return {k[0]: g["unit_name"].to_list() for k, g in top.group_by("indicator_id", maintain_order=True)}
 
 
 def excess_events(table: pl.DataFrame, *, units: Sequence[str], level: str = "trust") -> pl.DataFrame:

@@ -215,3 +215,11 @@ def test_broken_catalogue_shows_errors_not_traceback(tmp_path: Path, monkeypatch
     at = _app()
     assert not at.exception
     assert any("problem" in e.value for e in at.error)
+
+
+def test_best_performers_all_matches_per_indicator(catalogue_path: Path) -> None:
+    run = run_audit(load_catalogue(catalogue_path))
+    table = views.pooled(run)
+    every = views.best_performers_all(table, n=3)
+    for ind in ("bowel_mort90", "lung_cns", "pc_hna_offered"):
+        assert every[ind] == views.best_performers(table, ind, n=3)["unit_name"].to_list()

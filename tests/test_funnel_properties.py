@@ -167,3 +167,6 @@ def test_fdr_q_values_against_statsmodels() -> None:
     a = assess_units(o, n, np.ones(n.size, dtype=bool), statistic="proportion",
                      options=_opts(overdispersion="none"), target=0.2)
     np.testing.assert_allclose(a.q_value, multipletests(a.p_value, method="fdr_bh")[1], rtol=1e-12)
+    from scipy import stats
+
+    np.testing.assert_allclose(a.q_value, stats.false_discovery_control(a.p_value, method="bh"), rtol=1e-12)
