@@ -23,6 +23,7 @@ from audit_metrics import export, figures, narrative, views
 from audit_metrics.catalogue import (
     LoadedCatalogue,
     check_catalogue,
+    is_aggregate,
     load_catalogue,
     parse_catalogue,
 )
@@ -351,7 +352,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
                  key="ind_table")
 
 
-def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str) -> None:
+def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedCatalogue) -> None:
     labels = trust_label(run.units.frame)
     codes = sorted(labels, key=lambda c: labels[c])
     pending = st.session_state.pop("pending_trust", None)
@@ -388,7 +389,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str) -> None:
         risk_adjusted = spec.risk_adjustment is not None
         sentence = narrative.result_sentence(r, title=spec.title, risk_adjusted=risk_adjusted)
         quality = []
-        if ascertainment is not None and ascertainment == ascertainment and spec.is_patient_level:
+        if ascertainment is not None and ascertainment == ascertainment and not is_aggregate(spec, loaded.catalogue.datasets):
             quality.append(f"case ascertainment {ascertainment:.0%}")
         completes = {k.removeprefix("complete_"): v for k, v in r.items()
                      if k.startswith("complete_") and v is not None and spec.risk_adjustment is not None
@@ -513,7 +514,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         with st.expander(f"{spec.tumour_site}: {spec.title}"):
             st.markdown(spec.description or "")
             lines = [f"- **Audit:** {spec.audit or '-'}", f"- **Id:** `{spec.id}`; data: `{spec.dataset}`"]
-            if spec.is_patient_level:
+            if not is_aggregate(spec, loaded.catalogue.datasets):
                 lines.append(f"- **Who is counted (cohort):** `{spec.cohort or 'everyone'}`")
                 lines.append(f"- **Event (numerator):** `{spec.numerator}`")
             else:
@@ -632,7 +633,7 @@ def main() -> None:
     elif view == "Indicator":
         view_indicator(run, table)
     elif view == "Trust profile":
-        view_trust(run, table, run_key)
+        view_trust(run, table, run_key, loaded)
     elif view == "Cancer Alliance":
         view_alliance(run, table)
     elif view == "Outliers & export":

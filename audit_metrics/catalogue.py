@@ -38,6 +38,7 @@ __all__ = [
     "UnitsSpec",
     "catalogue_json_schema",
     "check_catalogue",
+    "is_aggregate",
     "load_catalogue",
     "parse_catalogue",
     "validate_catalogue",
@@ -77,6 +78,9 @@ class DatasetSpec(_Model):
         default_factory=dict, description="Explicit column types (strongly advised for CSV).")
     ranges: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="Allowed [min, max] per numeric column; rows outside are excluded.")
+    aggregate: bool | None = Field(
+        None, description="One row per unit (and period) with count columns. When omitted, an indicator "
+        "that names a denominator reads the dataset as aggregate.")
 
     @model_validator(mode="before")
     @classmethod
@@ -195,7 +199,16 @@ class IndicatorSpec(_MethodOptions):
 
     @property
     def is_patient_level(self) -> bool:
+        """Without a dataset declaration: patient-level unless a denominator column is named."""
         return self.denominator is None
+
+
+def is_aggregate(spec: IndicatorSpec, datasets: Mapping[str, DatasetSpec]) -> bool:
+    """Whether the indicator reads an aggregate extract (the dataset's ``aggregate`` decides)."""
+    ds = datasets.get(spec.dataset)
+    if ds is not None and ds.aggregate is not None:
+        return ds.aggregate
+    return not spec.is_patient_level
 
 
 class Catalogue(_Model):
@@ -552,7 +565,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         schema = schemas.get(ind.dataset)
         if schema is None:
             continue
-        if ind.is_patient_level:
+        if not is_aggregate(ind, cat.datasets):
             for key in ("cohort", "numerator"):
                 text = getattr(ind, key)
                 if text is None:
@@ -589,10 +602,17 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     if declared not in {"integer", "float"}:
                         add((*base, key), f"{ind.id}.{key}: column {col!r} is {schema[col]}, not a count",
                             f"declare it: datasets.{ind.dataset}.columns.{col}: integer")
-        if ind.statistic == "rate" and ind.person_time is None:
+        aggregate = is_aggregate(ind, cat.datasets)
+        if ind.statistic == "rate" and ind.person_time is None and not (aggregate and ind.denominator):
             add((*base, "statistic"), f"{ind.id}: statistic 'rate' needs person_time",
-                "name the person-time column")
-        if ind.statistic == "ratio_of_counts" and ind.is_patient_level:
+                "name the person-time column (or, for aggregate data, give it as the denominator)")
+        if aggregate and ind.statistic == "ratio" and ind.expected is None:
+            add((*base, "statistic"), f"{ind.id}: an aggregate 'ratio' needs an expected column",
+                "name the expected-count column")
+        if aggregate and ind.statistic == "proportion" and ind.denominator is None:
+            add((*base, "denominator"), f"{ind.id}: an aggregate proportion needs a denominator column",
+                "name the count column of patients")
+        if ind.statistic == "ratio_of_counts" and not aggregate:
             add((*base, "statistic"), f"{ind.id}: 'ratio_of_counts' needs aggregate counts",
                 "give numerator and denominator count columns")
     return sorted(problems, key=lambda p: p.line or 0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, UnitsSpec
+from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, UnitsSpec, is_aggregate
 from audit_metrics.exceptions import ExtractError, Problem
 
 __all__ = [
@@ -409,10 +409,12 @@ def load_all(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None =
     datasets: dict[str, LoadedDataset] = {}
     for name in dict.fromkeys(i.dataset for i in wanted):
         spec = cat.datasets[name]
-        inds = [i for i in wanted if i.dataset == name and not i.is_patient_level]
-        counts = list(dict.fromkeys(c for i in inds for c in (i.numerator, i.denominator)
+        inds = [i for i in wanted if i.dataset == name and is_aggregate(i, cat.datasets)]
+        # counts are whole numbers; expected counts and person-time (a rate's denominator) need not be
+        counts = list(dict.fromkeys(c for i in inds for c in (i.numerator, i.denominator if i.statistic != "rate" else None)
                                     if c is not None))
-        reals = list(dict.fromkeys(c for i in inds for c in (i.expected, i.person_time)
+        reals = list(dict.fromkeys(c for i in inds for c in (i.expected, i.person_time,
+                                                             i.denominator if i.statistic == "rate" else None)
                                    if c is not None and c not in counts))
         pairs = list(dict.fromkeys((i.numerator, i.denominator) for i in inds
                                    if i.statistic == "proportion" and i.denominator))

@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from audit_metrics.catalogue import IndicatorSpec, LoadedCatalogue, MethodOptions, load_catalogue
+from audit_metrics.catalogue import (
+    IndicatorSpec,
+    LoadedCatalogue,
+    MethodOptions,
+    is_aggregate,
+    load_catalogue,
+)
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.expressions import compile_expression
 from audit_metrics.funnel import limits as limit_values
@@ -137,6 +143,7 @@ def _pooled_label(periods: Sequence[str]) -> str:
 
 def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                   period_column: str | None, timings: dict[str, float] | None = None,
+                  aggregate: bool | None = None,
                   ) -> tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]]:
     """Observed, denominator (and expected) per unit and period for one indicator.
 
@@ -146,13 +153,15 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     period = pl.col(period_column).cast(pl.String) if period_column else pl.lit(ALL_PERIODS)
     keys = [pl.col(unit_column).alias("unit_code"), period.alias("period")]
     extras: dict[str, pl.DataFrame] = {}
-    if not spec.is_patient_level:
-        aggs = [pl.col(spec.numerator).sum().cast(pl.Float64).alias("observed"),
-                pl.col(spec.denominator).sum().cast(pl.Float64).alias("denominator")]
+    if aggregate if aggregate is not None else not spec.is_patient_level:
+        aggs = [pl.col(spec.numerator).sum().cast(pl.Float64).alias("observed")]
+        if spec.denominator:
+            aggs.append(pl.col(spec.denominator).sum().cast(pl.Float64).alias("denominator"))
         if spec.expected:
             aggs.append(pl.col(spec.expected).sum().cast(pl.Float64).alias("expected"))
-        if spec.person_time:
-            aggs.append(pl.col(spec.person_time).sum().cast(pl.Float64).alias("person_time"))
+        time_column = spec.person_time or (spec.denominator if spec.statistic == "rate" else None)
+        if time_column:
+            aggs.append(pl.col(time_column).sum().cast(pl.Float64).alias("person_time"))
         counts = frame.group_by(keys).agg(aggs)
         acc = RowAccounting(spec.id, ds.accounting.file, frame.height, frame.height)
         return counts, acc, None, extras
@@ -368,13 +377,14 @@ def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, peri
 
 
 def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_column: str | None,
-            timings: dict[str, float] | None = None) -> tuple:
+            timings: dict[str, float] | None = None, aggregate: bool | None = None) -> tuple:
     """Cohort counts and fitted model, reused while the data and the definition are unchanged."""
-    key = _prepared_key(spec, ds, unit_column, period_column)
+    key = (*_prepared_key(spec, ds, unit_column, period_column), str(aggregate))
     if key in _PREPARED:
         _PREPARED.move_to_end(key)
         return _PREPARED[key]
-    value = cohort_counts(spec, ds, unit_column=unit_column, period_column=period_column, timings=timings)
+    value = cohort_counts(spec, ds, unit_column=unit_column, period_column=period_column, timings=timings,
+                          aggregate=aggregate)
     _PREPARED[key] = value
     while len(_PREPARED) > _PREPARED_MAX:
         _PREPARED.popitem(last=False)
@@ -384,10 +394,10 @@ def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_
 def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset, units: Units, *,
                   unit_column: str, period_column: str | None,
                   prepared: tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]] | None = None,
-                  ) -> IndicatorResult:
+                  aggregate: bool | None = None) -> IndicatorResult:
     """Compute the full results for one indicator. ``prepared`` reuses cohort counts and a fitted model."""
     counts, accounting, model, extras = prepared or prepare(
-        spec, ds, unit_column=unit_column, period_column=period_column)
+        spec, ds, unit_column=unit_column, period_column=period_column, aggregate=aggregate)
     period_values = sorted(str(p) for p in counts["period"].unique().drop_nulls())
     pooled = _pooled_label(period_values)
     value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
@@ -486,7 +496,9 @@ def _finish(table: pl.DataFrame, spec: IndicatorSpec, units: Units) -> pl.DataFr
     )
     if "expected_cases" in units.frame.columns and "observed" in out.columns:
         out = out.join(units.frame.select("unit_code", "expected_cases"), on="unit_code", how="left")
-    first = [c for c in CONTRACT_COLUMNS if c in out.columns]
+    missing = [c for c in CONTRACT_COLUMNS if c not in out.columns]  # e.g. no denominator for O/E data
+    out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in missing)
+    first = list(CONTRACT_COLUMNS)
     rest = [c for c in out.columns if c not in first]
     level_order = pl.col("level").replace_strict(
         {lv: i for i, lv in enumerate([UNIT_LEVEL, *units.groups, NATIONAL])}, default=99)
@@ -511,7 +523,8 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
         ds_spec = cat.datasets[spec.dataset]
         results[spec.id] = run_indicator(
             spec, loaded.options(spec), datasets[spec.dataset], units,
-            unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column)
+            unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column,
+            aggregate=is_aggregate(spec, cat.datasets))
     unit_rows = {
         name: ds.frame.group_by(pl.col(cat.datasets[name].unit_column or cat.units.code).alias("unit_code"))
         .agg(pl.len().alias("records"))

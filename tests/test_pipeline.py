@@ -209,3 +209,45 @@ def test_results_invariant_to_row_order_and_unit_relabelling(catalogue_path: Pat
                 np.testing.assert_allclose(x.to_numpy(), y.to_numpy(), rtol=1e-9, equal_nan=True)
             else:
                 assert x.cast(pl.String).to_list() == y.cast(pl.String).to_list()
+
+
+def test_aggregate_rate_ratio_and_ratio_of_counts_end_to_end(tmp_path: Path, root: Path) -> None:
+    """Aggregate extracts for the other statistics: a rate per person-years (denominator = person-time),
+    an SHMI-style observed/expected table, and a ratio of counts between two years."""
+    import numpy as np
+
+    trusts = pl.read_csv(root / "sample_data" / "trusts.csv")
+    rng = np.random.default_rng(5)
+    py = rng.uniform(500, 5000, trusts.height)
+    expected = rng.uniform(20, 300, trusts.height)
+    last = rng.integers(50, 500, trusts.height)
+    pl.DataFrame({
+        "trust_code": trusts["trust_code"], "period": "2023/24",
+        "deaths": rng.poisson(0.02 * py), "person_years": py.round(1),
+        "observed": rng.poisson(expected), "expected": expected.round(2),
+        "this_year": rng.poisson(1.1 * last), "last_year": last,
+    }).write_csv(tmp_path / "agg.csv")
+    (tmp_path / "trusts.csv").write_bytes((root / "sample_data" / "trusts.csv").read_bytes())
+    (tmp_path / "indicators.yaml").write_text("""version: 1
+datasets:
+  agg: {path: agg.csv, aggregate: true, period_column: period}
+units: {file: trusts.csv, code: trust_code, name: trust_name, groups: [cancer_alliance, region]}
+indicators:
+  - {id: death_rate, title: Deaths per person-year, tumour_site: All, dataset: agg, numerator: deaths,
+     denominator: person_years, statistic: rate, better: lower}
+  - {id: smr, title: Standardised mortality ratio, tumour_site: All, dataset: agg, numerator: observed,
+     expected: expected, statistic: ratio, better: lower}
+  - {id: change, title: Change in referrals, tumour_site: All, dataset: agg, numerator: this_year,
+     denominator: last_year, statistic: ratio_of_counts, better: neither, limit_method: transformed}
+""")
+    run = run_audit(load_catalogue(tmp_path / "indicators.yaml"))
+    for ind, target in (("death_rate", None), ("smr", 1.0), ("change", None)):
+        t = run.results[ind].table.filter(pl.col("level") == "trust")
+        assert t.height == 140 and set(CONTRACT_COLUMNS) <= set(t.columns)
+        assert (t["status"].cast(pl.String) != "not_assessed").sum() == 140
+        if target is not None:
+            assert t["target"][0] == target
+        within = (t["status"].cast(pl.String) == "within").mean()
+        assert within > 0.85  # simulated in control: few flags
+    rate = run.results["death_rate"].table.filter(pl.col("level") == "national")
+    assert rate["value"][0] == pytest.approx(rate["observed"][0] / pl.read_csv(tmp_path / "agg.csv")["person_years"].sum())
