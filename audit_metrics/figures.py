@@ -94,9 +94,9 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
             continue
         colour, symbol, size = status_style(status, better)
         label = str(part["status_label"][0])
-        size = part["denominator"] if part["denominator"].null_count() < part.height else part[x_col]
+        patients = part["denominator"] if part["denominator"].null_count() < part.height else part[x_col]
         custom = np.column_stack([
-            part["unit_name"].to_numpy(), part["observed"].to_numpy(), size.to_numpy(),
+            part["unit_name"].to_numpy(), part["observed"].to_numpy(), patients.to_numpy(),
             part["expected"].to_numpy(), part["status_label"].to_numpy()])
         fig.add_trace(go.Scatter(
             x=part[x_col].to_numpy(), y=part["value"].to_numpy() * factor, mode="markers",

@@ -108,10 +108,34 @@ def test_trust_profile_sentences_and_quality() -> None:
     assert "Doing best (to learn from)" in captions and "case ascertainment" in captions
 
 
+def _values(v: object) -> list[float]:
+    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata"} (base64)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def _marker_sizes(fig: dict) -> list[float]:
+    sizes = []
+    for trace in fig["data"]:
+        size = trace.get("marker", {}).get("size")
+        sizes += _values(size) if size is not None else []
+    return sizes
+
+
 def test_alliance_view() -> None:
     at = _app(view="Cancer Alliance")
     assert not at.exception
-    assert len(_charts(at)) == 2
+    charts = _charts(at)
+    assert len(charts) == 2
+    for fig in charts:  # markers are drawn at a readable size, never scaled by data
+        assert all(4 <= s <= 20 for s in _marker_sizes(fig))
+        x_min = min(min(_values(t["x"])) for t in fig["data"] if t.get("x") is not None and t.get("mode") == "markers")
+        assert x_min > 0
     excess = at.dataframe[0].value
     assert {"excess_events", "unit_name", "indicator_title"} <= set(excess.columns)
     assert list(excess["excess_events"]) == sorted(excess["excess_events"], reverse=True)
