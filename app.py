@@ -624,8 +624,9 @@ def main() -> None:
     if loaded_run is None:
         return
     loaded, run, run_key = loaded_run
-    if not st.session_state.get("data_overrides") and (ROOT / "sample_data") in loaded.dataset_path(
-            next(iter(loaded.catalogue.datasets))).parents:
+    overrides = st.session_state.get("data_overrides") or {}
+    if any((ROOT / "sample_data") in loaded.dataset_path(name, overrides).parents
+           for name in loaded.catalogue.datasets):  # any synthetic data in use: say so on every page
         st.info(SAMPLE_NOTE)
     table = pooled_table(run_key, run)
     if view == "Overview":

@@ -122,3 +122,32 @@ def test_funnel_renders_and_responds_in_chromium(server: str, browser: object, t
     assert shot.stat().st_size > 20_000
     if os.environ.get("SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
+
+
+def test_upload_extract_shows_row_accounting(server: str, browser: object, tmp_path: Path) -> None:
+    """Upload a lung CNS extract with one bad row: it is used, and the bad row is reported."""
+    source = (ROOT / "sample_data" / "lung_cns_by_trust.csv").read_text().splitlines()
+    bad = source[1].split(",")
+    bad[-1] = "-5"  # a negative count
+    extract = tmp_path / "my_lung_cns.csv"
+    extract.write_text("\n".join([*source, ",".join(bad)]) + "\n")
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/?view=Data")
+    _wait_for_app(page)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Replace dataset").click()
+    page.get_by_role("option", name="lung_cns").click()
+    page.locator('input[type="file"]').set_input_files(str(extract))
+    page.get_by_role("button", name="Use this file").click()
+    page.get_by_text("Using uploaded data for: lung_cns").wait_for(timeout=120_000)
+    _wait_for_app(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+    assert page.get_by_text("Synthetic sample data").first.is_visible()  # patients are still the sample
+    shot = tmp_path / "upload.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
+    assert "negative value in seen_by_cns" in page.inner_text('[data-testid="stDataFrame"]') or \
+        "negative value in seen_by_cns" in page.content()
+    page.get_by_role("button", name="Go back to the bundled sample data").click()
+    page.get_by_text("Synthetic sample data").first.wait_for(timeout=60_000)
