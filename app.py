@@ -55,12 +55,13 @@ def editing_enabled() -> bool:
     return "--edit" in sys.argv[1:] or os.environ.get("AUDIT_METRICS_EDIT", "") in {"1", "true", "yes"}
 
 
-def _digest_files(paths: list[Path]) -> str:
+def _file_identity(paths: list[Path]) -> str:
+    """Cache key for the extracts: path, size and modification time (cheap on every rerun; the
+    loader still records each file's sha256 for provenance)."""
     h = hashlib.sha256()
     for p in paths:
-        h.update(str(p).encode())
-        if p.exists():
-            h.update(p.read_bytes())
+        stat = p.stat() if p.exists() else None
+        h.update(f"{p}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode())
     return h.hexdigest()
 
 
@@ -94,7 +95,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
         files.append(path.parent / draft.catalogue.units.file)
         key = hashlib.sha256(text.encode()).hexdigest()
-        data_key = _digest_files(files)
+        data_key = _file_identity(files)
         loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key)
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {path.name} has {len(exc.problems)} problem(s):")

@@ -62,24 +62,23 @@ def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alar
     return out.sort(["tumour_site", "indicator_id", "z"])
 
 
+def _best_first(table: pl.DataFrame) -> pl.DataFrame:
+    """Assessed trusts, best first (by adjusted z in the better direction); no-polarity indicators
+    are left out, as they have no better direction."""
+    rows = table.filter(pl.col("level") == "trust", pl.col("status").cast(pl.String) != "not_assessed",
+                        pl.col("z").is_not_null(), pl.col("better") != "neither")
+    score = pl.when(pl.col("better") == "higher").then(pl.col("z")).otherwise(-pl.col("z"))
+    return rows.with_columns(score.alias("_score")).sort("_score", descending=True)
+
+
 def best_performers(table: pl.DataFrame, indicator_id: str, *, n: int = 3) -> pl.DataFrame:
     """Assessed trusts furthest in the better direction (by adjusted z) for one indicator."""
-    rows = table.filter(pl.col("indicator_id") == indicator_id, pl.col("level") == "trust",
-                        pl.col("status").cast(pl.String) != "not_assessed", pl.col("z").is_not_null())
-    if rows.height == 0:
-        return rows
-    better = rows["better"][0]
-    if better == "neither":
-        return rows.head(0)
-    return rows.sort("z", descending=better == "higher").head(n)
+    return _best_first(table.filter(pl.col("indicator_id") == indicator_id)).head(n).drop("_score")
 
 
 def best_performers_all(table: pl.DataFrame, *, n: int = 3) -> dict[str, list[str]]:
     """For every indicator, the names of the n assessed trusts furthest in the better direction."""
-    rows = table.filter(pl.col("level") == "trust", pl.col("status").cast(pl.String) != "not_assessed",
-                        pl.col("z").is_not_null(), pl.col("better") != "neither")
-    scored = rows.with_columns(pl.when(pl.col("better") == "higher").then(pl.col("z")).otherwise(-pl.col("z")).alias("_score"))
-    top = scored.sort("_score", descending=True).group_by("indicator_id", maintain_order=True).head(n)
+    top = _best_first(table).group_by("indicator_id", maintain_order=True).head(n)
     return {k[0]: g["unit_name"].to_list() for k, g in top.group_by("indicator_id", maintain_order=True)}
 
 

@@ -76,6 +76,15 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+def _screenshot(page: object, tmp_path: Path, name: str) -> Path:
+    """Save a screenshot under the test's folder (and to $SCREENSHOT_DIR, to look at)."""
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
+    return shot
+
+
 def _wait_for_app(page: object) -> None:
     page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=60_000)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
@@ -92,11 +101,8 @@ def test_trust_profile_renders_in_chromium(server: str, browser: object, tmp_pat
     assert page.locator('[data-testid="stException"]').count() == 0
     body = page.inner_text("body")
     assert "In short" in body and "90-day mortality after major bowel cancer resection" in body
-    shot = tmp_path / "trust_profile.png"
-    page.screenshot(path=str(shot))
+    shot = _screenshot(page, tmp_path, "trust_profile")
     assert shot.stat().st_size > 20_000
-    if os.environ.get("SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
 
 
 def test_funnel_renders_and_responds_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
@@ -108,20 +114,14 @@ def test_funnel_renders_and_responds_in_chromium(server: str, browser: object, t
     assert "90-day mortality" in title
     legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
     assert any("95% limits" in t for t in legend) and any("99.8% limits" in t for t in legend)
-    funnel = tmp_path / "funnel.png"
-    page.screenshot(path=str(funnel))
-    if os.environ.get("SCREENSHOT_DIR"):
-        shutil.copy(funnel, Path(os.environ["SCREENSHOT_DIR"]) / funnel.name)
+    _screenshot(page, tmp_path, "funnel")
     page.get_by_text("Caterpillar (ranked intervals)").click()
     page.wait_for_timeout(300)
     _wait_for_app(page)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
-    shot = tmp_path / "caterpillar.png"
-    page.screenshot(path=str(shot))
+    shot = _screenshot(page, tmp_path, "caterpillar")
     assert shot.stat().st_size > 20_000
-    if os.environ.get("SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
 
 
 def test_upload_extract_shows_row_accounting(server: str, browser: object, tmp_path: Path) -> None:
@@ -143,10 +143,7 @@ def test_upload_extract_shows_row_accounting(server: str, browser: object, tmp_p
     assert page.locator('[data-testid="stException"]').count() == 0
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
     assert page.get_by_text("Synthetic sample data").first.is_visible()  # patients are still the sample
-    shot = tmp_path / "upload.png"
-    page.screenshot(path=str(shot))
-    if os.environ.get("SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / shot.name)
+    _screenshot(page, tmp_path, "upload")
     assert "negative value in seen_by_cns" in page.inner_text('[data-testid="stDataFrame"]') or \
         "negative value in seen_by_cns" in page.content()
     page.get_by_role("button", name="Go back to the bundled sample data").click()
