@@ -1,0 +1,52 @@
+"""Cancer Alliance: its trusts on the national funnel and the alliance among alliances."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from audit_metrics import figures, views
+from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.state import chart, qp_index, set_qp
+
+
+def view_alliance(run: AuditRun, table: pl.DataFrame) -> None:
+    alliances = sorted(table.filter(pl.col("level") == "cancer_alliance")["unit_code"].unique().to_list())
+    pending = st.session_state.pop("pending_alliance", None)
+    if pending in alliances:
+        st.session_state["alliance"] = pending
+    elif "alliance" not in st.session_state:
+        st.session_state["alliance"] = alliances[qp_index("alliance", alliances)]
+    alliance = st.selectbox("Cancer Alliance", alliances, key="alliance")
+    set_qp(alliance=alliance)
+    members = table.filter(pl.col("level") == "trust", pl.col("cancer_alliance") == alliance)["unit_code"].unique().to_list()
+    st.header(alliance)
+    ids = list(run.results)
+    indicator = st.selectbox("Indicator", ids, format_func=lambda i: f"{run.results[i].spec.tumour_site}: {run.results[i].spec.title}",
+                             key="all_indicator")
+    result = run.results[indicator]
+    spec = result.spec
+    pooled = result.pooled_period
+    ra = spec.risk_adjustment is not None
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**The alliance's {len(members)} trusts (circled) against all trusts**")
+        rows = result.table.filter(pl.col("level") == "trust", pl.col("period") == pooled)
+        curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == pooled)
+        chart(figures.funnel_figure(rows, curve, title="Trusts", better=spec.better, statistic=spec.statistic,
+                                    risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
+                                    highlight=members, label_highlight="This alliance's trusts"), "all_trusts")
+    with c2:
+        st.markdown("**The alliance as a whole, among all Cancer Alliances**")
+        rows = result.table.filter(pl.col("level") == "cancer_alliance", pl.col("period") == pooled)
+        curve = result.curves.filter(pl.col("level") == "cancer_alliance", pl.col("period") == pooled)
+        chart(figures.funnel_figure(rows, curve, title="Cancer Alliances", better=spec.better, statistic=spec.statistic,
+                                    risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
+                                    highlight=[alliance], label_highlight="This alliance"), "all_alliances")
+    st.subheader("Where would improvement help most people?")
+    st.markdown("Observed minus expected events for each of the alliance's trusts on every indicator, signed so "
+                "that a positive number is patients who would have had the better outcome had the trust matched "
+                "the expected rate (for its case-mix, where adjusted). Largest first.")
+    excess = views.excess_events(table, units=members)
+    st.dataframe(excess.with_columns(pl.col("expected", "excess_events").round(1), pl.col("status").cast(pl.String)),
+                 hide_index=True, key="all_excess")

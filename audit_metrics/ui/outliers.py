@@ -1,0 +1,49 @@
+"""Outliers & export: the filterable outlier list and its downloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import streamlit as st
+
+from audit_metrics import export, views
+from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.state import display_table
+
+
+def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -> None:
+    st.header("Outlier list")
+    st.markdown("Results outside their funnel limits, for QI follow-up. Download as CSV or Excel "
+                "(with a methods and provenance sheet). Small counts are suppressed in downloads.")
+    trusts = table.filter(pl.col("level") == "trust")
+    c1, c2, c3, c4 = st.columns(4)
+    alliances = c1.multiselect("Cancer Alliance", sorted(trusts["cancer_alliance"].drop_nulls().unique().to_list()),
+                               key="out_alliance")
+    sites = c2.multiselect("Tumour site", sorted(trusts["tumour_site"].unique().to_list()), key="out_sites")
+    levels = c3.multiselect("Level", ["alarm", "alert"], default=["alarm", "alert"], key="out_levels")
+    directions = c4.multiselect("Direction", ["worse", "better", "higher", "lower"],
+                                default=["worse", "better", "higher", "lower"], key="out_directions")
+    out = views.outlier_list(table, levels=levels, directions=directions, alliances=alliances, tumour_sites=sites)
+    st.markdown(f"**{out.height} flagged results** match.")
+    shown = display_table(out).select("tumour_site", "indicator_title", "unit_name", "cancer_alliance",
+                                      "observed", "denominator", "value", "adjusted_value", "status_label", "z", "p_value")
+    st.dataframe(shown, hide_index=True, key="out_table")
+    rule = loaded.catalogue.defaults.suppression
+    filters = {"alliances": alliances, "tumour_sites": sites, "levels": levels, "directions": directions}
+
+    def safe() -> pl.DataFrame:
+        return export.suppress(out.drop("direction"), rule)
+
+    def excel() -> bytes:  # built when clicked, so the provenance time is the download time
+        prov = views.provenance(run, loaded, filters=filters,
+                                suppression=f"counts {rule.min_count}-{rule.max_count} shown as '{rule.symbol}'")
+        return export.to_excel_bytes(safe(), prov)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download CSV", lambda: export.to_csv_bytes(safe()), file_name=f"outliers_{stamp}.csv",
+                       mime="text/csv", key="out_csv")
+    d2.download_button("Download Excel", excel, file_name=f"outliers_{stamp}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="out_xlsx")

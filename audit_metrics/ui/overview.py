@@ -1,0 +1,70 @@
+"""Overview: the tartan rug of trusts by indicators, with counts against chance."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from audit_metrics import figures
+from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.state import chart, goto, trust_label
+
+
+def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
+    st.header("How do trusts compare across cancer audits?")
+    st.markdown("Each square is one trust's result on one indicator, compared with what would be expected "
+                "for a trust of its size (and, where risk-adjusted, its patients). **Orange ▲/▼ = worse "
+                "than expected, blue = better, grey = as expected**; darker = beyond the 99.8% (alarm) "
+                "limit. Hover for details.")
+    trusts = table.filter(pl.col("level") == "trust")
+    periods = sorted({p for r in run.results.values() for p in r.table["period"].unique().to_list()
+                      if p != r.pooled_period})
+    period = st.selectbox("Period", ["All periods pooled", *periods], key="ov_period",
+                          help="Single periods are shown for indicators the catalogue reports by period.")
+    if period != "All periods pooled":
+        trusts = pl.concat([r.table.filter(pl.col("level") == "trust", pl.col("period") == period)
+                            for r in run.results.values()], how="diagonal_relaxed")
+        if trusts.height == 0:
+            st.warning("No indicator is reported for this period alone.")
+            return
+    c1, c2, c3 = st.columns(3)
+    sites = sorted(trusts["tumour_site"].unique().to_list())
+    chosen_sites = c1.multiselect("Tumour site", sites, default=sites, key="ov_sites")
+    alliances = ["All", *sorted(trusts["cancer_alliance"].drop_nulls().unique().to_list())]
+    alliance = c2.selectbox("Cancer Alliance", alliances, key="ov_alliance")
+    regions = ["All", *sorted(trusts["region"].drop_nulls().unique().to_list())]
+    region = c3.selectbox("Region", regions, key="ov_region")
+    grid = trusts.filter(pl.col("tumour_site").is_in(chosen_sites))
+    if alliance != "All":
+        grid = grid.filter(pl.col("cancer_alliance") == alliance)
+    if region != "All":
+        grid = grid.filter(pl.col("region") == region)
+    if grid.height == 0:
+        st.warning("No results match these filters.")
+        return
+    grid = grid.sort("cancer_alliance", "unit_name")
+    chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
+                                title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
+          "tartan")
+    counts = (grid.group_by("indicator_id", "indicator_title", "tumour_site")
+              .agg((pl.col("status").cast(pl.String).str.starts_with("alert")).sum().alias("alerts"),
+                   (pl.col("status").cast(pl.String).str.starts_with("alarm")).sum().alias("alarms"),
+                   (pl.col("status").cast(pl.String) != "not_assessed").sum().alias("trusts assessed"),
+                   pl.col("expected_false_alerts").first().round(1).alias("alerts expected by chance (all trusts)"))
+              .sort("tumour_site", "indicator_title"))
+    st.subheader("Alerts and alarms per indicator")
+    st.caption("With about 140 trusts, roughly 7 results per indicator fall outside the 95% limits by chance "
+               "alone (and about 0.3 outside 99.8%): compare the counts with that.")
+    st.dataframe(counts, hide_index=True, key="ov_counts")
+    st.subheader("Open a result")
+    labels = trust_label(run.units.frame) if run.units else {}
+    o1, o2 = st.columns(2)
+    ind = o1.selectbox("Indicator", grid["indicator_id"].unique(maintain_order=True).to_list(),
+                       format_func=lambda i: run.results[i].spec.title, key="ov_open_indicator")
+    tr = o2.selectbox("Trust", grid["unit_code"].unique(maintain_order=True).to_list(),
+                      format_func=lambda c: labels.get(c, c), key="ov_open_trust")
+    b1, b2 = st.columns(2)
+    b1.button("Open this indicator's funnel", on_click=goto, args=("Indicator",),
+              kwargs={"indicator": ind, "trust": tr}, key="ov_go_funnel")
+    b2.button("Open this trust's profile", on_click=goto, args=("Trust profile",), kwargs={"trust": tr},
+              key="ov_go_trust")

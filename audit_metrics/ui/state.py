@@ -1,0 +1,155 @@
+"""Settings, cached computation and small helpers shared by every view."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from audit_metrics import narrative, views
+from audit_metrics.catalogue import LoadedCatalogue, load_catalogue, parse_catalogue
+from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
+from audit_metrics.pipeline import AuditRun, run_audit
+
+ROOT = Path(__file__).resolve().parents[2]
+VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export",
+         "Indicator catalogue", "Data")
+LEVELS = {"Trusts": "trust", "Cancer Alliances": "cancer_alliance", "Regions": "region"}
+MAX_UPLOAD_MB = 200
+SAMPLE_NOTE = ("**Synthetic sample data.** Every trust, Cancer Alliance, region and patient here is "
+               "fictional (codes start with Z); the numbers illustrate the method only.")
+
+
+# ------------------------------------------------------------------ settings and computation
+
+
+def catalogue_path() -> Path:
+    argv = sys.argv[1:]
+    if "--indicators" in argv and argv.index("--indicators") + 1 < len(argv):
+        return Path(argv[argv.index("--indicators") + 1]).resolve()
+    return Path(os.environ.get("AUDIT_METRICS_CATALOGUE", ROOT / "indicators.yaml")).resolve()
+
+
+def editing_enabled() -> bool:
+    return "--edit" in sys.argv[1:] or os.environ.get("AUDIT_METRICS_EDIT", "") in {"1", "true", "yes"}
+
+
+def _file_identity(paths: list[Path]) -> str:
+    """Cache key for the extracts: path, size and modification time (cheap on every rerun; the
+    loader still records each file's sha256 for provenance)."""
+    h = hashlib.sha256()
+    for p in paths:
+        stat = p.stat() if p.exists() else None
+        h.update(f"{p}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode())
+    return h.hexdigest()
+
+
+@st.cache_resource(show_spinner="Computing funnel limits and outlier status...", max_entries=8)
+def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data_digest: str) -> tuple[
+        LoadedCatalogue, AuditRun]:
+    """Load and compute everything. Keyed on the catalogue text and the extracts' bytes."""
+    del text_digest, data_digest  # cache keys only
+    loaded = load_catalogue(path, data=dict(data))
+    return loaded, run_audit(loaded, data=dict(data))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def pooled_table(run_key: str, _run: AuditRun) -> pl.DataFrame:
+    del run_key
+    return views.pooled(_run)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def best_by_indicator(run_key: str, _table: pl.DataFrame) -> dict[str, list[str]]:
+    del run_key
+    return views.best_performers_all(_table, n=3)
+
+
+def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
+    path = catalogue_path()
+    overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
+    try:
+        text = path.read_text(encoding="utf-8")
+        draft = parse_catalogue(text, file=str(path), base_dir=path.parent)
+        files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
+        files.append(path.parent / draft.catalogue.units.file)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        data_key = _file_identity(files)
+        loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key)
+    except CatalogueError as exc:
+        st.error(f"The indicator catalogue {path.name} has {len(exc.problems)} problem(s):")
+        st.code("\n".join(str(p) for p in exc.problems), language=None)
+        return None
+    except (ExtractError, AuditMetricsError) as exc:
+        st.error(f"The data could not be used: {exc}")
+        if overrides and st.button("Go back to the bundled sample data"):
+            st.session_state["data_overrides"] = {}
+            st.rerun()
+        return None
+    return loaded, run, key + data_key
+
+
+# ------------------------------------------------------------------ small helpers
+
+
+def qp_index(name: str, options: list[str], default: str | None = None) -> int:
+    value = st.query_params.get(name)
+    if value in options:
+        return options.index(value)
+    if default in options:
+        return options.index(default)
+    return 0
+
+
+def set_qp(**values: str | None) -> None:
+    for k, v in values.items():
+        if v is None:
+            st.query_params.pop(k, None)
+        else:
+            st.query_params[k] = v
+
+
+def goto(view: str, **params: str) -> None:
+    """Button callback: switch view (and selections) before the next run draws the widgets."""
+    st.session_state["view"] = view
+    for k, v in params.items():
+        st.session_state[f"pending_{k}"] = v
+
+
+def fmt(value: float | None, multiplier: float) -> str:
+    return narrative.format_value(value, multiplier)
+
+
+def display_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """Round only for display; the results keep full precision.
+
+    Percent indicators are shown in %; risk-adjusted limits on the adjusted-rate scale (like the
+    funnel), with ``value`` left as the observed/expected ratio.
+    """
+    pct = pl.when(pl.col("multiplier") == 100).then(100.0).otherwise(1.0)
+    risk_adjusted = pl.col("adjusted_value").is_not_null()
+    scale = pl.when(risk_adjusted).then(pl.col("rate_scale")).otherwise(1.0)
+    limits = [c for c in ("lower_alert", "upper_alert", "lower_alarm", "upper_alarm") if c in frame.columns]
+    out = frame.with_columns(
+        *[(pl.col(c) * scale * pct).round(2) for c in limits],
+        *[(pl.col(c) * pct).round(2) for c in ("adjusted_value", "crude_value") if c in frame.columns],
+        pl.when(risk_adjusted).then(pl.col("value").round(3)).otherwise((pl.col("value") * pct).round(2)).alias("value"),
+        *[pl.col(c).round(3) for c in ("z", "expected") if c in frame.columns],
+        *[pl.col(c).round(4) for c in ("p_value", "q_value") if c in frame.columns],
+    )
+    return out.with_columns(pl.col(pl.Enum).cast(pl.String))
+
+
+def chart(fig, key: str) -> None:
+    fmt_choice = st.session_state.get("chart_format", "png")
+    st.plotly_chart(fig, key=key, config={"displaylogo": False,
+                                          "toImageButtonOptions": {"format": fmt_choice, "scale": 2}})
+
+
+def trust_label(units: pl.DataFrame) -> dict[str, str]:
+    return {r["unit_code"]: f"{r['unit_name']} ({r['unit_code']})" for r in units.iter_rows(named=True)}
+

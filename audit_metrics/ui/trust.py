@@ -1,0 +1,75 @@
+"""Trust profile: every indicator for one trust, in sentences."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from audit_metrics import figures, narrative, views
+from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
+from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.state import best_by_indicator, chart, fmt, qp_index, set_qp, trust_label
+
+
+def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedCatalogue) -> None:
+    labels = trust_label(run.units.frame)
+    codes = sorted(labels, key=lambda c: labels[c])
+    pending = st.session_state.pop("pending_trust", None)
+    if pending in codes:
+        st.session_state["trust_code"] = pending
+    elif "trust_code" not in st.session_state:
+        st.session_state["trust_code"] = codes[qp_index("trust", codes)]
+    code = st.selectbox("Trust", codes, format_func=lambda c: labels[c], key="trust_code")
+    set_qp(trust=code)
+    rows = table.filter(pl.col("level") == "trust", pl.col("unit_code") == code).sort("tumour_site", "indicator_title")
+    if rows.height == 0:
+        st.warning("No results for this trust.")
+        return
+    info = run.units.frame.filter(pl.col("unit_code") == code).row(0, named=True)
+    st.header(info["unit_name"])
+    groups = " · ".join(str(info[g]) for g in run.units.groups if info.get(g))
+    st.markdown(f"{groups}")
+    flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
+    worse = flagged.filter(pl.col("direction") == "worse").height
+    better = flagged.filter(pl.col("direction") == "better").height
+    st.markdown(f"**In short:** of {rows.height} indicators, {worse} are worse than expected and {better} better "
+                f"than expected (alert or alarm); the rest are within the range expected from chance or not assessed.")
+    asc = run.case_ascertainment().filter(pl.col("unit_code") == code)
+    ascertainment = asc["case_ascertainment"][0] if asc.height else None
+    if ascertainment is not None and ascertainment == ascertainment and ascertainment < 0.8:
+        st.warning(f"Case ascertainment is low: the audit holds {ascertainment:.0%} of the cases expected from "
+                   "hospital activity data. Results may not represent all of this trust's patients.")
+    chart(figures.slice_figure(rows, title="Each indicator as a slice through its funnel"), "trust_slice")
+    st.caption("Each marker is how far this trust is from expected, in standard deviations; the shaded bands "
+               "are the 95% and 99.8% limits. ▲ above / ▼ below expected; orange worse, blue better.")
+    st.subheader("Indicator by indicator")
+    for r in rows.iter_rows(named=True):
+        spec = run.results[r["indicator_id"]].spec
+        risk_adjusted = spec.risk_adjustment is not None
+        sentence = narrative.result_sentence(r, title=spec.title, risk_adjusted=risk_adjusted)
+        quality = []
+        if ascertainment is not None and ascertainment == ascertainment and not is_aggregate(spec, loaded.catalogue.datasets):
+            quality.append(f"case ascertainment {ascertainment:.0%}")
+        completes = {k.removeprefix("complete_"): v for k, v in r.items()
+                     if k.startswith("complete_") and v is not None and spec.risk_adjustment is not None
+                     and k.removeprefix("complete_") in {c.name for c in spec.risk_adjustment.covariates}}
+        if completes:
+            worst = min(completes, key=completes.get)
+            quality.append(f"case-mix completeness lowest for {worst.replace('_', ' ')} ({completes[worst]:.0%})")
+            if completes[worst] < 0.7:
+                quality.append("**low completeness: the flag may reflect missing data rather than care**")
+        best = best_by_indicator(run_key, table).get(r["indicator_id"], [])
+        learn = ", ".join(b for b in best if b != r["unit_name"])
+        colour, symbol, _ = figures.status_style(str(r["status"]), r["better"])
+        icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
+        with st.container(border=True):
+            st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{spec.tumour_site} - "
+                        f"{spec.title}**: {r['status_label']}", unsafe_allow_html=True)
+            st.markdown(sentence)
+            low, high = r["lower_alert"], r["upper_alert"]
+            scale = (r["rate_scale"] or 1.0) if risk_adjusted else 1.0
+            if low is not None and r["status"] != "not_assessed":
+                st.caption(f"Expected range (95%) for this trust: {fmt(low * scale, spec.multiplier)} to "
+                           f"{fmt(high * scale, spec.multiplier)}." + (f" Data quality: {'; '.join(quality)}." if quality else ""))
+            if learn:
+                st.caption(f"Doing best (to learn from): {learn}.")
