@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "LoadedCatalogue",
     "RiskAdjustmentSpec",
     "UnitsSpec",
+    "YamlLimits",
     "catalogue_json_schema",
     "check_catalogue",
     "is_aggregate",
@@ -276,6 +278,72 @@ def resolve_options(spec: IndicatorSpec, defaults: Defaults) -> MethodOptions:
 # YAML with line numbers
 
 
+@dataclass(frozen=True)
+class YamlLimits:
+    """Bounds on a catalogue file, checked before it is built (a hostile file must end fast).
+
+    A catalogue of a few hundred indicators is well inside every bound: the bundled one is 15 kB,
+    about 1,500 values and 7 levels deep. ``max_values`` counts values after alias expansion, so
+    an alias bomb (aliases of aliases, exponential in size) is refused at the line where it
+    passes the bound instead of being expanded.
+    """
+
+    max_bytes: int = 2_000_000
+    max_depth: int = 40
+    max_values: int = 200_000
+
+
+def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | None:
+    """The first bound ``text`` breaks, located; None if within bounds.
+
+    Reads PyYAML's event stream (the parser keeps an explicit stack, so deep nesting cannot
+    exhaust Python's recursion limit) and sizes each anchored node once, so the check is linear
+    in the file even when the expansion is not.
+    """
+    size = len(text.encode("utf-8"))
+    if size > limits.max_bytes:
+        return Problem(file, f"the catalogue is {size:,} bytes, more than the limit of {limits.max_bytes:,}", 1,
+                       hint="a catalogue holds definitions only; split it or remove pasted data")
+    anchors: dict[str, int] = {}
+    stack: list[list[Any]] = []  # [anchor, expanded size] per open collection
+    expanded = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= limits.max_depth:
+                return Problem(file, f"nesting deeper than {limits.max_depth} levels", line,
+                               hint="a catalogue needs only a few levels; check for runaway brackets")
+            stack.append([event.anchor, 1])
+            grown = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, grown = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = grown
+            if stack:
+                stack[-1][1] += grown
+            continue  # already counted as its children arrived
+        elif isinstance(event, yaml.ScalarEvent):
+            grown = 1
+            if event.anchor is not None:
+                anchors[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in stack):
+                return Problem(file, f"alias *{event.anchor} refers to the value that contains it", line,
+                               hint="a recursive value never ends; write the setting out instead")
+            grown = anchors.get(event.anchor, 1)
+        else:
+            continue
+        if stack and not isinstance(event, yaml.CollectionStartEvent):
+            stack[-1][1] += grown
+        expanded += grown
+        if expanded > limits.max_values:
+            what = f"alias *{event.anchor}" if isinstance(event, yaml.AliasEvent) else "this value"
+            return Problem(file, f"the catalogue expands to more than {limits.max_values:,} values at {what}",
+                           line, hint="aliases (*name) repeat what they point to; write small shared "
+                           "settings under defaults instead of nesting aliases")
+    return None
+
+
 @dataclass
 class _LineMap:
     lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
@@ -377,10 +445,13 @@ class LoadedCatalogue:
 
 
 def parse_catalogue(text: str, *, file: str = "indicators.yaml",
-                    base_dir: Path | None = None) -> LoadedCatalogue:
+                    base_dir: Path | None = None, limits: YamlLimits | None = None) -> LoadedCatalogue:
     """Parse and schema-check catalogue text (no dataset access). Raises ``CatalogueError``."""
     problems: list[Problem] = []
     try:
+        bound = _check_yaml_bounds(text, file, limits or YamlLimits())
+        if bound is not None:
+            raise CatalogueError([bound])
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -453,10 +524,11 @@ def _salvage(item: Any) -> IndicatorSpec | None:
 
 
 def check_catalogue(text: str, *, file: str, base_dir: Path,
-                    data: Mapping[str, str | Path] | None = None) -> tuple[LoadedCatalogue | None, list[Problem]]:
+                    data: Mapping[str, str | Path] | None = None,
+                    limits: YamlLimits | None = None) -> tuple[LoadedCatalogue | None, list[Problem]]:
     """Every problem in catalogue text: schema and semantic together (as far as can be checked)."""
     try:
-        loaded = parse_catalogue(text, file=file, base_dir=base_dir)
+        loaded = parse_catalogue(text, file=file, base_dir=base_dir, limits=limits)
     except CatalogueError as exc:
         problems = list(exc.problems)
         if exc.partial is not None:
@@ -466,20 +538,42 @@ def check_catalogue(text: str, *, file: str, base_dir: Path,
     return loaded, validate_catalogue(loaded, data=data)
 
 
-def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = None,
-                   check_data: bool = True) -> LoadedCatalogue:
-    """Load, schema-check and (by default) semantically validate a catalogue file."""
-    path = Path(path)
+def read_catalogue_text(path: Path, limits: YamlLimits | None = None) -> str:
+    """The text of a catalogue file: a regular file within the size bound, in UTF-8."""
+    limits = limits or YamlLimits()
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
         raise CatalogueError([Problem(str(path), "file not found",
                                       hint="give the path to indicators.yaml")]) from None
-    except UnicodeDecodeError:
-        raise CatalogueError([Problem(str(path), "not UTF-8 text", hint="save it as UTF-8")]) from None
+    except OSError as exc:
+        raise CatalogueError([Problem(str(path), f"cannot be read ({exc.strerror})")]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CatalogueError([Problem(str(path), "is not a regular file (a folder, device or pipe)",
+                                      hint="give the path to indicators.yaml")])
+    if info.st_size > limits.max_bytes:
+        raise CatalogueError([Problem(str(path), f"the catalogue is {info.st_size:,} bytes, more than the "
+                                      f"limit of {limits.max_bytes:,}", 1,
+                                      hint="a catalogue holds definitions only; check the path")])
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(limits.max_bytes + 1)  # the file may grow after stat
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CatalogueError([Problem(str(path), "not UTF-8 text", line, hint="save it as UTF-8")]) from None
+    except OSError as exc:
+        raise CatalogueError([Problem(str(path), f"cannot be read ({exc.strerror})")]) from None
+
+
+def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = None,
+                   check_data: bool = True, limits: YamlLimits | None = None) -> LoadedCatalogue:
+    """Load, schema-check and (by default) semantically validate a catalogue file."""
+    path = Path(path)
+    text = read_catalogue_text(path, limits)
     if not check_data:
-        return parse_catalogue(text, file=str(path), base_dir=path.parent)
-    loaded, problems = check_catalogue(text, file=str(path), base_dir=path.parent, data=data)
+        return parse_catalogue(text, file=str(path), base_dir=path.parent, limits=limits)
+    loaded, problems = check_catalogue(text, file=str(path), base_dir=path.parent, data=data, limits=limits)
     if problems or loaded is None:
         raise CatalogueError(problems)
     return loaded
