@@ -535,15 +535,21 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
 
 
 def write_table(frame: pl.DataFrame, path: str | Path, *, sheet: str = "results") -> None:
-    """Write a results table as CSV, Excel or Parquet by extension."""
+    """Write a results table as CSV, Excel or Parquet by extension.
+
+    CSV and Excel go through ``export`` (formulas neutralised, missing numbers as empty cells), so
+    a hostile trust name cannot become a live formula or link in a spreadsheet.
+    """
+    from audit_metrics import export  # export imports this module
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame.with_columns(pl.col(pl.Enum).cast(pl.String)).write_csv(path)
+        path.write_bytes(export.to_csv_bytes(frame))
     elif suffix == ".parquet":
         frame.write_parquet(path)
     elif suffix == ".xlsx":
-        frame.with_columns(pl.col(pl.Enum).cast(pl.String)).write_excel(path, worksheet=sheet)
+        export.write_workbook(path, {sheet: frame})
     else:
         msg = f"cannot write {path.name}: use .csv, .xlsx or .parquet"
         raise AuditMetricsError(msg)
