@@ -17,7 +17,7 @@ import hashlib
 import json
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +25,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from audit_metrics.exceptions import CatalogueError, Problem
+from audit_metrics.exceptions import CatalogueError, ExtractError, Problem
 from audit_metrics.expressions import ExpressionProblem, compile_expression
 
 __all__ = [
@@ -586,7 +586,8 @@ def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = 
 def validate_catalogue(loaded: LoadedCatalogue, *,
                        data: Mapping[str, str | Path] | None = None) -> list[Problem]:
     """Every semantic problem: ids, datasets, columns, expressions and option combinations."""
-    from audit_metrics.io import dataset_schema  # local: io depends on this module
+    # local: io depends on this module
+    from audit_metrics.io import csv_header, dataset_schema, load_units
 
     cat = loaded.catalogue
     file = str(loaded.path)
@@ -600,28 +601,42 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
     for name, spec in cat.datasets.items():
         try:
             schemas[name] = dataset_schema(loaded.dataset_path(name, data), spec)
-        except Exception as exc:  # ExtractError carries a Problem; anything else is reported too
-            problem = getattr(exc, "problem", None)
-            text = problem.message if problem else str(exc)
-            hint = problem.hint if problem else None
-            add(("datasets", name), f"dataset {name!r}: {text}", hint)
+        except ExtractError as exc:
+            declared = f"(dataset {name!r}, declared at {file}:{lm.line_of(('datasets', name))})"
+            for p in exc.problems:
+                if p.line is not None:  # a line of the extract: point there, naming the declaration
+                    problems.append(replace(p, message=f"{p.message} {declared}"))
+                else:  # the file as a whole (not found, not a file, too large): the declaration is the fix
+                    add(("datasets", name), f"dataset {name!r}: {p.message} ({p.file})", p.hint)
+        except Exception as exc:  # anything else is reported too, at the declaration
+            add(("datasets", name), f"dataset {name!r}: {str(exc).splitlines()[0][:300] if str(exc) else exc!r}")
     units_path = loaded.base_dir / cat.units.file
     if not units_path.exists():
         add(("units", "file"), f"units file {cat.units.file!r} not found",
             "paths are relative to the catalogue file")
     else:
-        header = pl.read_csv(units_path, n_rows=0).columns
+        before = len(problems)
+        try:
+            header = csv_header(units_path)
+        except ExtractError as exc:
+            problems.extend(exc.problems)
+            header = None
         for key in ("code", "name", "expected_cases"):
             col = getattr(cat.units, key)
-            if col is not None and col not in header:
+            if header is not None and col is not None and col not in header:
                 add(("units", key), f"units.{key}: column {col!r} is not in {cat.units.file}",
                     _close(col, header))
         for i, col in enumerate(cat.units.groups):
-            if col not in header:
+            if header is not None and col not in header:
                 add(("units", "groups", i), f"units.groups: column {col!r} is not in {cat.units.file}",
                     _close(col, header))
         if cat.units.mergers and not (loaded.base_dir / cat.units.mergers).exists():
             add(("units", "mergers"), f"mergers file {cat.units.mergers!r} not found")
+        elif len(problems) == before:
+            try:  # the rows themselves (codes, groups, mergers), exactly as a run will read them
+                load_units(loaded)
+            except ExtractError as exc:
+                problems.extend(exc.problems)
 
     for name, spec in cat.datasets.items():
         schema = schemas.get(name)

@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{n} problem{'s' if n != 1 else ''} found.", file=sys.stderr)
         return 1
     except ExtractError as exc:
-        print(f"error: {exc.problem}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 1
     except AuditMetricsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -45,6 +45,7 @@ class CatalogueError(AuditMetricsError):
 class ExtractError(AuditMetricsError):
     """An extract cannot be read at all (not the same as excluded rows, which are reported)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, *more: Problem) -> None:
         self.problem = problem
-        super().__init__(str(problem))
+        self.problems = [problem, *more]  # every problem found in the file, first one first
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -8,12 +8,16 @@ at all (missing, empty, not UTF-8, wrong delimiter, duplicated or missing column
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import stat
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, UnitsSpec, is_aggregate
@@ -22,8 +26,11 @@ from audit_metrics.exceptions import ExtractError, Problem
 __all__ = [
     "Exclusion",
     "LoadedDataset",
+    "ReadLimits",
     "RowAccounting",
     "Units",
+    "check_regular_file",
+    "csv_header",
     "dataset_schema",
     "file_digest",
     "load_dataset",
@@ -38,6 +45,22 @@ _TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
 }
 _MAX_EXAMPLES = 5
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds checked before a workbook is handed to the Excel reader, which holds it all in memory.
+
+    The defaults are far above a real extract in Excel format: Excel itself stops at 1,048,576 rows
+    and 32,767 characters a cell (up to 6 bytes each once escaped in the file's XML, hence
+    ``max_cell_bytes``). Larger extracts belong in CSV or Parquet, which have no such bound.
+    """
+
+    max_xlsx_unpacked: int = 512 * 2**20
+    max_xlsx_parts: int = 10_000
+    max_cell_bytes: int = 200_000
+    max_rows: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -125,23 +148,68 @@ def _format_of(path: Path, spec: DatasetSpec | None) -> str:
     raise ExtractError(Problem(str(path), msg, hint="use .csv, .parquet or .xlsx"))
 
 
-def _check_csv_text(path: Path) -> None:
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ExtractError(Problem(str(path), "the file is empty", hint="export the extract again"))
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but an existing regular file (a device such as /dev/zero never ends; a pipe blocks)."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ExtractError(Problem(str(path), f"not UTF-8 text (byte {exc.start})", line,
-                                   hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
-    header = next(csv.reader([text.splitlines()[0]]))
+        info = path.stat()  # follows symbolic links: a link to a device is refused too
+    except FileNotFoundError:
+        raise ExtractError(Problem(str(path), "file not found",
+                                   hint="check the path (relative to indicators.yaml) or --data NAME=PATH")) from None
+    except OSError as exc:
+        raise ExtractError(Problem(str(path), f"cannot be read ({exc.strerror})")) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a pipe" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a file")
+        raise ExtractError(Problem(str(path), f"is {kind}, not a regular file",
+                                   hint="give the path of the extract file itself"))
+
+
+def csv_header(path: str | Path) -> list[str]:
+    """The column names of a CSV file, after the checks every CSV gets (regular file, UTF-8, commas)."""
+    path = Path(path)
+    check_regular_file(path)
+    return _check_csv_text(path)
+
+
+def _check_csv_text(path: Path) -> list[str]:
+    """Empty, not UTF-8, or not comma-separated: read in chunks, so memory stays small for any size."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    first_line = ""
+    seen_text = False
+    offset = 0
+    newlines = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
+                raise ExtractError(Problem(str(path), f"not UTF-8 text (byte {offset + max(exc.start, 0)})", line,
+                                           hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
+            seen_text = seen_text or bool(text.strip())
+            if not first_line.endswith("\n") and len(first_line) < _CHUNK:
+                first_line += text[: text.find("\n") + 1] if "\n" in text else text
+            offset += len(chunk)
+            newlines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ExtractError(Problem(str(path), f"not UTF-8 text (the file ends inside a character, byte {offset})",
+                                       newlines + 1, hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
+    if not seen_text:
+        raise ExtractError(Problem(str(path), "the file is empty", hint="export the extract again"))
+    if not first_line.strip():
+        raise ExtractError(Problem(str(path), "the first line (the header) is blank", 1,
+                                   hint="the first line must name the columns"))
+    header = next(csv.reader([first_line.splitlines()[0]]))
     if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
         delim = next(d for d in (";", "\t", "|") if d in header[0])
         raise ExtractError(Problem(str(path), f"the file looks {'tab' if delim == chr(9) else repr(delim)}"
                                    "-separated, not comma-separated", 1,
                                    hint="save as comma-separated CSV"))
-    _check_header(path, [h.strip() for h in header])
+    header = [h.strip() for h in header]
+    _check_header(path, header)
+    return header
 
 
 def _check_header(path: Path, header: Sequence[str]) -> None:
@@ -156,16 +224,103 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         seen.add(name)
 
 
-def read_extract(path: str | Path, spec: DatasetSpec | None = None) -> pl.DataFrame:
+def _locate_csv_error(path: Path, exc: Exception) -> ExtractError:
+    """Turn a CSV parser failure into a located problem (the parser's own text can quote megabytes)."""
+    expected: int | None = None
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, strict=True)
+        start = 1
+        try:
+            for row in reader:
+                if expected is None:
+                    expected = len(row)
+                elif len(row) > expected:
+                    return ExtractError(Problem(
+                        str(path), f"line has {len(row)} fields but the header has {expected}", start,
+                        hint="a text value with a comma needs double quotes around it; or remove the extra "
+                        "separators"))
+                start = reader.line_num + 1
+        except csv.Error as err:
+            where = f" ({err})" if "EOF" not in str(err) else ""
+            return ExtractError(Problem(
+                str(path), f"a double quote opened on this line is never closed{where}", start,
+                hint='close the quote, or write a quote inside a value as two: ""'))
+    first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return ExtractError(Problem(str(path), f"not a readable CSV file ({first})",
+                               hint="export the extract again as comma-separated UTF-8 text"))
+
+
+_TO_CSV = "save the extract as CSV or Parquet"
+
+
+def _check_xlsx(path: Path, limits: ReadLimits) -> None:
+    """Sizes of a workbook's parts, its longest cell and its rows, read in chunks before the Excel reader."""
+    found = _xlsx_problem(path, limits)
+    if found is not None:
+        message, hint = found
+        raise ExtractError(Problem(str(path), message, hint=hint))
+
+
+def _xlsx_problem(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
+    """(message, hint) for the first bound the workbook breaks, or None."""
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "not a readable Excel workbook (not an .xlsx file)", "save as .xlsx"
+    with book:
+        parts = book.infolist()
+        if len(parts) > limits.max_xlsx_parts:
+            return f"the workbook has {len(parts):,} parts, more than the limit of {limits.max_xlsx_parts:,}", _TO_CSV
+        unpacked = sum(p.file_size for p in parts)
+        if unpacked > limits.max_xlsx_unpacked:
+            return (f"the workbook unpacks to {unpacked / 2**20:,.1f} MB, more than the limit of "
+                    f"{limits.max_xlsx_unpacked / 2**20:,.1f} MB", _TO_CSV)
+        for part in parts:
+            name = part.filename
+            if not (name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml") or not name.endswith(".xml"):
+                continue
+            longest = run = rows = 0
+            tail = b""
+            try:
+                with book.open(part) as fh:  # stops at the declared size; a false size fails the CRC check
+                    for chunk in iter(lambda fh=fh: fh.read(_CHUNK), b""):
+                        # a cell's text cannot contain '<' (XML escapes it), so the longest stretch
+                        # without one bounds the longest cell
+                        at = np.flatnonzero(np.frombuffer(chunk, np.uint8) == ord("<"))
+                        if at.size == 0:
+                            run += len(chunk)
+                        else:
+                            longest = max(longest, run + int(at[0]),
+                                          int(np.diff(at).max()) - 1 if at.size > 1 else 0)
+                            run = len(chunk) - 1 - int(at[-1])
+                        if max(longest, run) > limits.max_cell_bytes:
+                            return (f"{name} holds a value longer than {limits.max_cell_bytes:,} bytes (Excel's "
+                                    "own limit is 32,767 characters a cell)",
+                                    "remove the oversized cell, or save the extract as CSV")
+                        both = tail + chunk
+                        rows += (both.count(b"<row ") + both.count(b"<row>")
+                                 - tail.count(b"<row ") - tail.count(b"<row>"))
+                        tail = chunk[-4:]
+                        if rows > limits.max_rows:
+                            return f"{name} has more than {limits.max_rows:,} rows", _TO_CSV
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                return f"the workbook is damaged ({str(exc)[:100]})", "save it again from Excel"
+    return None
+
+
+def read_extract(path: str | Path, spec: DatasetSpec | None = None,
+                 limits: ReadLimits | None = None) -> pl.DataFrame:
     """Read a file as it is (CSV and Excel as text), adding the ``__row`` line number."""
     path = Path(path)
+    limits = limits or ReadLimits()
     fmt = _format_of(path, spec)
-    if not path.exists():
-        raise ExtractError(Problem(str(path), "file not found",
-                                   hint="check the path (relative to indicators.yaml) or --data NAME=PATH"))
+    check_regular_file(path)
     if fmt == "csv":
         _check_csv_text(path)
-        df = pl.read_csv(path, infer_schema=False)
+        try:
+            df = pl.read_csv(path, infer_schema=False)
+        except Exception as exc:  # polars' messages quote the data and give developer advice
+            raise _locate_csv_error(path, exc) from None
         df = df.rename({c: c.strip() for c in df.columns})
         return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
     if fmt == "parquet":
@@ -176,6 +331,7 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None) -> pl.DataFr
                                        hint="export the extract again")) from None
         _check_header(path, df.columns)
         return df.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    _check_xlsx(path, limits)
     try:
         df = pl.read_excel(path, sheet_name=spec.sheet if spec else None, infer_schema_length=0)
     except Exception as exc:
@@ -253,6 +409,7 @@ def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Sche
     """The typed schema a dataset will have once loaded (used to check catalogue expressions)."""
     path = Path(path)
     if _format_of(path, spec) == "parquet" and path.exists():
+        check_regular_file(path)
         try:
             schema = dict(pl.read_parquet_schema(path))
         except Exception:

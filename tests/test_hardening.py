@@ -7,15 +7,19 @@ large file). The timings and memory the attacks took before the fix are in the i
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from audit_metrics.catalogue import YamlLimits, load_catalogue, parse_catalogue
-from audit_metrics.exceptions import CatalogueError
+from audit_metrics.catalogue import DatasetSpec, YamlLimits, load_catalogue, parse_catalogue
+from audit_metrics.exceptions import CatalogueError, ExtractError
 from audit_metrics.expressions import ExpressionProblem, compile_expression
+from audit_metrics.io import ReadLimits, read_extract
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "tests" / "catalogues" / "_base.yaml").read_text()
@@ -141,3 +145,164 @@ def test_long_expression_in_catalogue_is_located(tmp_path: Path) -> None:
                         "more than the limit of 200 (hint: list values with IN ('a', 'b', ...), or derive a "
                         "true/false column in the extract)"]
     assert elapsed < 10  # dominated by reading the sample data's schema
+
+
+# --------------------------------------------------------------------------------------------
+# item 2: denial of service from one extract (only regular files; workbooks bounded before reading)
+
+
+def _xlsx(tmp_path: Path, rows: int = 3, big_cell: int = 0, name: str = "x.xlsx") -> Path:
+    """A workbook written by polars; optionally one shared string replaced by ``big_cell`` characters."""
+    frame = pl.DataFrame({"code": ["A01", "B02", "PLACEHOLDER", *(["A01"] * (rows - 3))],
+                          "period": ["2023/24"] * rows, "num": [1] * rows, "den": [10] * rows})
+    plain = tmp_path / f"plain_{name}"
+    frame.write_excel(plain)
+    if not big_cell:
+        return plain
+    path = tmp_path / name
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"PLACEHOLDER", b"x" * big_cell)
+            dst.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return path
+
+
+def test_xlsx_with_a_huge_cell_is_refused_before_reading(tmp_path: Path) -> None:
+    """Before: a 1 MB workbook holding one 1 GB cell drove the server to 11.9 GB for 138 s, then was accepted.
+    Here a 20 MB cell (a 20 kB file) against the default bounds."""
+    path = _xlsx(tmp_path, big_cell=20_000_000)
+    assert path.stat().st_size < 100_000
+    start = time.perf_counter()
+    with pytest.raises(ExtractError) as info:
+        read_extract(path)
+    assert time.perf_counter() - start < 5  # scanning 20 MB of XML in chunks
+    assert str(info.value) == (
+        f"{path}: xl/sharedStrings.xml holds a value longer than 200,000 bytes (Excel's own limit is 32,767 "
+        "characters a cell) (hint: remove the oversized cell, or save the extract as CSV)")
+
+
+def test_xlsx_bounds_unpacked_size_and_rows(tmp_path: Path) -> None:
+    ok = _xlsx(tmp_path, rows=20)
+    assert read_extract(ok).height == 20  # within every default bound
+    with pytest.raises(ExtractError, match=r"has more than 10 rows \(hint: save the extract as CSV or Parquet\)"):
+        read_extract(ok, limits=ReadLimits(max_rows=10))
+    unpacked = sum(i.file_size for i in zipfile.ZipFile(ok).infolist())
+    with pytest.raises(ExtractError, match=r"the workbook unpacks to 0\.0 MB, more than the limit of 0\.0 MB"):
+        read_extract(ok, limits=ReadLimits(max_xlsx_unpacked=unpacked - 1))
+    # the bound is on the bytes between two '<' in the XML: a cell's text plus the 't>' of its tag
+    small = ReadLimits(max_cell_bytes=1000)
+    with pytest.raises(ExtractError, match=r"sharedStrings\.xml holds a value longer than 1,000 bytes"):
+        read_extract(_xlsx(tmp_path, big_cell=999, name="y.xlsx"), limits=small)
+    longest = read_extract(_xlsx(tmp_path, big_cell=998, name="z.xlsx"), limits=small)["code"].str.len_chars().max()
+    assert longest == 998
+
+
+def test_xlsx_that_is_not_a_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip" * 10)
+    with pytest.raises(ExtractError, match=r"not a readable Excel workbook \(not an .xlsx file\)"):
+        read_extract(path)
+
+
+def test_xlsx_with_a_false_declared_size_is_refused(tmp_path: Path) -> None:
+    """A zip entry that claims to be small but inflates further fails the CRC check in the scan."""
+    path = _xlsx(tmp_path, big_cell=5000, name="lie.xlsx")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as book:
+        info = book.getinfo("xl/sharedStrings.xml")
+    # shrink the declared uncompressed size in the central directory record of that entry
+    name = b"xl/sharedStrings.xml"
+    central = data.rfind(b"PK\x01\x02", 0, data.rfind(name))
+    data[central + 24:central + 28] = (info.file_size // 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ExtractError, match="the workbook is damaged"):
+        read_extract(path)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+def test_device_as_dataset_is_refused(tmp_path: Path, suffix: str) -> None:
+    """Before: a dataset path that was /dev/zero (here a link to it named like an extract) read until
+    memory ran out."""
+    link = tmp_path / f"extract{suffix}"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ExtractError) as info:
+        read_extract(link)
+    assert str(info.value) == (f"{link}: is a device, not a regular file "
+                               "(hint: give the path of the extract file itself)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipe_as_dataset_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Before: opening a FIFO waited for a writer forever."""
+    fifo = tmp_path / "extract.csv"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: outcome.append(_raises(read_extract, fifo)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "reading a pipe blocked"
+    assert isinstance(outcome[0], ExtractError) and "is a pipe, not a regular file" in str(outcome[0])
+
+
+def test_folder_as_catalogue_or_dataset(tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="is a folder, not a regular file"):
+        read_extract(tmp_path / ".", DatasetSpec(path=".", format="csv"))
+    with pytest.raises(CatalogueError, match="not a regular file"):
+        load_catalogue(tmp_path)
+
+
+def _raises(fn: object, *args: object) -> BaseException:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except BaseException as exc:
+        return exc
+    return AssertionError("no error")
+
+
+# --------------------------------------------------------------------------------------------
+# items 5 and 8: broken CSV files give short, located messages
+
+
+def _csv(tmp_path: Path, text: str, name: str = "x.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_unterminated_quote_is_located_and_short(tmp_path: Path) -> None:
+    """Before: polars' error quoted the rest of the file (227 kB here, 110 kB in the red-team run)."""
+    lines = ["code,period,num,den", *[f"A01,2023/24,{i},{i + 10}" for i in range(5000)]]
+    lines[101] = 'A01,"2023/24,3,10'
+    path = _csv(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ExtractError) as info:
+        read_extract(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:102: a double quote opened on this line is never closed")
+    assert len(message) < 300
+
+
+def test_ragged_line_is_located(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "code,period,num,den\nA01,2023/24,3,10\nB02,2023/24,4,12,99\n")
+    with pytest.raises(ExtractError) as info:
+        read_extract(path)
+    assert str(info.value) == (f"{path}:3: line has 5 fields but the header has 4 (hint: a text value with a "
+                               "comma needs double quotes around it; or remove the extra separators)")
+
+
+def test_blank_header_line(tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match=r"x.csv:1: the first line \(the header\) is blank"):
+        read_extract(_csv(tmp_path, "\ncode,period\nA01,2023/24\n"))
+
+
+def test_utf8_checked_in_chunks_across_a_boundary(tmp_path: Path) -> None:
+    """The streaming UTF-8 check accepts a character split across two chunks and locates a bad byte."""
+    head = "code,name\n" + "A01," + "x" * ((1 << 20) - 15) + "\n"
+    path = tmp_path / "x.csv"
+    path.write_bytes((head + "B02,Ysbyty Gwynedd é\n").encode())  # 'é' straddles the 1 MiB boundary or not
+    assert read_extract(path).height == 2
+    path.write_bytes(head.encode() + b"B02,caf\xe9\n")
+    with pytest.raises(ExtractError, match=r"x.csv:3: not UTF-8 text"):
+        read_extract(path)
