@@ -4,6 +4,7 @@ Run:  streamlit run app.py                      (viewing)
       streamlit run app.py -- --edit            (auditors: catalogue editing switched on)
       AUDIT_METRICS_EDIT=1 streamlit run app.py (the same, via the environment)
       AUDIT_METRICS_CATALOGUE=path/to/indicators.yaml streamlit run app.py
+A shared server signs editors in instead (OpenID Connect; audit_metrics/ui/auth.py, README "Deploying").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import streamlit as st
 
 st.set_page_config(page_title="Cancer audit variation", page_icon=":bar_chart:", layout="wide")
 
-from audit_metrics.ui import alliance, catalogue, data, indicator, outliers, overview, trust  # noqa: E402
+from audit_metrics.ui import alliance, auth, catalogue, data, indicator, outliers, overview, trust  # noqa: E402
 from audit_metrics.ui.state import (  # noqa: E402
     ROOT,
     SAMPLE_NOTE,
@@ -35,6 +36,7 @@ def main() -> None:
         view = st.radio("View", VIEWS, key="view")
         st.selectbox("Chart download format", ["png", "svg"], key="chart_format",
                      help="The camera icon above each chart downloads it in this format.")
+        auth.show_sign_in()
     set_qp(view=view)
     loaded_run = load()
     if loaded_run is None:

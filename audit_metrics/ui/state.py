@@ -14,6 +14,7 @@ from audit_metrics import narrative, views
 from audit_metrics.catalogue import LoadedCatalogue, load_catalogue, parse_catalogue
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun, run_audit
+from audit_metrics.ui import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export",
@@ -35,7 +36,8 @@ def catalogue_path() -> Path:
 
 
 def editing_enabled() -> bool:
-    return "--edit" in sys.argv[1:] or os.environ.get("AUDIT_METRICS_EDIT", "") in {"1", "true", "yes"}
+    """Editing controls for this session: an allow-listed signed-in editor, or a local ``--edit`` copy."""
+    return auth.can_edit()
 
 
 def _file_identity(paths: list[Path]) -> str:
@@ -57,13 +59,15 @@ def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data
     return loaded, run_audit(loaded, data=dict(data))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+# Shared by every session (cache_resource hands out the same object; cache_data would unpickle a copy per
+# call and per session). Polars frames are immutable, and callers only read the lists.
+@st.cache_resource(show_spinner=False, max_entries=8)
 def pooled_table(run_key: str, _run: AuditRun) -> pl.DataFrame:
     del run_key
     return views.pooled(_run)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def best_by_indicator(run_key: str, _table: pl.DataFrame) -> dict[str, list[str]]:
     del run_key
     return views.best_performers_all(_table, n=3)
