@@ -36,6 +36,7 @@ __all__ = [
     "load_dataset",
     "load_units",
     "read_extract",
+    "read_mergers",
 ]
 
 ROW = "__row"
@@ -422,39 +423,144 @@ def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Sche
     return typed.drop(ROW).schema
 
 
-def load_units(loaded: LoadedCatalogue) -> Units:
-    """The units reference table, with merger recoding."""
+def _text(name: str) -> pl.Expr:
+    """A code column as trimmed text, blank as null (codes may be read as numbers from Parquet/Excel)."""
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _lines(frame: pl.DataFrame) -> str:
+    rows = frame[ROW].head(_MAX_EXAMPLES).to_list()
+    more = f" and {frame.height - len(rows):,} more" if frame.height > len(rows) else ""
+    return ", ".join(map(str, rows)) + more
+
+
+def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None) -> Units:
+    """The units reference table, with merger recoding; every problem in either file is reported."""
     spec: UnitsSpec = loaded.catalogue.units
     path = loaded.base_dir / spec.file
-    raw = read_extract(path)
+    raw = read_extract(path, limits=limits)
     missing = [c for c in (spec.code, spec.name, *spec.groups) if c not in raw.columns]
     if missing:
         raise ExtractError(Problem(str(path), f"missing column(s) {', '.join(missing)}", 1,
                                    hint=f"the catalogue's units section expects {spec.code}, {spec.name}"))
     cols = {spec.code: "unit_code", spec.name: "unit_name"}
+    groups = [g for g in spec.groups if g not in cols]
     frame = raw.select(
-        pl.col(spec.code).str.strip_chars().alias("unit_code"),
-        pl.col(spec.name).alias("unit_name"),
-        *[pl.col(g).alias(g) for g in spec.groups if g not in cols],
-        *([pl.col(spec.expected_cases).cast(pl.Float64, strict=False).alias("expected_cases")]
+        _text(spec.code).alias("unit_code"),
+        pl.col(spec.name).cast(pl.String).alias("unit_name"),
+        *[_text(g).alias(g) for g in groups],
+        *([pl.col(spec.expected_cases).cast(pl.String).str.strip_chars().alias("_expected_text")]
           if spec.expected_cases else []),
         pl.col(ROW),
     )
-    dup = frame.filter(pl.col("unit_code").is_duplicated())
-    if dup.height:
-        raise ExtractError(Problem(str(path), f"unit code {dup['unit_code'][0]!r} appears more than once",
-                                   int(dup[ROW][1]), spec.code, hint="each unit needs one row"))
+    problems: list[Problem] = []
     blank = frame.filter(pl.col("unit_code").is_null())
     if blank.height:
-        raise ExtractError(Problem(str(path), "a unit has no code", int(blank[ROW][0]), spec.code))
+        problems.append(Problem(str(path), f"a unit has no code (line {_lines(blank)})", int(blank[ROW][0]),
+                                spec.code, hint="give every unit its code, or delete the empty line"))
+    coded = frame.filter(pl.col("unit_code").is_not_null())
+    dup = coded.filter(pl.col("unit_code").is_duplicated()).filter(~pl.col("unit_code").is_first_distinct())
+    for r in dup.unique("unit_code", keep="first", maintain_order=True).head(_MAX_EXAMPLES).iter_rows(named=True):
+        first = int(coded.filter(pl.col("unit_code") == r["unit_code"])[ROW][0])
+        problems.append(Problem(str(path), f"unit code {r['unit_code']!r} appears more than once (first on line "
+                                f"{first})", int(r[ROW]), spec.code, hint="each unit needs one row"))
+    for g in groups:
+        # a unit without its alliance or region would make a phantom blank unit at that level
+        no_group = coded.filter(pl.col(g).is_null())
+        if no_group.height:
+            problems.append(Problem(str(path), f"{no_group.height:,} unit(s) have no {g} (line {_lines(no_group)})",
+                                    int(no_group[ROW][0]), g, hint=f"fill in {g} for every unit"))
+    if spec.expected_cases:
+        number = pl.col("_expected_text").cast(pl.Float64, strict=False)
+        bad = coded.filter(pl.col("_expected_text").is_not_null() & (pl.col("_expected_text") != "")
+                           & (number.is_null() | number.is_nan() | (number < 0) | number.is_infinite()))
+        if bad.height:
+            problems.append(Problem(str(path), f"{spec.expected_cases} is not a non-negative number "
+                                    f"(e.g. {bad['_expected_text'][0]!r}; line {_lines(bad)})",
+                                    int(bad[ROW][0]), spec.expected_cases,
+                                    hint="write a number of cases, or leave the cell blank if unknown"))
+        frame = frame.with_columns(
+            pl.col("_expected_text").cast(pl.Float64, strict=False).alias("expected_cases")).drop("_expected_text")
     mergers: dict[str, str] = {}
     if spec.mergers:
-        mpath = loaded.base_dir / spec.mergers
-        m = read_extract(mpath)
-        if not {"old_code", "new_code"} <= set(m.columns):
-            raise ExtractError(Problem(str(mpath), "needs columns old_code and new_code", 1))
-        mergers = dict(zip(m["old_code"].to_list(), m["new_code"].to_list(), strict=True))
+        try:
+            mergers = read_mergers(loaded.base_dir / spec.mergers, set(coded["unit_code"].to_list()),
+                                   units_file=spec.file, limits=limits)
+        except ExtractError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ExtractError(*problems)
     return Units(frame.drop(ROW), tuple(spec.groups), mergers)
+
+
+def read_mergers(path: Path, unit_codes: set[str], *, units_file: str = "the units file",
+                 limits: ReadLimits | None = None) -> dict[str, str]:
+    """``old_code -> new_code`` with chains resolved (A->B, B->C gives A->C and B->C).
+
+    Refused, with every problem located: a blank code, a code mapped to itself, an old code listed
+    twice with different successors, a cycle (A->B with B->A would swap two units' data), an old code
+    that is still a unit, and a final successor that is not a unit.
+    """
+    raw = read_extract(path, limits=limits)
+    if not {"old_code", "new_code"} <= set(raw.columns):
+        raise ExtractError(Problem(str(path), "needs columns old_code and new_code", 1,
+                                   hint="the header should read old_code,new_code"))
+    rows = raw.select(_text("old_code").alias("old"), _text("new_code").alias("new"), ROW)
+    problems: list[Problem] = []
+    for col, text in (("old", "old_code"), ("new", "new_code")):
+        blank = rows.filter(pl.col(col).is_null())
+        if blank.height:
+            problems.append(Problem(str(path), f"{text} is blank (line {_lines(blank)})", int(blank[ROW][0]), text,
+                                    hint="every merger needs both codes; delete lines that are not mergers"))
+    rows = rows.filter(pl.col("old").is_not_null() & pl.col("new").is_not_null())
+    line_of: dict[str, int] = {}
+    mapping: dict[str, str] = {}
+    for old, new, line in rows.iter_rows():
+        if old == new:
+            problems.append(Problem(str(path), f"{old!r} is merged into itself", line, "new_code",
+                                    hint="delete this line"))
+            continue
+        if old in mapping and mapping[old] != new:
+            problems.append(Problem(str(path), f"old code {old!r} is merged into both {mapping[old]!r} (line "
+                                    f"{line_of[old]}) and {new!r}", line, "old_code",
+                                    hint="a predecessor has one successor: keep the right line"))
+            continue
+        mapping.setdefault(old, new)
+        line_of.setdefault(old, line)
+    resolved: dict[str, str] = {}
+    reported: set[str] = set()
+    for old in mapping:
+        path_codes = [old]
+        code = mapping[old]
+        while code in mapping and code not in path_codes:
+            path_codes.append(code)
+            code = mapping[code]
+        if code in mapping:  # came back to a code already on the path: a cycle
+            cycle = path_codes[path_codes.index(code):]
+            if not reported & set(cycle):
+                chain = " -> ".join([*cycle, code])
+                lines = ", ".join(str(line_of[c]) for c in cycle)
+                problems.append(Problem(str(path), f"mergers form a cycle {chain} (lines {lines}): applying them "
+                                        "would swap the units' data", line_of[cycle[0]], "new_code",
+                                        hint="a merger points from the old code to the surviving one; "
+                                        "delete the line that points backwards"))
+                reported.update(cycle)
+            continue
+        if code not in unit_codes:
+            via = f" (via {' -> '.join(path_codes[1:])})" if len(path_codes) > 1 else ""
+            problems.append(Problem(str(path), f"{old!r} is merged into {code!r}{via}, which is not a unit in "
+                                    f"{units_file}", line_of[path_codes[-1]], "new_code",
+                                    hint="mergers must end at a current unit code"))
+            continue
+        resolved[old] = code
+    still = sorted((set(mapping) - reported) & unit_codes)
+    for old in still:
+        problems.append(Problem(str(path), f"old code {old!r} is still a unit in {units_file}", line_of[old],
+                                "old_code", hint=f"remove {old} from {units_file}, or delete this merger"))
+    if problems:
+        raise ExtractError(*sorted(problems, key=lambda p: p.line or 0))
+    return resolved
 
 
 def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *, unit_column: str,
@@ -524,9 +630,12 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                 .sort("n", descending=True))
     notes: list[str] = []
     if units.mergers:
-        recoded = used.filter(pl.col(unit_column).is_in(list(units.mergers))).height
+        recoded = used.filter(pl.col(unit_column).cast(pl.String).str.strip_chars()
+                              .is_in(list(units.mergers))).height
         if recoded:
-            pairs = ", ".join(f"{o}→{n}" for o, n in units.mergers.items())
+            shown = list(units.mergers.items())[:10]
+            pairs = ", ".join(f"{o}→{n}" for o, n in shown) + (
+                f" and {len(units.mergers) - len(shown):,} more" if len(units.mergers) > len(shown) else "")
             notes.append(f"{recoded:,} rows recoded from a merged unit code ({pairs})")
     used = used.with_columns(code.alias(unit_column))
     accounting = RowAccounting(

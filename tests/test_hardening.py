@@ -17,9 +17,10 @@ import polars as pl
 import pytest
 
 from audit_metrics.catalogue import DatasetSpec, YamlLimits, load_catalogue, parse_catalogue
+from audit_metrics.cli import main
 from audit_metrics.exceptions import CatalogueError, ExtractError
 from audit_metrics.expressions import ExpressionProblem, compile_expression
-from audit_metrics.io import ReadLimits, read_extract
+from audit_metrics.io import ReadLimits, Units, load_dataset, read_extract, read_mergers
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "tests" / "catalogues" / "_base.yaml").read_text()
@@ -306,3 +307,127 @@ def test_utf8_checked_in_chunks_across_a_boundary(tmp_path: Path) -> None:
     path.write_bytes(head.encode() + b"B02,caf\xe9\n")
     with pytest.raises(ExtractError, match=r"x.csv:3: not UTF-8 text"):
         read_extract(path)
+
+
+# --------------------------------------------------------------------------------------------
+# item 3: mergers are checked, chains followed (and item 6: units without a group or with bad counts)
+
+CODES = {"A01", "B02", "C03"}
+
+
+def _mergers(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "mergers.csv"
+    path.write_text("old_code,new_code,merged_on\n" + body)
+    return path
+
+
+def _merger_problems(tmp_path: Path, body: str) -> list[str]:
+    with pytest.raises(ExtractError) as info:
+        read_mergers(_mergers(tmp_path, body), CODES, units_file="trusts.csv")
+    return [str(p).split(": ", 1)[1] if p.line is None else str(p).split("mergers.csv:", 1)[1]
+            for p in info.value.problems]
+
+
+def test_merger_cycle_is_refused_with_its_codes_and_lines(tmp_path: Path) -> None:
+    """Before: A->B with B->A silently swapped the two units' data."""
+    assert _merger_problems(tmp_path, "X1,X2,2022-04-01\nX2,X1,2022-04-01\n") == [
+        "2: [column 'new_code'] mergers form a cycle X1 -> X2 -> X1 (lines 2, 3): applying them would swap "
+        "the units' data (hint: a merger points from the old code to the surviving one; delete the line that "
+        "points backwards)"]
+    three = _merger_problems(tmp_path, "A01,B02,x\nB02,C03,x\nC03,A01,x\n")
+    assert len(three) == 1 and "cycle A01 -> B02 -> C03 -> A01 (lines 2, 3, 4)" in three[0]
+
+
+def test_merger_chain_is_followed_to_the_surviving_unit(tmp_path: Path) -> None:
+    """Before: X1->X2, X2->C03 left X1's rows under X2, which is not a unit (so they were dropped)."""
+    assert read_mergers(_mergers(tmp_path, "X1,X2,2019\nX2,C03,2022\n"), CODES) == {"X1": "C03", "X2": "C03"}
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # before: the last line silently won
+    ("X1,A01,x\nX1,B02,x\n", "3: [column 'old_code'] old code 'X1' is merged into both 'A01' (line 2) and 'B02'"),
+    # before: the patients vanished from the results while the accounting counted them as used
+    ("X1,,x\n", "2: [column 'new_code'] new_code is blank (line 2)"),
+    (",A01,x\n", "2: [column 'old_code'] old_code is blank (line 2)"),
+    ("X1,X1,x\n", "2: [column 'new_code'] 'X1' is merged into itself"),
+    ("X1,Z99,x\n", "2: [column 'new_code'] 'X1' is merged into 'Z99', which is not a unit in trusts.csv"),
+    ("X1,X2,x\nX2,Z99,x\n", "3: [column 'new_code'] 'X1' is merged into 'Z99' (via X2), which is not a unit"),
+    ("A01,B02,x\n", "2: [column 'old_code'] old code 'A01' is still a unit in trusts.csv"),
+])
+def test_merger_mistakes_are_located(tmp_path: Path, body: str, expected: str) -> None:
+    problems = _merger_problems(tmp_path, body)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_merger_problems_are_all_reported_at_once(tmp_path: Path) -> None:
+    problems = _merger_problems(tmp_path, "X1,,x\nX2,Z99,x\nX3,X4,x\nX4,X3,x\nX5,A01,x\nX5,B02,x\n")
+    assert [p.split(":", 1)[0] for p in problems] == ["2", "3", "4", "7"]
+
+
+def test_identical_duplicate_merger_and_spaced_codes_are_accepted(tmp_path: Path) -> None:
+    """Before: ' X1 ' (spaces around the code) was silently not merged."""
+    assert read_mergers(_mergers(tmp_path, " X1 , C03 ,x\nX1,C03,x\n"), CODES) == {"X1": "C03"}
+
+
+def test_mergers_reach_the_data_and_the_accounting_balances(tmp_path: Path) -> None:
+    units = Units(pl.DataFrame({"unit_code": sorted(CODES), "unit_name": ["A", "B", "C"]}), (),
+                  read_mergers(_mergers(tmp_path, "X1,X2,2019\nX2,C03,2022\n"), CODES))
+    path = tmp_path / "agg.csv"
+    path.write_text("code,num,den\nA01,1,10\n X1 ,2,10\nX2,3,10\nZ99,4,10\n,5,10\n")
+    ds = load_dataset("agg", path, DatasetSpec(path="agg.csv"), units, unit_column="code",
+                      count_columns=["num", "den"])
+    assert ds.frame.sort("num")["code"].to_list() == ["A01", "C03", "C03"]
+    assert ds.accounting.balanced and ds.accounting.rows_read == 5
+    assert {e.reason: e.examples for e in ds.accounting.exclusions} == {
+        "unknown unit code in code": (5,), "missing unit code (code)": (6,)}
+    assert ds.accounting.notes == ("2 rows recoded from a merged unit code (X1→C03, X2→C03)",)
+
+
+def test_integer_unit_codes_with_mergers_do_not_crash(tmp_path: Path) -> None:
+    """Before: an integer unit column (Parquet) with a mergers file raised a polars type error."""
+    units = Units(pl.DataFrame({"unit_code": ["101", "102"], "unit_name": ["A", "B"]}), (), {"100": "101"})
+    path = tmp_path / "agg.parquet"
+    pl.DataFrame({"code": [100, 101, 102], "num": [1, 2, 3], "den": [10, 10, 10]}).write_parquet(path)
+    ds = load_dataset("agg", path, DatasetSpec(path="agg.parquet"), units, unit_column="code",
+                      count_columns=["num", "den"])
+    assert ds.frame["code"].to_list() == ["101", "101", "102"] and ds.accounting.balanced
+
+
+def _project(project_copy: Path, units: str | None = None, mergers: str | None = None) -> Path:
+    data = project_copy / "sample_data"
+    if units is not None:
+        (data / "trusts.csv").write_text(units)
+    if mergers is not None:
+        (data / "trust_mergers.csv").write_text(mergers)
+    return project_copy / "indicators.yaml"
+
+
+def test_validate_reports_a_merger_cycle_at_its_line(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _project(project_copy, mergers="old_code,new_code,merged_on\nZQ9,ZN0,2022-04-01\nZA0,ZA1,x\nZA1,ZA0,x\n")
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    mergers = project_copy / "sample_data" / "trust_mergers.csv"
+    assert f"{mergers}:3: [column 'new_code'] mergers form a cycle ZA0 -> ZA1 -> ZA0 (lines 3, 4)" in err
+    assert "Traceback" not in err
+
+
+def test_units_without_a_group_or_with_bad_expected_cases(project_copy: Path) -> None:
+    """Before: a blank alliance made a phantom blank alliance that was assessed; 'n/k' expected cases
+    were accepted (as missing)."""
+    units_path = project_copy / "sample_data" / "trusts.csv"
+    lines = units_path.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[3].split(",")
+    row[header.index("cancer_alliance")] = " "
+    lines[3] = ",".join(row)
+    row = lines[5].split(",")
+    row[header.index("hes_expected_cases")] = "n/k"
+    lines[5] = ",".join(row)
+    path = _project(project_copy, units="\n".join(lines) + "\n")
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    problems = [str(p) for p in info.value.problems]
+    assert f"{units_path}:4: [column 'cancer_alliance'] 1 unit(s) have no cancer_alliance (line 4) " \
+           "(hint: fill in cancer_alliance for every unit)" in problems
+    assert any(p.startswith(f"{units_path}:6: [column 'hes_expected_cases'] hes_expected_cases is not a "
+                            "non-negative number (e.g. 'n/k'; line 6)") for p in problems), problems
