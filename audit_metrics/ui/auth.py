@@ -19,7 +19,7 @@ import sys
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-__all__ = ["can_edit", "editor_emails", "local_editing", "show_sign_in", "sign_in_configured",
+__all__ = ["can_edit", "editing_off_message", "editor_emails", "local_editing", "show_sign_in", "sign_in_configured",
            "signed_in_email"]
 
 EDITORS_ENV = "AUDIT_METRICS_EDITORS"
@@ -61,6 +61,15 @@ def can_edit() -> bool:
         email = signed_in_email()
         return email is not None and email in editor_emails()
     return local_editing()
+
+
+def editing_off_message() -> str:
+    """What a viewer is told where the editor would be."""
+    if sign_in_configured():
+        return ("Editing is for the audit team's editors: sign in (sidebar) with an address on this "
+                "dashboard's editors' list.")
+    return ("Editing is switched off on this dashboard, so its viewers cannot change it. Auditors start "
+            "an editing copy with `streamlit run app.py -- --edit` (or `AUDIT_METRICS_EDIT=1`).")
 
 
 def show_sign_in() -> None:

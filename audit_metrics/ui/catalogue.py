@@ -12,6 +12,7 @@ import streamlit as st
 from audit_metrics import views
 from audit_metrics.catalogue import LoadedCatalogue, check_catalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun, run_audit
+from audit_metrics.ui import auth
 from audit_metrics.ui.state import editing_enabled, fmt
 
 
@@ -52,8 +53,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             st.markdown("\n".join(lines))
     st.subheader("Edit the catalogue")
     if not editing_enabled():
-        st.info("Editing is switched off on this dashboard, so its viewers cannot change it. Auditors start "
-                "an editing copy with `streamlit run app.py -- --edit` (or `AUDIT_METRICS_EDIT=1`).")
+        st.info(auth.editing_off_message())
         return
     path = loaded.path
     text = st.text_area("indicators.yaml", value=path.read_text(encoding="utf-8"), height=420, key="cat_text")
@@ -76,8 +76,13 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.dataframe(changes, hide_index=True, key="cat_changes_table")
     c1, c2 = st.columns(2)
     if c1.button("Save (the previous version is kept)", type="primary", key="cat_save"):
-        backup = _save_atomically(path, text)
-        st.success(f"Saved. The previous version is kept as {backup.name}.")
-        st.session_state.pop("cat_changes", None)
+        try:
+            backup = _save_atomically(path, text)
+        except OSError as exc:  # e.g. the container's read-only catalogue mount
+            st.error(f"Could not save {path}: {exc.strerror or exc}. Download the edited file instead and "
+                     "put it in the catalogue folder.")
+        else:
+            st.success(f"Saved. The previous version is kept as {backup.name}.")
+            st.session_state.pop("cat_changes", None)
     c2.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
                        mime="text/yaml", key="cat_download")
