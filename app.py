@@ -54,7 +54,7 @@ def main() -> None:
     elif view == "Trust profile":
         trust.view_trust(run, table, run_key, loaded)
     elif view == "Cancer Alliance":
-        alliance.view_alliance(run, table)
+        alliance.view_alliance(run, table, loaded)
     elif view == "Outliers & export":
         outliers.view_outliers(run, table, loaded)
     elif view == "Indicator catalogue":

@@ -32,6 +32,7 @@ __all__ = [
     "neutralise_formulas",
     "neutralise_text",
     "suppress",
+    "suppress_complements",
     "to_csv_bytes",
     "to_excel_bytes",
     "write_workbook",
@@ -46,23 +47,136 @@ WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "str
                     "nan_inf_to_errors": False}
 
 
+# On a suppressed row, every value that with the row's other numbers gives the count back: the
+# value is O/n, z and p are functions of O at the unit's n, O - E gives O, and so on.
+DERIVED_COLUMNS = ("expected", "value", "adjusted_value", "crude_value", "z", "z_unadjusted", "p_value",
+                   "q_value", "fdr_flag", "excess_events")
+DERIVED_PREFIXES = ("lower_", "upper_", "complete_")
+
+
+def derived_columns(frame: pl.DataFrame) -> list[str]:
+    """Columns of ``frame`` blanked on a suppressed row (values and the unit's own limits)."""
+    return [c for c in frame.columns if c in DERIVED_COLUMNS or c.startswith(DERIVED_PREFIXES)]
+
+
+WITHHELD_LABEL = "not shown (small numbers)"
+
+
+def _status_of(value: pl.Expr) -> pl.Expr:
+    """The status a value would have against the row's own limits (status and limits agree)."""
+    return (pl.when(value < pl.col("lower_alarm")).then(pl.lit("alarm_low"))
+            .when(value < pl.col("lower_alert")).then(pl.lit("alert_low"))
+            .when(value > pl.col("upper_alarm")).then(pl.lit("alarm_high"))
+            .when(value > pl.col("upper_alert")).then(pl.lit("alert_high"))
+            .otherwise(pl.lit("within")))
+
+
+def _withheld_counts(statuses: dict[int, str]) -> set[int]:
+    """The candidate counts whose status must be withheld so that no shown status, and not the
+    withholding itself, narrows the count to one value.
+
+    A status given by only one candidate would pin the count, so that candidate is withheld; if
+    only one candidate is withheld, "withheld" would pin it, so a partner is withheld with it (one
+    whose status stays shared by two others, preferably an unflagged one). Repeated until neither
+    happens.
+    """
+    withheld: set[int] = set()
+    while True:
+        groups: dict[str, list[int]] = {}
+        for c, s in statuses.items():
+            if c not in withheld:
+                groups.setdefault(s, []).append(c)
+        lonely = {g[0] for g in groups.values() if len(g) == 1}
+        if lonely:
+            withheld |= lonely
+            continue
+        if len(withheld) == 1:
+            (only,) = withheld
+            # a partner that costs least: one whose own status keeps two others, preferably an
+            # unflagged ("within") count, then the nearest
+            size = {c: len(groups[statuses[c]]) for c in statuses if c not in withheld}
+            others = sorted(size, key=lambda c: (size[c] < 3, statuses[c] != "within", abs(c - only), c))
+            if others:
+                withheld.add(others[0])
+                continue
+        return withheld
+
+
+def status_reveals_count(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.Series:
+    """True where a row's observed count is suppressed and its status must be withheld too.
+
+    The suppressed count is known to lie in [min_count, max_count]. Each candidate count c is placed
+    against the row's own limits (value c/x, with the exposure x = observed/value; status and limits
+    always agree); the status is withheld when the row's true count is one that ``_withheld_counts``
+    withholds, so every status that is shown is shared by at least two candidate counts.
+    """
+    needed = {"observed", "value", "status", "lower_alert", "upper_alert", "lower_alarm", "upper_alarm"}
+    if not needed <= set(frame.columns) or frame.height == 0:
+        return pl.Series("_pins", [False] * frame.height, dtype=pl.Boolean)
+    observed, value = pl.col("observed"), pl.col("value")
+    status = pl.col("status").cast(pl.String)
+    candidates = list(range(rule.min_count, rule.max_count + 1))
+    checkable = (observed.is_between(rule.min_count, rule.max_count) & value.is_finite() & (value > 0)
+                 & status.is_in(["alarm_low", "alert_low", "within", "alert_high", "alarm_high"])
+                 & pl.all_horizontal(pl.col(c).is_finite() for c in ("lower_alert", "upper_alert", "lower_alarm",
+                                                                       "upper_alarm"))).fill_null(False)
+    rows = frame.select(checkable.alias("ok"), observed.alias("o"),
+                        *[_status_of(value * c / observed).alias(f"s{c}") for c in candidates])
+    pins = []
+    for r in rows.iter_rows(named=True):
+        pins.append(bool(r["ok"]) and round(r["o"]) in _withheld_counts({c: r[f"s{c}"] for c in candidates}))
+    return pl.Series("_pins", pins, dtype=pl.Boolean)
+
+
 def suppress(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.DataFrame:
     """Disclosure control: counts in [min_count, max_count] become the symbol (text columns).
 
-    Where a count is suppressed, the values derived from it (value, adjusted value, expected) are
-    also blanked on that row so the count cannot be recovered by arithmetic.
+    On such a row every value that could give the count back is blanked too: the value, adjusted
+    and crude values, expected, z, p and q, and the unit's own limits (which pin its n). Where the
+    status alone would still pin the count (only one count in the suppressed range gives that
+    status), the status is withheld as well (``status`` blank, ``status_label`` says why). A
+    ``suppressed`` column says which rows were treated so.
     """
     present = [c for c in COUNT_COLUMNS if c in frame.columns]
+    if not present:
+        return frame.with_columns(pl.lit(False).alias("suppressed"))
     small = pl.any_horizontal([pl.col(c).is_between(rule.min_count, rule.max_count) for c in present])
-    out = frame.with_columns(small.fill_null(False).alias("_small"))
-    derived = [c for c in ("value", "adjusted_value", "crude_value", "expected") if c in frame.columns]
+    out = frame.with_columns(small.fill_null(False).alias("_small"),
+                             status_reveals_count(frame, rule))
+    withheld = [pl.when(pl.col("_pins")).then(None).otherwise(pl.col(c)).alias(c)
+                for c in ("status", "direction") if c in frame.columns]
+    if "status_label" in frame.columns:
+        withheld.append(pl.when(pl.col("_pins")).then(pl.lit(WITHHELD_LABEL)).otherwise(pl.col("status_label"))
+                        .alias("status_label"))
     out = out.with_columns(
         *[pl.when(pl.col(c).is_between(rule.min_count, rule.max_count)).then(pl.lit(rule.symbol))
           .otherwise(pl.col(c).round(0).cast(pl.Int64).cast(pl.String)).alias(c) for c in present],
-        *[pl.when(pl.col("_small")).then(None).otherwise(pl.col(c)).alias(c) for c in derived],
+        *[pl.when(pl.col("_small")).then(None).otherwise(pl.col(c)).alias(c) for c in derived_columns(frame)],
+        *withheld,
     )
-    return out.with_columns(pl.when(pl.col("_small")).then(pl.lit(True)).otherwise(pl.lit(False))
-                            .alias("suppressed")).drop("_small")
+    return out.rename({"_small": "suppressed"}).drop("_pins")
+
+
+def suppress_complements(frame: pl.DataFrame, rule: SuppressionSpec, *, by: list[str],
+                         column: str = "observed") -> pl.DataFrame:
+    """Secondary suppression, after ``suppress``: where a group (e.g. one indicator's trusts in one
+    Cancer Alliance) holds exactly one suppressed count, the group's total, shown elsewhere, minus
+    the other counts would give it back. The smallest other count in the group is then suppressed
+    too, with its derived values."""
+    if column not in frame.columns or frame.height == 0:
+        return frame
+    hidden = pl.col(column) == rule.symbol
+    number = pl.when(hidden).then(None).otherwise(pl.col(column)).cast(pl.Float64, strict=False)
+    marked = frame.with_row_index("_i").with_columns(
+        hidden.sum().over(by).alias("_hidden"), number.alias("_n"))
+    smallest = (marked.filter(pl.col("_hidden") == 1, pl.col("_n").is_not_null())
+                .sort("_n", "_i").group_by(by, maintain_order=True).first()["_i"])
+    extra = pl.col("_i").is_in(smallest.implode())
+    return marked.with_columns(
+        pl.when(extra).then(pl.lit(rule.symbol)).otherwise(pl.col(column)).alias(column),
+        *[pl.when(extra).then(None).otherwise(pl.col(c)).alias(c) for c in derived_columns(frame)],
+        *([(pl.col("suppressed") | extra).alias("suppressed")] if "suppressed" in frame.columns else []),
+    ).drop("_i", "_hidden", "_n")
 
 
 def neutralise_text(text: str) -> str:

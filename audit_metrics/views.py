@@ -9,16 +9,19 @@ from typing import Any
 
 import polars as pl
 
-from audit_metrics import __version__
-from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics import __version__, export
+from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import AuditRun
 
 __all__ = [
     "best_performers",
     "best_performers_all",
     "direction_of",
+    "display_table",
     "excess_events",
+    "excess_events_for_sharing",
     "outlier_list",
+    "outliers_for_sharing",
     "pooled",
     "provenance",
     "status_changes",
@@ -62,6 +65,43 @@ def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alar
     return out.sort(["tumour_site", "indicator_id", "z"])
 
 
+def outliers_for_sharing(flagged: pl.DataFrame, rule: SuppressionSpec) -> tuple[pl.DataFrame, int]:
+    """The outlier list with small-number disclosure control, as downloaded and as shown on screen.
+
+    Counts in the suppressed range are shown as the symbol and every value that would give them
+    back is blanked (``export.suppress``). A row whose flag alone would give the count back is left
+    out: its presence in a list of flagged results would reveal the flag. Returns the rows and how
+    many were left out.
+    """
+    safe = export.suppress(flagged, rule)
+    keep = safe["status"].is_not_null()
+    return safe.filter(keep), int((~keep).sum())
+
+
+def display_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """Round only for display; the results keep full precision.
+
+    Percentage indicators (multiplier 100) are shown in %. For risk-adjusted indicators ``value`` is
+    the observed/expected ratio, and the adjusted and crude rates and the limits are on the
+    risk-adjusted rate scale (as the funnel draws them). Works on suppressed tables (blank values).
+    """
+    pct = pl.when(pl.col("multiplier") == 100).then(100.0).otherwise(1.0)
+    # per indicator, not per row: a row without data (NaN) or a suppressed row (null) must not
+    # switch the scale of its indicator (NaN is not null in polars)
+    risk_adjusted = ((pl.col("statistic") == "ratio") & pl.col("adjusted_value").is_not_nan().any()
+                     .over("indicator_id")) if "statistic" in frame.columns else pl.lit(False)
+    scale = pl.when(risk_adjusted).then(pl.col("rate_scale")).otherwise(1.0)
+    limits = [c for c in frame.columns if c.startswith(("lower_", "upper_"))]
+    out = frame.with_columns(
+        *[(pl.col(c) * scale * pct).round(2) for c in limits],
+        *[(pl.col(c) * pct).round(2) for c in ("adjusted_value", "crude_value") if c in frame.columns],
+        pl.when(risk_adjusted).then(pl.col("value").round(3)).otherwise((pl.col("value") * pct).round(2)).alias("value"),
+        *[pl.col(c).round(3) for c in ("z", "expected") if c in frame.columns],
+        *[pl.col(c).round(4) for c in ("p_value", "q_value") if c in frame.columns],
+    )
+    return out.with_columns(pl.col(pl.Enum).cast(pl.String))
+
+
 def _best_first(table: pl.DataFrame) -> pl.DataFrame:
     """Assessed trusts, best first (by adjusted z in the better direction); no-polarity indicators
     are left out, as they have no better direction."""
@@ -92,6 +132,27 @@ def excess_events(table: pl.DataFrame, *, units: Sequence[str], level: str = "tr
             .select("indicator_id", "indicator_title", "tumour_site", "unit_code", "unit_name", "observed",
                     "expected", "excess_events", "status", "status_label")
             .sort("excess_events", descending=True))
+
+
+def excess_events_for_sharing(table: pl.DataFrame, *, units: Sequence[str], rule: SuppressionSpec,
+                              level: str = "trust") -> pl.DataFrame:
+    """``excess_events`` with small-number disclosure control, for the screen.
+
+    Counts in the suppressed range show as the symbol with expected and excess blanked; a status
+    that would reveal such a count is withheld; and where one indicator has exactly one suppressed
+    count among these units, the next smallest is suppressed too, as the units' total is shown
+    elsewhere (the parent's funnel). Suppressed rows come last.
+    """
+    excess = excess_events(table, units=units, level=level)
+    keys = ["indicator_id", "unit_code"]
+    context = [c for c in ("denominator", "value", "statistic", "lower_alert", "upper_alert", "lower_alarm",
+                           "upper_alarm") if c in table.columns]
+    full = excess.join(table.filter(pl.col("level") == level).select(*keys, *context).unique(keys),
+                       on=keys, how="left")
+    safe = export.suppress(full, rule)
+    safe = export.suppress_complements(safe, rule, by=["indicator_id"])
+    return (safe.select(*excess.columns, "suppressed")
+            .sort(["suppressed", "excess_events"], descending=[False, True], nulls_last=True))
 
 
 def status_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:

@@ -138,7 +138,8 @@ def test_alliance_view() -> None:
         assert x_min > 0
     excess = at.dataframe[0].value
     assert {"excess_events", "unit_name", "indicator_title"} <= set(excess.columns)
-    assert list(excess["excess_events"]) == sorted(excess["excess_events"], reverse=True)
+    shown = [v for v in excess["excess_events"] if v == v and v is not None]  # suppressed rows: blank, last
+    assert shown == sorted(shown, reverse=True) and list(excess["excess_events"])[: len(shown)] == shown
 
 
 def test_outlier_view_filters_and_downloads() -> None:
@@ -247,3 +248,34 @@ def test_best_performers_all_matches_per_indicator(catalogue_path: Path) -> None
     every = views.best_performers_all(table, n=3)
     for ind in ("bowel_mort90", "lung_cns", "pc_hna_offered"):
         assert every[ind] == views.best_performers(table, ind, n=3)["unit_name"].to_list()
+
+
+def _small_counts(frame, column: str) -> int:
+    """Cells of a displayed count column holding 1-7 (the suppressed range of the sample catalogue)."""
+    return sum(1 for v in frame[column] if str(v).removesuffix(".0") in {str(i) for i in range(1, 8)})
+
+
+def test_outlier_table_on_screen_is_suppressed() -> None:
+    at = _app(view="Outliers & export")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert _small_counts(table, "observed") == 0 and _small_counts(table, "denominator") == 0
+    hidden = table[table["observed"] == "*"]
+    assert len(hidden) > 0  # the sample has flagged small counts
+    for column in ("value", "adjusted_value", "z", "p_value"):  # nothing that gives the count back
+        assert hidden[column].isna().all(), column
+    captions = " ".join(c.value for c in at.caption)
+    assert "shown as '*'" in captions and "not listed because the flag alone would reveal" in captions
+
+
+def test_alliance_excess_table_is_suppressed_with_complements() -> None:
+    at = _app(view="Cancer Alliance")
+    for alliance in at.selectbox(key="alliance").options[:6]:
+        at.selectbox(key="alliance").set_value(alliance).run()
+        assert not at.exception
+        table = at.dataframe[0].value
+        assert _small_counts(table, "observed") == 0
+        hidden = table[table["observed"] == "*"]
+        assert hidden["excess_events"].isna().all() and hidden["expected"].isna().all()
+        # never exactly one hidden count per indicator: the alliance total would give it back
+        assert (hidden.groupby("indicator_id").size() != 1).all() if len(hidden) else True

@@ -146,3 +146,109 @@ def test_cli_run_with_hostile_trust_names(project_copy: Path, capsys: pytest.Cap
             assert not [c.coordinate for c in cells if c.data_type in {"f", "e"} or c.hyperlink is not None]
             assert "'" + HOSTILE[1] in {c.value for c in cells}
             assert URL_SHAPED[0] in {c.value for c in cells}
+
+
+# ------------------------------------------------------------------ small-number disclosure control
+
+# Indicator-wide numbers (national rate, phi, tau2...) depend on all ~140 trusts' counts, most of which
+# an export does not hold, so they cannot be inverted to one trust's count; the brute force compares
+# every other column.
+NATIONAL_COLUMNS = {"phi", "tau2", "overdispersion_applied", "overdispersion_note", "overdispersion_p_value",
+                    "n_units_overdispersion", "expected_false_alerts", "expected_false_alarms", "method",
+                    "q_value", "target", "rate_scale"}
+
+
+def _same(a: object, b: object) -> bool:
+    both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    return a == b or both_nan
+
+
+@pytest.fixture(scope="module")
+def sample_run(catalogue_path: Path):
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.io import load_all
+    from audit_metrics.pipeline import run_audit
+
+    loaded = load_catalogue(catalogue_path)
+    units, datasets = load_all(loaded)
+    return loaded, run_audit(loaded), units, datasets
+
+
+def test_no_suppressed_row_in_the_outlier_export_gives_its_count_back(sample_run) -> None:
+    """Brute force, as an attacker with the tool would: for each suppressed row, recompute the row with
+    every count c the symbol can stand for (the real pipeline, with c in place of the unit's count and
+    everything else the same), suppress it, and compare with what was exported. At least two counts
+    must reproduce the exported row (on main, only the true count did, for all 24 rows: z and p kept;
+    with z and p blanked, the flag alone still pinned 3 rows' count to 1)."""
+    from audit_metrics import views
+    from audit_metrics.catalogue import is_aggregate
+    from audit_metrics.pipeline import prepare, run_indicator
+
+    loaded, run, units, datasets = sample_run
+    cat = loaded.catalogue
+    rule = cat.defaults.suppression
+    flagged = views.outlier_list(views.pooled(run))
+    shared, withheld = views.outliers_for_sharing(flagged, rule)
+    truth = flagged.with_columns(export.status_reveals_count(flagged, rule).alias("pins"))
+    small = truth.filter(pl.col("observed").is_between(rule.min_count, rule.max_count))
+    assert small.height >= 20  # the sample has small flagged counts to protect
+    assert withheld == small["pins"].sum() > 0  # and some whose flag alone would give them away
+    compared = [c for c in shared.columns if c not in NATIONAL_COLUMNS]
+    checked = 0
+    for r in small.iter_rows(named=True):
+        exported = shared.filter(pl.col("indicator_id") == r["indicator_id"], pl.col("unit_code") == r["unit_code"])
+        if r["pins"]:
+            assert exported.height == 0  # left out of the list altogether: nothing to invert
+            continue
+        spec = next(s for s in cat.indicators if s.id == r["indicator_id"])
+        ds = cat.datasets[spec.dataset]
+        kw = {"unit_column": ds.unit_column or cat.units.code, "period_column": ds.period_column,
+              "aggregate": is_aggregate(spec, cat.datasets)}
+        counts, accounting, model, extras = prepare(spec, datasets[spec.dataset], **kw)
+        unit = pl.col("unit_code") == r["unit_code"]
+        first = pl.col("period") == counts.filter(unit)["period"].min()
+        reproducing = []
+        for c in range(rule.min_count, rule.max_count + 1):
+            changed = counts.with_columns(pl.when(unit & first).then(float(c)).when(unit).then(0.0)
+                                          .otherwise(pl.col("observed")).alias("observed"))
+            result = run_indicator(spec, run.results[spec.id].options, datasets[spec.dataset], units,
+                                   prepared=(changed, accounting, model, extras), **kw)
+            row = result.table.filter(pl.col("level") == "trust", unit, pl.col("period") == result.pooled_period)
+            row = row.with_columns(views.direction_of().alias("direction"))
+            candidate = export.suppress(row, rule)
+            mine = [c for c in compared if c in candidate.columns]  # others: another indicator's columns
+            assert all(exported[c][0] is None for c in compared if c not in mine)
+            if all(_same(a, b) for a, b in zip(candidate.select(mine).row(0), exported.select(mine).row(0),
+                                               strict=True)):
+                reproducing.append(c)
+        assert r["observed"] in reproducing  # the harness reproduces the real export
+        assert len(reproducing) >= 2, (r["indicator_id"], r["unit_code"], reproducing)
+        checked += 1
+    assert checked >= 15
+
+
+def test_withheld_counts_leave_every_shown_status_ambiguous() -> None:
+    # counts 1..7 against a unit's limits: 1 alone is alert_low; 2-6 within; 7 alone alert_high
+    statuses = {1: "alert_low", 2: "within", 3: "within", 4: "within", 5: "within", 6: "within", 7: "alert_high"}
+    withheld = export._withheld_counts(statuses)
+    assert withheld == {1, 7}
+    shown = {c: s for c, s in statuses.items() if c not in withheld}
+    assert all(list(shown.values()).count(s) >= 2 for s in shown.values())
+    # one lonely count: "withheld" would pin it, so a partner is withheld with it: an unflagged count
+    # whose status stays shared (here 4, not the nearer 2, which would leave 3 alone)
+    assert export._withheld_counts({1: "alarm_low", 2: "alert_low", 3: "alert_low", 4: "within",
+                                    5: "within", 6: "within", 7: "within"}) == {1, 4}
+    # no partner keeps its group: cascade until every shown status is shared
+    assert export._withheld_counts({1: "alert_low", 2: "within", 3: "within", 4: "alert_high",
+                                    5: "alert_high"}) == {1, 2, 3}
+    assert export._withheld_counts({c: "within" for c in range(1, 8)}) == set()
+
+
+def test_secondary_suppression_hides_the_next_smallest_count() -> None:
+    rule = export.SuppressionSpec()
+    frame = pl.DataFrame({"indicator_id": ["a"] * 4 + ["b"] * 3, "observed": [3.0, 20, 12, 40, 2, 5, 30],
+                          "expected": [4.0, 18, 11, 35, 3, 4, 33]})
+    out = export.suppress_complements(export.suppress(frame, rule), rule, by=["indicator_id"])
+    assert out["observed"].to_list() == ["*", "20", "*", "40", "*", "*", "30"]
+    assert out["expected"].to_list() == [None, 18, None, 35, None, None, 33]
+    assert out["suppressed"].to_list() == [True, False, True, False, True, True, False]

@@ -6,11 +6,18 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import figures, views
+from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, qp_index, set_qp
 
+EXCESS_COLUMNS = {
+    "indicator_id": None, "indicator_title": "Indicator", "tumour_site": "Tumour site", "unit_code": "Code",
+    "unit_name": "Trust", "observed": "Events", "expected": "Expected events",
+    "excess_events": "Excess events (patients)", "status": None, "status_label": "Result",
+}
 
-def view_alliance(run: AuditRun, table: pl.DataFrame) -> None:
+
+def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -> None:
     alliances = sorted(table.filter(pl.col("level") == "cancer_alliance")["unit_code"].unique().to_list())
     pending = st.session_state.pop("pending_alliance", None)
     if pending in alliances:
@@ -47,6 +54,11 @@ def view_alliance(run: AuditRun, table: pl.DataFrame) -> None:
     st.markdown("Observed minus expected events for each of the alliance's trusts on every indicator, signed so "
                 "that a positive number is patients who would have had the better outcome had the trust matched "
                 "the expected rate (for its case-mix, where adjusted). Largest first.")
-    excess = views.excess_events(table, units=members)
-    st.dataframe(excess.with_columns(pl.col("expected", "excess_events").round(1), pl.col("status").cast(pl.String)),
-                 hide_index=True, key="all_excess")
+    rule = loaded.catalogue.defaults.suppression
+    excess = views.excess_events_for_sharing(table, units=members, rule=rule)
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}' with the values that would "
+               "reveal them left blank; where a trust's count is hidden, the next smallest in the alliance is hidden "
+               "too, as the alliance's total is shown in its funnel.")
+    st.dataframe(excess.drop("suppressed").with_columns(pl.col("expected", "excess_events").round(1),
+                                                        pl.col("status").cast(pl.String)),
+                 hide_index=True, key="all_excess", column_config=EXCESS_COLUMNS)

@@ -12,11 +12,18 @@ from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import display_table
 
+OUTLIER_COLUMNS = {
+    "tumour_site": "Tumour site", "indicator_title": "Indicator", "unit_name": "Trust",
+    "cancer_alliance": "Cancer Alliance", "status_label": "Result", "observed": "Events",
+    "denominator": "Patients", "value": "Value (% or O/E)", "adjusted_value": "Risk-adjusted rate (%)",
+    "z": "z", "p_value": "p-value",
+}
+
 
 def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -> None:
     st.header("Outlier list")
     st.markdown("Results outside their funnel limits, for QI follow-up. Download as CSV or Excel "
-                "(with a methods and provenance sheet). Small counts are suppressed in downloads.")
+                "(with a methods and provenance sheet).")
     trusts = table.filter(pl.col("level") == "trust")
     c1, c2, c3, c4 = st.columns(4)
     alliances = c1.multiselect("Cancer Alliance", sorted(trusts["cancer_alliance"].drop_nulls().unique().to_list()),
@@ -26,24 +33,31 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     directions = c4.multiselect("Direction", ["worse", "better", "higher", "lower"],
                                 default=["worse", "better", "higher", "lower"], key="out_directions")
     out = views.outlier_list(table, levels=levels, directions=directions, alliances=alliances, tumour_sites=sites)
-    st.markdown(f"**{out.height} flagged results** match.")
-    shown = display_table(out).select("tumour_site", "indicator_title", "unit_name", "cancer_alliance",
-                                      "observed", "denominator", "value", "adjusted_value", "status_label", "z", "p_value")
-    st.dataframe(shown, hide_index=True, key="out_table")
     rule = loaded.catalogue.defaults.suppression
+    safe, withheld = views.outliers_for_sharing(out, rule)
+    st.markdown(f"**{safe.height} flagged results** match.")
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}', with the values that "
+               "would reveal them left blank, here and in the downloads."
+               + (f" {withheld} further flagged result(s) are not listed because the flag alone would reveal "
+                  "such a count." if withheld else ""))
+    shown = display_table(safe).select("tumour_site", "indicator_title", "unit_name", "cancer_alliance",
+                                       "status_label", "observed", "denominator", "value", "adjusted_value",
+                                       "z", "p_value")
+    st.dataframe(shown, hide_index=True, key="out_table", column_config=OUTLIER_COLUMNS)
     filters = {"alliances": alliances, "tumour_sites": sites, "levels": levels, "directions": directions}
 
-    def safe() -> pl.DataFrame:
-        return export.suppress(out.drop("direction"), rule)
+    def exported() -> pl.DataFrame:
+        return safe.drop("direction")
 
     def excel() -> bytes:  # built when clicked, so the provenance time is the download time
         prov = views.provenance(run, loaded, filters=filters,
-                                suppression=f"counts {rule.min_count}-{rule.max_count} shown as '{rule.symbol}'")
-        return export.to_excel_bytes(safe(), prov)
+                                suppression=f"counts {rule.min_count}-{rule.max_count} shown as '{rule.symbol}'; "
+                                f"{withheld} flagged result(s) withheld because the flag would reveal such a count")
+        return export.to_excel_bytes(exported(), prov)
 
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     d1, d2 = st.columns(2)
-    d1.download_button("Download CSV", lambda: export.to_csv_bytes(safe()), file_name=f"outliers_{stamp}.csv",
+    d1.download_button("Download CSV", lambda: export.to_csv_bytes(exported()), file_name=f"outliers_{stamp}.csv",
                        mime="text/csv", key="out_csv")
     d2.download_button("Download Excel", excel, file_name=f"outliers_{stamp}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="out_xlsx")

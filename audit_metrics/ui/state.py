@@ -129,23 +129,8 @@ def fmt(value: float | None, multiplier: float) -> str:
 
 
 def display_table(frame: pl.DataFrame) -> pl.DataFrame:
-    """Round only for display; the results keep full precision.
-
-    Percent indicators are shown in %; risk-adjusted limits on the adjusted-rate scale (like the
-    funnel), with ``value`` left as the observed/expected ratio.
-    """
-    pct = pl.when(pl.col("multiplier") == 100).then(100.0).otherwise(1.0)
-    risk_adjusted = pl.col("adjusted_value").is_not_null()
-    scale = pl.when(risk_adjusted).then(pl.col("rate_scale")).otherwise(1.0)
-    limits = [c for c in ("lower_alert", "upper_alert", "lower_alarm", "upper_alarm") if c in frame.columns]
-    out = frame.with_columns(
-        *[(pl.col(c) * scale * pct).round(2) for c in limits],
-        *[(pl.col(c) * pct).round(2) for c in ("adjusted_value", "crude_value") if c in frame.columns],
-        pl.when(risk_adjusted).then(pl.col("value").round(3)).otherwise((pl.col("value") * pct).round(2)).alias("value"),
-        *[pl.col(c).round(3) for c in ("z", "expected") if c in frame.columns],
-        *[pl.col(c).round(4) for c in ("p_value", "q_value") if c in frame.columns],
-    )
-    return out.with_columns(pl.col(pl.Enum).cast(pl.String))
+    """Round only for display (``views.display_table``)."""
+    return views.display_table(frame)
 
 
 def chart(fig, key: str) -> None:
