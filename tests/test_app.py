@@ -279,3 +279,14 @@ def test_alliance_excess_table_is_suppressed_with_complements() -> None:
         assert hidden["excess_events"].isna().all() and hidden["expected"].isna().all()
         # never exactly one hidden count per indicator: the alliance total would give it back
         assert (hidden.groupby("indicator_id").size() != 1).all() if len(hidden) else True
+
+
+def test_table_toolbar_download_is_off(root: Path) -> None:
+    """Streamlit's own "Download as CSV" on st.dataframe would bypass suppression (#12 defect 3)."""
+    import tomllib
+
+    from streamlit import config
+
+    settings = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["client"]["disableDataExport"] is True
+    assert "client.disableDataExport" in config._config_options_template  # an option this Streamlit knows
