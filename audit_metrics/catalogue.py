@@ -49,6 +49,7 @@ __all__ = [
 Statistic = Literal["proportion", "ratio", "rate", "ratio_of_counts"]
 Better = Literal["lower", "higher", "neither"]
 OverdispersionMethod = Literal["none", "multiplicative", "additive"]
+Estimator = Literal["robust_ml", "dersimonian_laird"]
 RobustMethod = Literal["winsorise", "truncate"]
 LimitMethod = Literal["exact", "exact_ci", "normal", "transformed"]
 ColumnType = Literal["string", "integer", "float", "boolean", "date"]
@@ -116,6 +117,9 @@ class _MethodOptions(_Model):
     limits: list[float] | None = Field(
         None, description="Two-sided coverage levels, ascending: alert then alarm.")
     overdispersion: OverdispersionMethod | None = None
+    estimator: Estimator | None = Field(
+        None, description="How the between-unit variance is estimated: robust_ml (calibrated default) or "
+                          "dersimonian_laird (FunnelPlotR/SHMI parity, with robust and trim).")
     robust: RobustMethod | None = Field(
         None, description="Outlier-robust step before estimating overdispersion.")
     trim: float | None = Field(
@@ -230,6 +234,7 @@ class Catalogue(_Model):
 _BUILTIN_DEFAULTS: dict[str, Any] = {
     "limits": [0.95, 0.998],
     "overdispersion": "additive",
+    "estimator": "robust_ml",
     "robust": "winsorise",
     "trim": 0.1,
     "min_denominator": 10,
@@ -252,6 +257,7 @@ class MethodOptions:
     limit_method: str
     fdr: bool
     transform: str
+    estimator: str = "robust_ml"
 
     def replace(self, **changes: Any) -> MethodOptions:
         values = {**self.__dict__, **changes}

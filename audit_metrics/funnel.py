@@ -45,6 +45,7 @@ import numpy as np
 from scipy import special
 
 __all__ = [
+    "ZERO_FLOOR_METHODS",
     "CountDistribution",
     "UnitScores",
     "coverage_z",
@@ -56,6 +57,10 @@ __all__ = [
 ]
 
 _HALF_PI = np.pi / 2
+# Methods whose lower limit is put at 0 where a unit with no events is not unusual (P(O=0) >= alpha):
+# on their continuous scales O = 0 would otherwise fall below a tiny positive limit (exact and normal
+# limits need no floor: exact places O = 0 by its mid-P, normal limits are clipped at 0 already).
+ZERO_FLOOR_METHODS = ("transformed", "exact_ci")
 
 
 def coverage_z(coverage: float) -> float:
@@ -117,7 +122,21 @@ def limits(x: np.ndarray, *, statistic: str, method: str, transform: str, target
         n, E, T or D for each point where limits are wanted.
     tau2, phi
         Additive (random-effects) and multiplicative overdispersion; defaults mean none.
+
+    For the ``transformed`` and ``exact_ci`` methods the lower limit is 0 wherever
+    P(O = 0) >= (1 - c)/2 under the (widened) count distribution: no count can then be low.
     """
+    lo, hi = _limits(x, statistic=statistic, method=method, transform=transform, target=target,
+                     coverage=coverage, tau2=tau2, phi=phi)
+    if method in ZERO_FLOOR_METHODS:
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        p0 = distribution(x, statistic=statistic, target=target, transform=transform, tau2=tau2, phi=phi).cdf(0)
+        lo = np.where(p0 >= (1 - coverage) / 2, 0.0, lo)
+    return lo, hi
+
+
+def _limits(x: np.ndarray, *, statistic: str, method: str, transform: str, target: float | np.ndarray,
+            coverage: float, tau2: float = 0.0, phi: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     x = np.atleast_1d(np.asarray(x, dtype=float))
     z = coverage_z(coverage)
     if method == "transformed":

@@ -9,8 +9,15 @@ import polars as pl
 from scipy import special
 
 from audit_metrics.catalogue import MethodOptions
-from audit_metrics.funnel import coverage_z, estimation_scores, limits, unit_scores
-from audit_metrics.overdispersion import Overdispersion, estimate_overdispersion
+from audit_metrics.funnel import (
+    ZERO_FLOOR_METHODS,
+    coverage_z,
+    distribution,
+    estimation_scores,
+    limits,
+    unit_scores,
+)
+from audit_metrics.overdispersion import Overdispersion, estimate_overdispersion, estimate_robust_ml
 
 __all__ = [
     "STATUSES",
@@ -75,19 +82,60 @@ class Assessment:
     method: str             # plain-English method statement
 
 
-def _method_text(options: MethodOptions, statistic: str, od: Overdispersion) -> str:
+def _method_text(options: MethodOptions, statistic: str, od: Overdispersion, limit_method: str) -> str:
     names = {"transformed": f"{options.transform}-transformed normal limits",
              "normal": "normal-approximation limits",
              "exact": "exact " + ("binomial" if statistic == "proportion" else "Poisson")
                       + " limits (interpolated, mid-P)",
              "exact_ci": "exact Poisson (Garwood) limits"}
-    text = names[options.limit_method]
-    if od.method == "none":
+    text = names[limit_method]
+    if limit_method != options.limit_method:
+        text += (f" (FunnelPlotR's fallback from {names[options.limit_method]}: no overdispersion adjustment"
+                 " was applied)")
+    if od.method == "none" and not np.isfinite(od.phi):
         return f"{text}; no overdispersion adjustment requested"
     detail = f"phi = {od.phi:.4g}" if np.isfinite(od.phi) else "phi not estimable"
-    if od.applied and od.method == "additive":
+    if od.method == "additive" or od.estimator == "robust_ml":
         detail += f", tau2 = {od.tau2:.4g}"
     return f"{text}; {od.reason} ({detail})"
+
+
+def _estimate(o: np.ndarray, x: np.ndarray, *, statistic: str, options: MethodOptions,
+              middle: float | np.ndarray, target_estimated: bool) -> Overdispersion:
+    """Route to the chosen estimator (robust ML by default; DerSimonian-Laird for parity)."""
+    ml = options.estimator == "robust_ml" and options.overdispersion != "multiplicative" \
+        and statistic != "ratio_of_counts"
+    if ml:
+        if options.limit_method == "normal":
+            scale = "identity"
+        elif statistic == "proportion":
+            scale = "arcsine" if options.limit_method == "exact" else options.transform
+        else:
+            scale = options.transform
+        return estimate_robust_ml(o, x, statistic=statistic, mean=middle, method=options.overdispersion,
+                                  scale=scale, min_units=options.min_units)
+    z_est, se_est = estimation_scores(o, x, statistic=statistic, method=options.limit_method,
+                                      transform=options.transform, target=middle)
+    method = options.overdispersion if options.limit_method != "exact_ci" else "none"
+    od = estimate_overdispersion(z_est, se_est, method=method, robust=options.robust, trim=options.trim,
+                                 min_units=options.min_units, target_estimated=target_estimated)
+    if options.estimator == "robust_ml" and options.overdispersion == "additive":
+        od = od._replace(reason=od.reason + " (robust_ml is not available for ratios of counts:"
+                         " DerSimonian-Laird used)")
+    return od
+
+
+def zero_event_z(x: np.ndarray, *, statistic: str, transform: str, target: float | np.ndarray,
+                 tau2: float = 0.0, phi: float = 1.0) -> np.ndarray:
+    """z of a unit with no events: Φ⁻¹(P(O = 0)) under the (widened) count distribution, capped at 0.
+
+    A unit with O = 0 lies below the coverage-c limits exactly when P(O = 0) < (1 - c)/2, which is
+    when :func:`audit_metrics.funnel.limits` puts the lower limit above 0, so status, limits and
+    p-value agree. (On the transformed scales O = 0 has h(0) = 0 or -inf, which would flag small
+    units whose chance of no events is large.)
+    """
+    p0 = distribution(x, statistic=statistic, target=target, transform=transform, tau2=tau2, phi=phi).cdf(0)
+    return np.minimum(special.ndtri(p0), 0.0)
 
 
 def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndarray, *,
@@ -118,19 +166,28 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
           "target": target}
     scores = unit_scores(o, x, **kw)
     middle = target if centre is None else centre
-    est_kw = {**kw, "target": np.asarray(middle)[ok] if np.ndim(middle) else middle}
-    z_est, se_est = estimation_scores(o[ok], x[ok], **est_kw)
-    method = options.overdispersion if options.limit_method != "exact_ci" else "none"
-    od = estimate_overdispersion(z_est, se_est, method=method, robust=options.robust, trim=options.trim,
-                                 min_units=options.min_units,
-                                 target_estimated=target_estimated or centre is not None)
-    if options.limit_method == "exact" and od.applied:
+    middle = np.asarray(middle)[ok] if np.ndim(middle) else middle
+    od = _estimate(o[ok], x[ok], statistic=statistic, options=options, middle=middle,
+                   target_estimated=target_estimated or centre is not None)
+    limit_method = options.limit_method
+    if (options.estimator == "dersimonian_laird" and statistic == "ratio" and limit_method == "transformed"
+            and od.method != "none" and not od.applied):
+        # FunnelPlotR draws exact Poisson limits for a standardised ratio it does not adjust
+        limit_method = "exact_ci"
+        kw = {**kw, "method": limit_method}
+        scores = unit_scores(o, x, **kw)
+    if limit_method == "exact" and od.applied:
         z = unit_scores(o, x, tau2=od.applied_tau2, phi=od.factor_phi, **kw).z
     elif scores.se is not None and od.applied:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = scores.distance / np.sqrt(od.factor_phi * scores.se**2 + od.applied_tau2)
     else:
         z = scores.z
+    if limit_method in ZERO_FLOOR_METHODS:
+        zero = o == 0
+        if zero.any():
+            z = np.where(zero, zero_event_z(x, statistic=statistic, transform=options.transform, target=target,
+                                            tau2=od.applied_tau2, phi=od.factor_phi), z)
     p = 2 * special.ndtr(-np.abs(z))
     q = np.full_like(p, np.nan)
     finite = ok & np.isfinite(p)
@@ -146,4 +203,4 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
         zc = coverage_z(c)
         status[ok & (z > zc)] = f"{name}_high"
         status[ok & (z < -zc)] = f"{name}_low"
-    return Assessment(z, scores.z, p, q, lims, status, od, _method_text(options, statistic, od))
+    return Assessment(z, scores.z, p, q, lims, status, od, _method_text(options, statistic, od, limit_method))

@@ -1,4 +1,14 @@
-r"""Overdispersion: robust z-scores, the dispersion ratio φ, its χ² test and τ² (DerSimonian-Laird).
+r"""Overdispersion: the between-unit variance τ², by robust maximum likelihood (the default) or by
+DerSimonian-Laird on winsorised/truncated z-scores (FunnelPlotR / SHMI parity), and its test.
+
+Robust maximum likelihood (default, ``estimator: robust_ml``)
+    Proportions: each unit's count is beta-binomial with the unit's expected proportion p_i and
+    intra-unit correlation ρ (Var(true p) = ρ p(1-p)); counts, rates and O/E: negative binomial with
+    mean θ0·x_i and Var(true rate) = c·θ0² (gamma-distributed rates). The one parameter is fitted by
+    maximum likelihood (scipy: a log-spaced grid, then bounded Brent's method), units outside the
+    99.8% limits of the fitted distribution are set aside, and it is refitted once. The test of no
+    overdispersion is the likelihood-ratio test with the boundary correction (Self & Liang 1987:
+    p = ½ P(χ²₁ > LR)). τ² is then expressed on the limit method's scale by the delta method.
 
 .. math::
 
@@ -11,6 +21,8 @@ Digital SHMI) a fraction ``trim`` at each end.
 
 References
 ----------
+Self SG, Liang K-Y. Asymptotic properties of maximum likelihood estimators and likelihood ratio tests
+under nonstandard conditions. JASA 1987;82:605-10.
 Spiegelhalter DJ. Handling over-dispersion of performance indicators. QSHC 2005;14:347-51.
 DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-88.
 NHS Digital. Summary Hospital-level Mortality Indicator methodology (truncation, random effects).
@@ -22,9 +34,22 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy import special
+from scipy import optimize, special
 
-__all__ = ["Overdispersion", "estimate_overdispersion", "truncate", "winsorise"]
+from audit_metrics.funnel import coverage_z, unit_scores
+
+__all__ = [
+    "ESTIMATORS",
+    "Overdispersion",
+    "estimate_overdispersion",
+    "estimate_robust_ml",
+    "fit_between_unit_variance",
+    "tau2_on_scale",
+    "truncate",
+    "winsorise",
+]
+
+ESTIMATORS = ("robust_ml", "dersimonian_laird")
 
 
 class Overdispersion(NamedTuple):
@@ -41,6 +66,8 @@ class Overdispersion(NamedTuple):
     n_units: int         # units used in the estimate (after truncation)
     applied: bool
     reason: str          # plain English: why applied or not
+    estimator: str = "dersimonian_laird"   # robust_ml | dersimonian_laird | multiplicative_phi
+    test: str = "chi-squared test on robust z-scores"  # what p_value comes from, in words
 
     @property
     def factor_phi(self) -> float:
@@ -86,9 +113,6 @@ def estimate_overdispersion(z: np.ndarray, se: np.ndarray, *, method: str, robus
     z = np.asarray(z, dtype=float)
     se = np.asarray(se, dtype=float)
     n_all = int(z.size)
-    if method == "none":
-        return Overdispersion("none", robust, trim, np.nan, 0.0, np.nan, 0, np.nan, n_all, False,
-                              "no overdispersion adjustment requested")
     if n_all < max(min_units, 2):
         return Overdispersion(method, robust, trim, np.nan, 0.0, np.nan, 0, np.nan, n_all, False,
                               f"not adjusted: only {n_all} units can be assessed (at least {min_units} needed)")
@@ -107,13 +131,183 @@ def estimate_overdispersion(z: np.ndarray, se: np.ndarray, *, method: str, robus
         w = 1 / se[used] ** 2
         denom = w.sum() - (w**2).sum() / w.sum()
         tau2 = max(0.0, (n * phi - (n - 1)) / denom) if denom > 0 else 0.0
+    estimator = "multiplicative_phi" if method == "multiplicative" else "dersimonian_laird"
+    made = {"estimator": estimator,
+            "test": f"chi-squared test on {'truncated' if robust == 'truncate' else 'winsorised'} z-scores"}
+    if method == "none":
+        return Overdispersion(method, robust, trim, phi, tau2, chi2, df, p_value, n, False,
+                              "not adjusted: no overdispersion adjustment requested", **made)
     if phi <= 1:
         return Overdispersion(method, robust, trim, phi, tau2, chi2, df, p_value, n, False,
-                              f"not adjusted: no overdispersion (phi = {phi:.3g} <= 1)")
+                              f"not adjusted: no overdispersion (phi = {phi:.3g} <= 1)", **made)
     if method == "additive" and tau2 <= 0:
         return Overdispersion(method, robust, trim, phi, tau2, chi2, df, p_value, n, False,
-                              "not adjusted: between-unit variance tau2 estimated as 0")
+                              "not adjusted: between-unit variance tau2 estimated as 0", **made)
     label = "random-effects tau2 (DerSimonian-Laird)" if method == "additive" else "multiplicative phi"
     return Overdispersion(method, robust, trim, phi, tau2, chi2, df, p_value, n, True,
                           f"adjusted: {label} on {trim:.0%} {'truncated' if robust == 'truncate' else 'winsorised'}"
-                          f" z-scores of {n} units")
+                          f" z-scores of {n} units", **made)
+
+
+# --------------------------------------------------------------------------------------------
+# robust maximum likelihood
+
+_GRID = 48                 # log-spaced starting grid for the one-parameter likelihood
+_RHO_RANGE = (1e-7, 0.5)   # intra-unit correlation of a beta-binomial
+_C_RANGE = (1e-7, 25.0)    # squared coefficient of variation of gamma-distributed rates
+
+
+def _loglik_beta_binomial(rho: float, o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+    """Beta-binomial log-likelihood (without the binomial coefficients) at correlation ρ, mean p."""
+    scale = (1 - rho) / rho
+    a, b = p * scale, (1 - p) * scale
+    return float(np.sum(special.betaln(o + a, n - o + b) - special.betaln(a, b)))
+
+
+def _loglik_binomial(o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sum(special.xlogy(o, p) + special.xlog1py(n - o, -p)))
+
+
+def _loglik_negative_binomial(c: float, o: np.ndarray, mu: np.ndarray) -> float:
+    """Negative-binomial (NB2, Var = μ + cμ²) log-likelihood without the 1/O! terms."""
+    k = 1 / c
+    return float(np.sum(special.gammaln(o + k) - special.gammaln(k) + k * np.log(k / (k + mu))
+                        + special.xlogy(o, mu / (k + mu))))
+
+
+def _loglik_poisson(o: np.ndarray, mu: np.ndarray) -> float:
+    return float(np.sum(special.xlogy(o, mu) - mu))
+
+
+def _score_beta_binomial(rho: float, o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+    """dℓ/ds of the beta-binomial at s = (1-ρ)/ρ (digamma form); zero at the ML estimate."""
+    scale = (1 - rho) / rho
+    a, b = p * scale, (1 - p) * scale
+    return float(np.sum(p * (special.digamma(o + a) - special.digamma(a))
+                        + (1 - p) * (special.digamma(n - o + b) - special.digamma(b))
+                        - (special.digamma(n + scale) - special.digamma(scale))))
+
+
+def _score_negative_binomial(c: float, o: np.ndarray, mu: np.ndarray) -> float:
+    """dℓ/dk of the negative binomial at shape k = 1/c; zero at the ML estimate."""
+    k = 1 / c
+    return float(np.sum(special.digamma(o + k) - special.digamma(k) + np.log(k / (k + mu)) + (mu - o) / (k + mu)))
+
+
+def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.ndarray, *,
+                              kind: str) -> tuple[float, float]:
+    """Maximum-likelihood between-unit variance parameter and the likelihood-ratio statistic.
+
+    ``kind`` is ``"proportion"`` (beta-binomial: ``size`` = n, ``mean`` = expected proportions,
+    returns ρ) or ``"count"`` (negative binomial: ``mean`` = expected counts, ``size`` unused,
+    returns c = Var(true rate)/rate²). Returns (estimate, LR = 2(ℓ(estimate) - ℓ(0))); the estimate
+    is 0 when the likelihood is largest at no overdispersion. Units are put in a canonical order
+    first, so the result does not depend on the input order.
+    """
+    o = np.asarray(observed, dtype=float)
+    order = np.lexsort((o, np.asarray(mean, dtype=float), np.asarray(size, dtype=float)))
+    o, m, n = o[order], np.asarray(mean, dtype=float)[order], np.asarray(size, dtype=float)[order]
+    if kind == "proportion":
+        m = np.clip(m, 1e-12, 1 - 1e-12)
+        null = _loglik_binomial(o, n, m)
+
+        def loglik(theta: float) -> float:
+            return _loglik_beta_binomial(theta, o, n, m)
+
+        def score(theta: float) -> float:
+            return _score_beta_binomial(theta, o, n, m)
+        lo, hi = _RHO_RANGE
+    else:
+        m = np.maximum(m, 1e-300)
+        null = _loglik_poisson(o, m)
+
+        def loglik(theta: float) -> float:
+            return _loglik_negative_binomial(theta, o, m)
+
+        def score(theta: float) -> float:
+            return _score_negative_binomial(theta, o, m)
+        lo, hi = _C_RANGE
+    grid = np.geomspace(lo, hi, _GRID)
+    with np.errstate(all="ignore"):
+        values = np.array([loglik(t) for t in grid])
+    best = int(np.nanargmax(values))
+    if values[best] <= null or best == 0:
+        return 0.0, 0.0
+    # the maximum lies between the best grid point's neighbours: solve the score equation there
+    # (a root of the derivative is located to ~1e-12; the flat top of ℓ itself only to ~sqrt(eps))
+    left, right = np.log(grid[best - 1]), np.log(grid[min(best + 1, _GRID - 1)])
+    f_left, f_right = score(float(np.exp(left))), score(float(np.exp(right)))
+    if np.sign(f_left) != np.sign(f_right) and np.isfinite(f_left) and np.isfinite(f_right):
+        u = optimize.brentq(lambda v: score(float(np.exp(v))), left, right, xtol=1e-13, rtol=1e-13)
+        theta = float(np.exp(u))
+    else:  # the maximum is at the upper end of the range
+        theta = float(grid[best])
+    top = loglik(theta)
+    return theta, max(0.0, 2 * (top - null))
+
+
+def tau2_on_scale(theta: float, *, kind: str, scale: str, centre: float) -> float:
+    """τ² on a limit method's scale from ρ (proportions) or c (counts), by the delta method.
+
+    Var(true value) is ρθ(1-θ) or cθ²; ``scale`` is the transform h (arcsine, log, sqrt) or
+    ``identity`` (normal limits): τ² = h'(θ)² Var. On the arcsine scale this is ρ/4 and on the log
+    scale c, the parameters :func:`audit_metrics.funnel.distribution` widens exact limits by.
+    """
+    var = theta * centre * (1 - centre) if kind == "proportion" else theta * centre**2
+    slope2 = {"arcsine": 1 / (4 * centre * (1 - centre)) if kind == "proportion" else np.nan,
+              "log": 1 / centre**2, "sqrt": 1 / (4 * centre), "identity": 1.0}[scale]
+    return float(var * slope2)
+
+
+def estimate_robust_ml(observed: np.ndarray, exposure: np.ndarray, *, statistic: str, mean: np.ndarray,
+                       method: str, scale: str, min_units: int = 10,
+                       set_aside: float = 0.998) -> Overdispersion:
+    """Robust ML: fit, set aside units outside the ``set_aside`` limits of the fitted distribution,
+    refit once; test by the boundary-corrected likelihood-ratio test.
+
+    ``mean`` is each unit's expected proportion (proportions) or rate θ0 (counts per unit of
+    exposure). The result's ``tau2`` is on ``scale`` (see :func:`tau2_on_scale`).
+    """
+    o = np.asarray(observed, dtype=float)
+    x = np.asarray(exposure, dtype=float)
+    m = np.broadcast_to(np.asarray(mean, dtype=float), o.shape)
+    n_all = int(o.size)
+    kind = "proportion" if statistic == "proportion" else "count"
+    base = ("additive" if method == "none" else method, "maximum likelihood", 0.0)
+    made = {"estimator": "robust_ml", "test": "likelihood-ratio test (boundary-corrected)"}
+    if n_all < max(min_units, 2):
+        return Overdispersion(method, *base[1:], np.nan, 0.0, np.nan, 0, np.nan, n_all, False,
+                              f"not adjusted: only {n_all} units can be assessed (at least {min_units} needed)",
+                              **made)
+    expected = m if kind == "proportion" else m * x
+    theta, lr = fit_between_unit_variance(o, x, expected, kind=kind)
+    # set aside units outside the 99.8% limits of the fitted distribution (exact, mid-P)
+    dist_kw = {"statistic": "proportion", "transform": "arcsine", "tau2": theta / 4} if kind == "proportion" \
+        else {"statistic": "ratio", "transform": "log", "tau2": theta}
+    z = unit_scores(o, x, method="exact", target=m, **dist_kw).z
+    keep = np.abs(z) <= coverage_z(set_aside)
+    n_aside = int((~keep).sum())
+    if n_aside:
+        theta, lr = fit_between_unit_variance(o[keep], x[keep], expected[keep], kind=kind)
+    p_value = 1.0 if lr <= 0 else float(0.5 * special.chdtrc(1, lr))
+    w = x[keep] if kind == "proportion" else expected[keep]
+    centre = float(np.sum(w * m[keep]) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(m))
+    tau2 = tau2_on_scale(theta, kind=kind, scale=scale, centre=centre) if theta > 0 else 0.0
+    with np.errstate(invalid="ignore"):
+        phi = float(np.mean(unit_scores(o[keep], x[keep], method="exact", target=m[keep],
+                                        **{**dist_kw, "tau2": 0.0}).z ** 2))
+    n_used = int(keep.sum())
+    aside = f", {n_aside} unit{'s' if n_aside != 1 else ''} beyond the 99.8% limits set aside" if n_aside else ""
+    test = f"likelihood-ratio test p = {p_value:.3g}"
+    if method == "none":
+        reason = f"not adjusted: no overdispersion adjustment requested ({test})"
+        applied = False
+    elif method == "multiplicative":
+        reason, applied = "not adjusted: robust_ml estimates an additive tau2; use dersimonian_laird for phi", False
+    elif tau2 <= 0:
+        reason, applied = f"not adjusted: between-unit variance estimated as 0 from {n_used} units{aside} ({test})", False
+    else:
+        reason = f"adjusted: random-effects tau2 by robust maximum likelihood on {n_used} units{aside} ({test})"
+        applied = True
+    return Overdispersion(base[0] if method != "none" else "none", "maximum likelihood", 0.0, phi, tau2, lr, 1,
+                          p_value, n_used, applied, reason, **made)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy import special
 
 from audit_metrics.catalogue import (
     IndicatorSpec,
@@ -288,6 +289,28 @@ def _exposure(frame: pl.DataFrame, statistic: str) -> np.ndarray:
     return frame[col].to_numpy().astype(float) if col in frame.columns else np.full(frame.height, np.nan)
 
 
+def binomial_ratio(spec: IndicatorSpec) -> bool:
+    """Whether a ratio is a patient-level risk-adjusted binary outcome assessed on the binomial scale.
+
+    A declared ``transform: log`` or ``sqrt`` (e.g. SHMI parity) is honoured instead: O/E is then
+    assessed as a Poisson ratio on that scale, as for aggregate O/E tables.
+    """
+    return spec.statistic == "ratio" and spec.risk_adjustment is not None and spec.transform in (None, "arcsine")
+
+
+def standard_shift(expected: np.ndarray, *, national: float, standard: float) -> np.ndarray:
+    """Each unit's expected proportion moved to an external standard by a common odds ratio.
+
+    logit(p_i') = logit(p_i) + logit(standard) - logit(national): a unit of national-average case-mix
+    is held to the standard itself, and no proportion leaves (0, 1) (scaling by standard/national
+    would, for a standard above the national rate).
+    """
+    if standard == national or not np.isfinite(standard):
+        return expected
+    shift = special.logit(standard) - special.logit(national)
+    return special.expit(special.logit(expected) + shift)
+
+
 def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOptions, level: str,
                   theta0: float, target_estimated: bool, rate_scale: float) -> tuple[pl.DataFrame, Overdispersion]:
     o = frame["observed"].to_numpy().astype(float)
@@ -296,12 +319,14 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
     has_data = np.isfinite(o) & np.isfinite(x) & (x > 0)
     big_enough = has_data & (size >= options.min_denominator)
     assessable = big_enough if level != NATIONAL else np.zeros_like(has_data)
-    if spec.statistic == "ratio" and spec.risk_adjustment is not None:
+    if binomial_ratio(spec):
         # A risk-adjusted binary outcome: under "as expected", O is a sum of Bernoulli(p_ij), which
-        # we assess as Binomial(n, theta0 * E/n) - the unit's own case-mix-expected proportion.
+        # we assess as Binomial(n, E/n) - the unit's own case-mix-expected proportion. An external
+        # standard shifts every unit's expected odds by the standard's odds against the national rate.
         with np.errstate(divide="ignore", invalid="ignore"):
             expected_share = np.where(has_data, x / size, rate_scale)
-        unit_target = np.clip(theta0 * expected_share, 1e-12, 1 - 1e-12)
+        unit_target = standard_shift(np.clip(expected_share, 1e-12, 1 - 1e-12), national=rate_scale,
+                                     standard=theta0 * rate_scale)
         a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, size, np.nan), assessable,
                          statistic="proportion", options=options.replace(transform="arcsine"),
                          target=unit_target, target_estimated=target_estimated,
@@ -310,7 +335,7 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
             a.limits[c] = (lo / expected_share, hi / expected_share)
     else:
         centre = None
-        if spec.target is not None and spec.statistic != "ratio":
+        if spec.target is not None:  # spread is estimated around the units' own centre, not the standard
             centre = np.nansum(np.where(has_data, o, 0)) / np.nansum(np.where(has_data, x, 0))
         a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, x, np.nan), assessable,
                          statistic=spec.statistic, options=options, target=theta0,
@@ -423,8 +448,7 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
             rows.append(assessed.with_columns(pl.lit(level).alias("level"),
                                               pl.lit(rate_scale).alias("rate_scale")))
             if level != NATIONAL:
-                risk_adjusted = spec.statistic == "ratio" and spec.risk_adjustment is not None
-                x = frame["denominator"].to_numpy().astype(float) if risk_adjusted else _exposure(frame, spec.statistic)
+                x = frame["denominator"].to_numpy().astype(float) if binomial_ratio(spec) else _exposure(frame, spec.statistic)
                 curves.append(CurveInputs(level, period, theta0, od, x, rate_scale))
     table = pl.concat(rows, how="diagonal_relaxed")
     if "completeness" in extras:
@@ -433,6 +457,10 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     od_pooled = ods.get((UNIT_LEVEL, pooled))
     if od_pooled and options.overdispersion != "none" and not od_pooled.applied:
         warnings.append(od_pooled.reason)
+    elif od_pooled and options.overdispersion == "none" and od_pooled.p_value < 0.05:
+        warnings.append(f"units vary more than chance allows (overdispersion test p = {od_pooled.p_value:.2g}) "
+                        "but no adjustment was asked for: more units will be flagged than the expected "
+                        "number of chance alerts; consider overdispersion: additive")
     return IndicatorResult(spec, options, table, tuple(curves), ods, accounting, national_rate, model,
                            tuple(warnings))
 
@@ -467,7 +495,7 @@ def _curve(spec: IndicatorSpec, options: MethodOptions, inputs: CurveInputs) -> 
     grid = np.geomspace(lo, finite.max() * 1.1, 160)  # each unit's own limits are in the table
     statistic, target, divide = spec.statistic, inputs.theta0, 1.0
     opts = options
-    if spec.statistic == "ratio" and spec.risk_adjustment is not None:
+    if binomial_ratio(spec):
         statistic, target, divide = "proportion", min(inputs.theta0 * inputs.rate_scale, 1 - 1e-12), inputs.rate_scale
         opts = options.replace(transform="arcsine")
     od = inputs.overdispersion

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats
 
 from audit_metrics.catalogue import MethodOptions
 from audit_metrics.funnel import coverage_z, estimation_scores, limits
@@ -27,8 +28,37 @@ SUMMARY = json.loads((DATA / "run_summary.json").read_text())
 def _options(**kw: object) -> MethodOptions:
     base = {"limits": (0.95, 0.998), "overdispersion": "additive", "robust": "winsorise", "trim": 0.1,
             "min_denominator": 0, "min_units": 2, "limit_method": "transformed", "fdr": False,
-            "transform": "arcsine"}
+            "transform": "arcsine", "estimator": "dersimonian_laird"}
     return MethodOptions(**{**base, **kw})
+
+
+def _p0_count(x: np.ndarray, target: float, tau2: float, transform: str = "log") -> np.ndarray:
+    """P(O = 0) for counts: Poisson(target x), or negative binomial with gamma rates whose variance
+    is tau2 on the log scale (shape 1/tau2) or the square-root scale (shape target/(4 tau2))."""
+    mu = target * np.asarray(x, dtype=float)
+    if tau2 == 0:
+        return stats.poisson.pmf(0, mu)
+    k = 1 / tau2 if transform == "log" else target / (4 * tau2)
+    return stats.nbinom.pmf(0, k, k / (k + mu))
+
+
+def _p0_proportion(n: np.ndarray, target: float, tau2: float) -> np.ndarray:
+    """P(O = 0) for a proportion: (1 - p)^n_eff, n_eff = n/(1 + (n-1) 4 tau2) (arcsine-scale tau2)."""
+    n = np.asarray(n, dtype=float)
+    return (1 - target) ** (n / (1 + np.maximum(n - 1, 0) * 4 * tau2))
+
+
+def _zero_floor(ref_lower: object, p0: np.ndarray, coverage: float) -> np.ndarray:
+    """Our deliberate deviation from FunnelPlotR (issue 14): where no events at all is not unusual,
+    P(O = 0) >= (1 - c)/2, the lower limit is 0, so that a unit with no events is never flagged low."""
+    return np.where(p0 >= (1 - coverage) / 2, 0.0, np.asarray(ref_lower, dtype=float))
+
+
+def _not_floored(flagged: set[int], ref: pl.DataFrame, p0: np.ndarray, limit: int) -> set[int]:
+    """FunnelPlotR's outliers less those with no events where no events is not unusual (see _zero_floor)."""
+    alpha = (1 - (0.998 if limit == 99 else 0.95)) / 2
+    o = ref["numerator"].to_numpy()
+    return {i for i in flagged if not (o[i] == 0 and p0[i] >= alpha)}
 
 
 def _run(name: str) -> pl.DataFrame:
@@ -70,10 +100,10 @@ def test_shmi_limits_against_FunnelPlotR(fname: str, tau2: float) -> None:
     for cov, col in ((0.95, "95"), (0.998, "998")):
         lo, hi = limits(x, statistic="ratio", method="transformed", transform="log", target=1.0,
                         coverage=cov, tau2=tau2)
-        np.testing.assert_allclose(lo, ref[f"odll{col}"], rtol=RTOL)
+        np.testing.assert_allclose(lo, _zero_floor(ref[f"odll{col}"], _p0_count(x, 1.0, tau2), cov), rtol=RTOL)
         np.testing.assert_allclose(hi, ref[f"odul{col}"], rtol=RTOL)
         lo, hi = limits(x, statistic="ratio", method="exact_ci", transform="log", target=1.0, coverage=cov)
-        np.testing.assert_allclose(lo, ref[f"ll{col}"], rtol=RTOL)
+        np.testing.assert_allclose(lo, _zero_floor(ref[f"ll{col}"], _p0_count(x, 1.0, 0.0), cov), rtol=RTOL)
         np.testing.assert_allclose(hi, ref[f"ul{col}"], rtol=RTOL)
 
 
@@ -107,6 +137,9 @@ def test_proportion_limits_against_FunnelPlotR() -> None:
             ref_lo = ref[f"{od}ll{col}"].to_numpy() if tau2 else ref[f"ll{col}"].to_numpy()
             ref_hi = ref[f"{od}ul{col}"].to_numpy() if tau2 else ref[f"ul{col}"].to_numpy()
             inside_lo = t - z * s > 0
+            floored = _p0_proportion(x, 0.2, tau2) >= (1 - cov) / 2
+            assert np.all(lo[floored] == 0.0)
+            inside_lo &= ~floored
             # z rounding moves the angle by at most 3.1e-7 * s < 1e-6 radians
             np.testing.assert_allclose(angle(lo[inside_lo]), angle(ref_lo[inside_lo]), rtol=RTOL, atol=1e-6)
             np.testing.assert_allclose(angle(hi[inside_hi]), angle(ref_hi[inside_hi]), rtol=RTOL, atol=1e-6)
@@ -131,7 +164,8 @@ def test_cqc_limits_against_FunnelPlotR_show_missing_back_transform() -> None:
         lo, hi = limits(x, statistic="ratio", method="transformed", transform="sqrt", target=1.0,
                         coverage=cov, tau2=0.02)
         np.testing.assert_allclose(hi, ref[f"odul{col}"].to_numpy() ** 2, rtol=RTOL)
-        np.testing.assert_allclose(lo, np.maximum(ref[f"odll{col}"].to_numpy(), 0) ** 2, rtol=RTOL)
+        np.testing.assert_allclose(lo, _zero_floor(np.maximum(ref[f"odll{col}"].to_numpy(), 0) ** 2,
+                                                   _p0_count(x, 1.0, 0.02, "sqrt"), cov), rtol=RTOL)
         assert np.all(hi > ref[f"odul{col}"].to_numpy())  # ours are wider above, as they must be
 
 
@@ -151,7 +185,8 @@ def test_ratio_of_counts_limits_against_FunnelPlotR_show_standard_error_defect()
                         coverage=cov, tau2=0.02)
         s = np.sqrt(t * x / (t * x + 0.5) ** 2 + x / (x + 0.5) ** 2)
         np.testing.assert_allclose(hi, np.exp(np.log(t) + z * np.sqrt(s**2 + 0.02)), rtol=1e-12)
-        np.testing.assert_allclose(lo, np.exp(np.log(t) - z * np.sqrt(s**2 + 0.02)), rtol=1e-12)
+        np.testing.assert_allclose(lo, _zero_floor(np.exp(np.log(t) - z * np.sqrt(s**2 + 0.02)),
+                                                   _p0_count(x, t, 0.02), cov), rtol=1e-12)
         assert np.all(hi > ref[f"odul{col}"].to_numpy())  # the correct SE is about twice as large
 
 
@@ -170,11 +205,12 @@ def test_shmi_run_against_FunnelPlotR(name: str, limit: int) -> None:
     np.testing.assert_allclose(a.overdispersion.phi, summary["phi"], rtol=RTOL)
     np.testing.assert_allclose(a.overdispersion.tau2, summary["tau2"], rtol=RTOL)
     np.testing.assert_allclose(a.z_unadjusted, ref["Uzscore"], rtol=RTOL)
+    p0 = _p0_count(ref["denominator"].to_numpy(), 1.0, a.overdispersion.tau2)
     for cov, col in ((0.95, "95"), (0.998, "99")):
-        np.testing.assert_allclose(a.limits[cov][0], ref[f"OD{col}LCL"], rtol=RTOL)
+        np.testing.assert_allclose(a.limits[cov][0], _zero_floor(ref[f"OD{col}LCL"], p0, cov), rtol=RTOL)
         np.testing.assert_allclose(a.limits[cov][1], ref[f"OD{col}UCL"], rtol=RTOL)
-    assert _outliers(a.status, limit) == set(np.flatnonzero(ref["outlier"].to_numpy() == 1))
-    assert len(_outliers(a.status, limit)) == summary["n_outliers"]
+    expected = _not_floored(set(np.flatnonzero(ref["outlier"].to_numpy() == 1)), ref, p0, limit)
+    assert _outliers(a.status, limit) == expected
 
 
 def test_unadjusted_exact_run_against_FunnelPlotR() -> None:
@@ -202,10 +238,13 @@ def test_proportion_run_against_FunnelPlotR(name: str, limit: int) -> None:
     np.testing.assert_allclose(a.z_unadjusted, ref["Uzscore"], rtol=RTOL)
     n = ref["denominator"].to_numpy()
     ok = n > 1  # FunnelPlotR defect 3: at n = 1 its arcsine limits wrap instead of reaching 0/1
+    p0 = _p0_proportion(n, target, a.overdispersion.tau2)
     for cov, col in ((0.95, "95"), (0.998, "99")):
-        np.testing.assert_allclose(a.limits[cov][0][ok], ref[f"OD{col}LCL"].to_numpy()[ok], rtol=RTOL, atol=1e-12)
+        ref_lo = _zero_floor(ref[f"OD{col}LCL"], p0, cov)
+        np.testing.assert_allclose(a.limits[cov][0][ok], ref_lo[ok], rtol=RTOL, atol=1e-12)
         np.testing.assert_allclose(a.limits[cov][1][ok], ref[f"OD{col}UCL"].to_numpy()[ok], rtol=RTOL)
-    assert _outliers(a.status, limit) == set(np.flatnonzero(ref["outlier"].to_numpy() == 1))
+    expected = _not_floored(set(np.flatnonzero(ref["outlier"].to_numpy() == 1)), ref, p0, limit)
+    assert _outliers(a.status, limit) == expected
 
 
 def test_unadjusted_proportion_run_against_FunnelPlotR() -> None:
