@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INTERPRETATION", "chance_phrase", "format_value", "result_sentence"]
+__all__ = ["INTERPRETATION", "chance_phrase", "format_value", "overdispersion_sentence", "result_sentence"]
 
 INTERPRETATION = (
     "A flag is a smoke alarm: it prompts a look at the data and at the service, not a verdict on "
@@ -62,3 +62,24 @@ def result_sentence(row: dict[str, Any], *, title: str, risk_adjusted: bool) -> 
     words = label.split(" (")[0]
     return (f"{text}; this is {words} ({level}): a difference this large would arise by chance "
             f"{chance}.")
+
+
+def overdispersion_sentence(od: Any) -> str:
+    """The method panel's account of overdispersion: estimator, estimate, test and decision, in words."""
+    if od is None:
+        return "Overdispersion: not estimated."
+    names = {"robust_ml": "robust maximum likelihood (beta-binomial / negative binomial; units beyond the "
+                          "99.8% limits set aside and the model refitted)",
+             "dersimonian_laird": f"DerSimonian-Laird on {od.trim:.0%} {od.robust}d z-scores (FunnelPlotR/SHMI parity)",
+             "multiplicative_phi": f"multiplicative phi on {od.trim:.0%} {od.robust}d z-scores"}
+    how = names.get(od.estimator, od.estimator)
+    if not math.isfinite(od.phi):
+        return f"Overdispersion ({how}): {od.reason}."
+    test = ""
+    if math.isfinite(od.p_value):
+        verdict = ("trusts vary more than chance alone would make them" if od.p_value < 0.05
+                   else "no clear evidence that trusts vary more than chance")
+        test = f" {od.test[0].upper() + od.test[1:]}: p = {od.p_value:.3g} ({verdict})."
+    decision = od.reason[0].upper() + od.reason[1:]
+    return (f"Overdispersion ({how}): between-trust variance tau2 = {od.tau2:.3g} on the limits' scale, "
+            f"dispersion ratio phi = {od.phi:.3g}, from {od.n_units} units.{test} {decision}.")

@@ -293,9 +293,11 @@ def estimate_robust_ml(observed: np.ndarray, exposure: np.ndarray, *, statistic:
     w = x[keep] if kind == "proportion" else expected[keep]
     centre = float(np.sum(w * m[keep]) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(m))
     tau2 = tau2_on_scale(theta, kind=kind, scale=scale, centre=centre) if theta > 0 else 0.0
-    with np.errstate(invalid="ignore"):
-        phi = float(np.mean(unit_scores(o[keep], x[keep], method="exact", target=m[keep],
-                                        **{**dist_kw, "tau2": 0.0}).z ** 2))
+    # the dispersion ratio reported beside tau2: Pearson chi-squared / units (1 = binomial/Poisson)
+    e = expected[keep] * (x[keep] if kind == "proportion" else 1)
+    var = e * (1 - m[keep]) if kind == "proportion" else e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = float(np.mean((o[keep] - e) ** 2 / var)) if keep.any() else np.nan
     n_used = int(keep.sum())
     aside = f", {n_aside} unit{'s' if n_aside != 1 else ''} beyond the 99.8% limits set aside" if n_aside else ""
     test = f"likelihood-ratio test p = {p_value:.3g}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,3 +181,24 @@ def provenance(run: AuditRun, loaded: LoadedCatalogue, **extra: Any) -> dict[str
                            for name, a in run.datasets.items()},
         **extra,
     }
+
+
+def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]]) -> pl.DataFrame:
+    """Per indicator: units outside each limit against the number expected by chance among the units shown.
+
+    "Outside 95%" counts alerts and alarms (an alarm is also outside the 95% limits), which is what
+    the expected count (units assessed x 5%) refers to; both use the same units (after any filter).
+    """
+    status = pl.col("status").cast(pl.String)
+    assessed = status != "not_assessed"
+    inner = pl.col("indicator_id").replace_strict({k: 1 - v[0] for k, v in coverage.items()}, default=None)
+    outer = pl.col("indicator_id").replace_strict(
+        {k: 1 - v[-1] if len(v) > 1 else None for k, v in coverage.items()}, default=None, return_dtype=pl.Float64)
+    return (table.group_by("indicator_id", "indicator_title", "tumour_site")
+            .agg(assessed.sum().alias("assessed"),
+                 (assessed & (status != "within")).sum().alias("outside_inner"),
+                 status.str.starts_with("alarm").sum().alias("outside_outer"),
+                 inner.first().alias("_inner"), outer.first().alias("_outer"))
+            .with_columns((pl.col("assessed") * pl.col("_inner")).alias("expected_inner"),
+                          (pl.col("assessed") * pl.col("_outer")).alias("expected_outer"))
+            .drop("_inner", "_outer").sort("tumour_site", "indicator_title"))

@@ -18,20 +18,17 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
         st.markdown(f"- **Limits:** {result.table.filter(pl.col('level') == level)['method'][0]}.")
         st.markdown(f"- **Alert / alarm:** outside the {opts.limits[0]:.1%} / "
                     f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard deviations).")
-        if od is not None and od.method != "none":
-            phi = "not estimable" if od.phi != od.phi else f"{od.phi:.3g}"
-            test = "" if od.p_value != od.p_value else (
-                f"; test of no overdispersion: chi-squared {od.chi2:.1f} on {od.df} df, p = {od.p_value:.3g}")
-            st.markdown(f"- **Overdispersion ({od.method}, {od.robust} {od.trim:.0%}):** phi = {phi}, "
-                        f"tau2 = {od.tau2:.3g}, {od.n_units} units{test}. **{od.reason[0].upper() + od.reason[1:]}.**")
-        else:
-            st.markdown("- **Overdispersion:** not adjusted (none requested for this indicator).")
+        st.markdown(f"- **{narrative.overdispersion_sentence(od)}**")
         st.markdown(f"- **Minimum size:** units with fewer than {opts.min_denominator:g} patients are shown but "
                     "not assessed.")
-        st.markdown(f"- **Multiple comparisons:** with {round(result.table.filter(pl.col('level') == level)['expected_false_alerts'][0] / (1 - opts.limits[0]))} "
-                    "units assessed, the expected number of chance alerts is "
-                    f"{result.table.filter(pl.col('level') == level)['expected_false_alerts'][0]:.1f}. "
-                    "The table's q-value is the Benjamini-Hochberg false-discovery rate.")
+        at_level = result.table.filter(pl.col("level") == level, pl.col("period") == period)
+        assessed = int((at_level["status"].cast(pl.String) != "not_assessed").sum())
+        st.markdown(f"- **Multiple comparisons:** with {assessed} units assessed, about "
+                    f"{assessed * (1 - opts.limits[0]):.1f} would fall outside the {opts.limits[0]:.1%} limits "
+                    "by chance alone (alerts and alarms together)"
+                    + (f" and {assessed * (1 - opts.limits[-1]):.1f} outside {opts.limits[-1]:.1%}"
+                       if len(opts.limits) > 1 else "")
+                    + ". The table's q-value is the Benjamini-Hochberg false-discovery rate.")
         model = result.risk_model
         if model is not None:
             st.markdown(f"- **Case-mix model:** logistic regression on {', '.join(c.name for c in result.spec.risk_adjustment.covariates)} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_metrics import figures
+from audit_metrics import figures, views
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, goto, trust_label
 
@@ -46,15 +46,23 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
     chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
                                 title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
           "tartan")
-    counts = (grid.group_by("indicator_id", "indicator_title", "tumour_site")
-              .agg((pl.col("status").cast(pl.String).str.starts_with("alert")).sum().alias("alerts"),
-                   (pl.col("status").cast(pl.String).str.starts_with("alarm")).sum().alias("alarms"),
-                   (pl.col("status").cast(pl.String) != "not_assessed").sum().alias("trusts assessed"),
-                   pl.col("expected_false_alerts").first().round(1).alias("alerts expected by chance (all trusts)"))
-              .sort("tumour_site", "indicator_title"))
+    coverage = {k: r.options.limits for k, r in run.results.items()}
+    counts = views.chance_counts(grid, coverage)
+    inner = counts["expected_inner"].sum()
+    outer = counts["expected_outer"].drop_nulls().sum()
+    shown = counts.select(
+        pl.col("indicator_title").alias("Indicator"), pl.col("tumour_site").alias("Tumour site"),
+        pl.col("assessed").alias("Trusts assessed"),
+        pl.col("outside_inner").alias("Outside 95% (alerts + alarms)"),
+        pl.col("expected_inner").round(1).alias("Expected by chance (95%)"),
+        pl.col("outside_outer").alias("Outside 99.8% (alarms)"),
+        pl.col("expected_outer").round(1).alias("Expected by chance (99.8%)"))
     st.subheader("Alerts and alarms per indicator")
-    st.caption("With about 140 trusts, roughly 7 results per indicator fall outside the 95% limits by chance "
-               "alone (and about 0.3 outside 99.8%): compare the counts with that.")
+    st.caption(f"Among the trusts shown, about {inner:.0f} results in all ({inner / max(counts.height, 1):.1f} per "
+               f"indicator) would fall outside the 95% limits by chance alone, and about {outer:.1f} outside "
+               "99.8%, allowing for real but modest differences between trusts (overdispersion). Compare each "
+               "row's counts with its expected numbers.")
+    counts = shown
     st.dataframe(counts, hide_index=True, key="ov_counts")
     st.subheader("Open a result")
     labels = trust_label(run.units.frame) if run.units else {}
