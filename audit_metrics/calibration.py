@@ -29,7 +29,9 @@ import numpy as np
 from scipy import special
 
 from audit_metrics.catalogue import MethodOptions
+from audit_metrics.funnel import coverage_z, unit_scores
 from audit_metrics.outliers import assess_units
+from audit_metrics.overdispersion import tau2_on_scale
 
 __all__ = ["ESTIMATOR_SETTINGS", "KINDS", "Scenario", "draw_units", "false_alert_rates", "grid", "power"]
 
@@ -119,10 +121,31 @@ def power(scenario: Scenario, settings: dict[str, object], *, shift: float, size
         true = special.expit(special.logit(expected[0]) + shift) if statistic == "proportion" else np.exp(shift)
         x[0] = size
         o[0] = rng.binomial(int(size), true) if statistic == "proportion" else rng.poisson(size * true)
+        if settings.get("known_tau2"):  # oracle: exact limits widened by the true between-unit variance
+            z0 = _known_tau2_z(o, x, expected, statistic, scenario)
+            hit95 += z0 > coverage_z(0.95)
+            hit998 += z0 > coverage_z(0.998)
+            continue
         a = _assess(o, x, expected, statistic, scenario.kind, settings)
         hit95 += a.status[0] in ("alert_high", "alarm_high")
         hit998 += a.status[0] == "alarm_high"
     return {"power_95": hit95 / reps, "power_998": hit998 / reps}
+
+
+def _known_tau2_z(o: np.ndarray, x: np.ndarray, expected: np.ndarray, statistic: str, scenario: Scenario) -> float:
+    """The planted unit's z under exact limits with the true τ² (delta method from the simulated SD)."""
+    if statistic == "proportion":
+        target = float(o.sum() / x.sum()) if scenario.kind == "common" else expected
+        centre = float(np.mean(target))
+        # logit SD sd: Var(p) = (sd p(1-p))^2 = rho p(1-p), so rho = sd^2 p(1-p)
+        tau2 = tau2_on_scale(scenario.sd**2 * centre * (1 - centre), kind="proportion", scale="arcsine",
+                             centre=centre)
+        transform = "arcsine"
+    else:
+        target, transform = 1.0, "log"
+        tau2 = tau2_on_scale(scenario.sd**2, kind="count", scale="log", centre=1.0)
+    return float(unit_scores(o[:1], x[:1], statistic=statistic, method="exact", transform=transform,
+                             target=np.atleast_1d(target)[:1], tau2=tau2).z[0])
 
 
 def grid(kinds: Iterable[str] = KINDS, sds: Iterable[float] = (0.0, 0.1, 0.2, 0.3)) -> list[Scenario]:
