@@ -344,3 +344,27 @@ def test_proportion_significance_against_PHEindicatormethods(inputs: str, num: s
     a = assess_units(o, n, np.ones(o.size, dtype=bool), statistic="proportion",
                      options=_options(limit_method="normal", overdispersion="none"), target=o.sum() / n.sum())
     assert [PHE_LABEL[s] for s in a.status] == ref["significance"].to_list()
+
+
+PHE_LABELS = {"Low (0.001)": "alarm_low", "Low (0.025)": "alert_low", "Not significant": "within",
+              "High (0.025)": "alert_high", "High (0.001)": "alarm_high"}
+
+
+def test_ratio_significance_against_PHEindicatormethods_exact_is_the_closer_mapping() -> None:
+    """assign_funnel_significance(statistic="ratio") indexes limits by O (exact chi-squared / Byar's);
+    we index by E. With `exact` (mid-P) limits 6 of 354 labels differ, each by one step (alert vs
+    within, or alarm vs alert); with `exact_ci` 16 differ. The README maps PHE ratio funnels to `exact`."""
+    order = ["alarm_low", "alert_low", "within", "alert_high", "alarm_high"]
+    differ = {}
+    for fname in ("phe_testdata_funnel_ratio_inputs.csv", "phe_run_medpar_ratio_significance.csv"):
+        ref = pl.read_csv(DATA / fname)
+        o, e = ref["obs"].to_numpy().astype(float), ref["expected"].to_numpy().astype(float)
+        expected = np.array([PHE_LABELS[s] for s in ref["significance"]])
+        for method in ("exact", "exact_ci"):
+            a = assess_units(o, e, np.ones(o.size, dtype=bool), statistic="ratio", target=1.0,
+                             options=_options(limit_method=method, overdispersion="none", transform="log"))
+            steps = np.abs(np.array([order.index(s) for s in a.status]) - np.array([order.index(s) for s in expected]))
+            if method == "exact":
+                assert steps.max() <= 1
+            differ[method] = differ.get(method, 0) + int((steps > 0).sum())
+    assert differ == {"exact": 6, "exact_ci": 16}
