@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
+from audit_metrics import views
 from audit_metrics.outliers import coverage_label
 
 __all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "slice_figure", "status_style", "tartan_figure"]
@@ -43,10 +44,6 @@ def status_style(status: str, better: str) -> tuple[str, str, int]:
     colour = PALETTE[f"{_direction(status, better)}_{level}"]
     symbol = "triangle-up" if side == "high" else "triangle-down"
     return colour, symbol, 13 if level == "alarm" else 10
-
-
-def _fmt(multiplier: float) -> str:
-    return ".1f" if multiplier == 100 else ".3g"
 
 
 def _axis_title(spec_statistic: str, risk_adjusted: bool, multiplier: float) -> tuple[str, str]:
@@ -87,25 +84,18 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
                     x=cx, y=curve[f"{side}_{lab}"].to_numpy() * factor, mode="lines", name=name,
                     legendgroup=name, showlegend=j == 0, hoverinfo="skip",
                     line={"color": PALETTE["limit"], "dash": dash, "width": 1.2}))
-    fmt = _fmt(multiplier)
     for status in STATUS_ORDER:
         part = rows.filter(pl.col("status").cast(pl.String) == status, pl.col("value").is_not_null())
         if part.height == 0:
             continue
         colour, symbol, size = status_style(status, better)
         label = str(part["status_label"][0])
-        patients = part["denominator"] if part["denominator"].null_count() < part.height else part[x_col]
-        custom = np.column_stack([
-            part["unit_name"].to_numpy(), part["observed"].to_numpy(), patients.to_numpy(),
-            part["expected"].to_numpy(), part["status_label"].to_numpy()])
         fig.add_trace(go.Scatter(
             x=part[x_col].to_numpy(), y=part["value"].to_numpy() * factor, mode="markers",
             name=label[:1].upper() + label[1:],
             marker={"color": colour, "symbol": symbol, "size": size, "line": {"width": 0.5, "color": "white"}},
-            customdata=custom,
-            hovertemplate=("<b>%{customdata[0]}</b><br>Observed: %{customdata[1]:,.0f}"
-                           "<br>Patients: %{customdata[2]:,.0f}<br>Expected: %{customdata[3]:,.1f}"
-                           f"<br>Value: %{{y:{fmt}}}<br>%{{customdata[4]}}<extra></extra>")))
+            customdata=_hover_data(part, risk_adjusted=risk_adjusted, coverage=coverage[0]),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>"))
     if highlight:
         part = rows.filter(pl.col("unit_code").is_in(list(highlight)), pl.col("value").is_not_null())
         if part.height:
@@ -122,6 +112,14 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
     return fig
 
 
+def _hover_data(part: pl.DataFrame, *, risk_adjusted: bool, coverage: float) -> np.ndarray:
+    """[unit name, hover text] per point: the value, counts and the unit's own expected range, all
+    on the plotted scale (``views.hover_text``)."""
+    texts = [views.hover_text(views.on_scale(r, risk_adjusted=risk_adjusted, coverage=coverage))
+             for r in part.iter_rows(named=True)]
+    return np.column_stack([part["unit_name"].to_numpy(), np.array(texts, dtype=object)])
+
+
 def _layout(title: str, x_title: str, y_title: str) -> dict:
     return {
         "title": {"text": title, "font": {"size": 16}},
@@ -134,8 +132,8 @@ def _layout(title: str, x_title: str, y_title: str) -> dict:
 
 
 def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adjusted: bool,
-                       multiplier: float, highlight: Sequence[str] = ()) -> go.Figure:
-    """Units ranked by value, each with its own alert-level (95%) interval around the target.
+                       multiplier: float, highlight: Sequence[str] = (), coverage: float = 0.95) -> go.Figure:
+    """Units ranked by value, each with its own alert-level interval (``coverage``) around the target.
 
     The bar is the range a unit of its size would be expected to fall in; a dot outside its bar
     is flagged. Ranking is for finding units, not a league table.
@@ -156,7 +154,8 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
         fig.add_trace(go.Scatter(x=part["value"].to_numpy() * factor, y=part["unit_name"].to_list(),
                                  mode="markers", name=str(part["status_label"][0]).capitalize(),
                                  marker={"color": colour, "symbol": symbol, "size": size},
-                                 hovertemplate="<b>%{y}</b><br>Value: %{x:.3g}<extra></extra>"))
+                                 customdata=_hover_data(part, risk_adjusted=risk_adjusted, coverage=coverage),
+                                 hovertemplate="<b>%{y}</b><br>%{customdata[1]}<extra></extra>"))
     if data.height:
         fig.add_vline(x=float(data["target"][0]) * factor, line={"color": PALETTE["target"], "width": 1})
     layout = _layout(title, "Value" + (" (%)" if multiplier == 100 else ""), "")

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
-from audit_metrics import __version__, export
+from audit_metrics import __version__, export, narrative
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import AuditRun
 
 __all__ = [
+    "ResultOnScale",
     "best_performers",
     "best_performers_all",
     "direction_of",
     "display_table",
     "excess_events",
     "excess_events_for_sharing",
+    "on_scale",
     "outlier_list",
     "outliers_for_sharing",
     "pooled",
@@ -202,3 +206,195 @@ def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]]
             .with_columns((pl.col("assessed") * pl.col("_inner")).alias("expected_inner"),
                           (pl.col("assessed") * pl.col("_outer")).alias("expected_outer"))
             .drop("_inner", "_outer").sort("tumour_site", "indicator_title"))
+
+
+# ------------------------------------------------------------------ one result, one scale
+
+SCALES = {"proportion": "rate", "ratio": "observed/expected ratio", "rate": "rate",
+          "ratio_of_counts": "ratio of counts"}
+
+
+@dataclass(frozen=True)
+class ResultOnScale:
+    """One unit's result with everything a reader is told about it on ONE scale: the funnel's y axis.
+
+    For a risk-adjusted indicator that is the risk-adjusted rate (O/E x national rate): the value,
+    what it is compared with and the unit's own expected range (for its size and case-mix) are all
+    risk-adjusted rates. Otherwise it is the indicator's own statistic. Values are fractions (not
+    multiplied); ``multiplier`` is for display. On a suppressed row the value and range are None.
+    """
+
+    scale: str                   # e.g. "risk-adjusted rate", "rate", "observed/expected ratio"
+    multiplier: float
+    value: float | None
+    comparator: float | None     # what the value is compared with, on the same scale
+    comparator_name: str         # "national rate", "standard", ...
+    lower: float | None          # the unit's expected range at the alert coverage, same scale
+    upper: float | None
+    coverage: float
+    observed: float | None       # None when suppressed
+    denominator: float | None
+    expected_events: float | None
+    crude: float | None          # observed / patients (risk-adjusted indicators)
+    risk_adjusted: bool
+    statistic: str
+    status: str | None           # None: withheld (small numbers)
+    status_label: str
+    p_value: float | None
+    not_assessed_reason: str | None
+    suppressed: bool
+
+
+def _number(v: object) -> float | None:
+    """A finite float, or None (null, NaN, a suppression symbol)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            return None
+    f = float(v)  # type: ignore[arg-type]
+    return f if math.isfinite(f) else None
+
+
+def on_scale(row: Mapping[str, object], *, risk_adjusted: bool, standard: float | None = None,
+             coverage: float = 0.95) -> ResultOnScale:
+    """Put a results-table row (suppressed or not) on the one scale its funnel is drawn on."""
+    statistic = str(row.get("statistic") or "proportion")
+    rate_scale = _number(row.get("rate_scale")) or 1.0
+    factor = rate_scale if risk_adjusted else 1.0
+    value = _number(row.get("adjusted_value")) if risk_adjusted else _number(row.get("value"))
+    if risk_adjusted and value is None and _number(row.get("value")) is not None:
+        value = _number(row.get("value")) * rate_scale  # type: ignore[operator]
+    target = _number(row.get("target"))
+
+    def scaled(column: str) -> float | None:
+        x = _number(row.get(column))
+        return None if x is None else x * factor
+
+    observed, denominator = _number(row.get("observed")), _number(row.get("denominator"))
+    if risk_adjusted:
+        # E comes from a national model (O/E = 1 is the national rate); at a standard, theta0 = standard /
+        # national rate, so the events expected at the comparator are theta0 x E
+        scale, expected = "risk-adjusted rate", _number(row.get("expected"))
+        if expected is not None and target is not None:
+            expected *= target
+    else:
+        scale = SCALES.get(statistic, "value")
+        expected = _number(row.get("expected"))
+    name = ("standard" if standard is not None else
+            {"ratio": "expected" if not risk_adjusted else "national rate"}.get(statistic, "national value"))
+    if statistic == "proportion" and standard is None:
+        name = "national rate"
+    status = row.get("status")
+    return ResultOnScale(
+        scale=scale, multiplier=float(_number(row.get("multiplier")) or 1.0), value=value,
+        comparator=None if target is None else target * factor, comparator_name=name,
+        lower=scaled("lower_alert"), upper=scaled("upper_alert"), coverage=coverage,
+        observed=observed, denominator=denominator, expected_events=expected,
+        crude=_number(row.get("crude_value")) if risk_adjusted else None, risk_adjusted=risk_adjusted,
+        statistic=statistic, status=None if status is None else str(status),
+        status_label=str(row.get("status_label") or ""), p_value=_number(row.get("p_value")),
+        not_assessed_reason=None if row.get("not_assessed_reason") is None else str(row["not_assessed_reason"]),
+        suppressed=bool(row.get("suppressed")) or (isinstance(row.get("observed"), str)
+        and _number(row.get("observed")) is None),
+    )
+
+
+def _digits(multiplier: float, extra: int) -> str:
+    return f".{1 + extra}f" if multiplier == 100 else f".{3 + extra}g"
+
+
+def _formatted(x: float, multiplier: float, spec: str) -> str:
+    if multiplier == 100:
+        return f"{x * 100:{spec}}%"
+    return f"{x * multiplier:{spec}}"
+
+
+def scale_formatter(result: ResultOnScale):
+    """A formatter for this result's numbers, precise enough that the value never prints equal to
+    a limit it is in fact above or below (so a printed verdict never contradicts the printed range)."""
+    m = result.multiplier
+    for extra in range(4):
+        spec = _digits(m, extra)
+        if result.value is None or all(
+                b is None or b == result.value
+                or _formatted(result.value, m, spec) != _formatted(b, m, spec)
+                for b in (result.lower, result.upper)):
+            break
+    return lambda x: "-" if x is None else _formatted(x, m, spec)
+
+
+def _count(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def counts_phrase(result: ResultOnScale, *, symbol: str = "*") -> str:
+    """'12 of 215 patients; about 5.1 were expected for its patients' case-mix'."""
+    n = symbol if result.suppressed and result.denominator is None else _count(result.denominator)
+    o = symbol if result.suppressed and result.observed is None else _count(result.observed)
+    if result.statistic in {"proportion"} or result.risk_adjusted:
+        text = f"{o} of {n} patients"
+    elif result.statistic == "ratio_of_counts":
+        text = f"{o} against a comparison count of {n}"
+    else:
+        text = f"{o} events"
+    if result.expected_events is not None:
+        at = f" at the {result.comparator_name}" if result.comparator_name == "standard" else ""
+        where = (f"for its patients' case-mix{at}" if result.risk_adjusted else
+                 f"at the {result.comparator_name}" if result.statistic != "ratio" else "")
+        text += f"; about {result.expected_events:,.1f} were expected" + (f" {where}" if where else "")
+    return text
+
+
+def result_sentence(result: ResultOnScale, *, title: str, symbol: str = "*",
+                    suppressed_range: tuple[int, int] = (1, 7)) -> str:
+    """One plain-English sentence: value and comparator on one named scale, the counts, the verdict."""
+    if result.status == "not_assessed":
+        counts = "" if result.denominator is None and not result.suppressed else f"; {counts_phrase(result, symbol=symbol)}"
+        return f"{title}: not assessed ({result.not_assessed_reason or 'not enough data'}){counts}."
+    f = scale_formatter(result)
+    if result.suppressed:
+        lo, hi = suppressed_range
+        head = (f"{title}: {counts_phrase(result, symbol=symbol)} (a count of {lo}-{hi}, not shown, so neither "
+                "is the rate)")
+    else:
+        head = (f"{title}: {result.scale} {f(result.value)} against a {result.comparator_name} of "
+                f"{f(result.comparator)} ({counts_phrase(result)})")
+    if result.status is None:
+        return f"{head}. Its result is not shown either, as it would reveal the count."
+    if result.status == "within":
+        return f"{head}. This is within the range expected from chance alone."
+    words = result.status_label.split(" (")[0]
+    level = "alarm" if result.status.startswith("alarm") else "alert"
+    chance = narrative.chance_phrase(result.p_value)
+    return (f"{head}. This is {words} ({level})"
+            + (f": a difference this large would arise by chance {chance}." if chance else "."))
+
+
+def range_sentence(result: ResultOnScale, *, unit: str = "trust") -> str | None:
+    """'Expected range (95%) for a trust of its size and case-mix: 0.9% to 5.1% (risk-adjusted rate).'"""
+    if result.lower is None or result.upper is None or result.status == "not_assessed":
+        return None
+    f = scale_formatter(result)
+    what = f"a {unit} of its size" + (" and case-mix" if result.risk_adjusted else "")
+    return (f"Expected range ({result.coverage:.0%}) for {what}: {f(result.lower)} to {f(result.upper)} "
+            f"({result.scale}).")
+
+
+def hover_text(result: ResultOnScale) -> str:
+    """The funnel/caterpillar hover for one unit, on the plotted scale (HTML line breaks)."""
+    f = scale_formatter(result)
+    lines = []
+    if result.value is not None:
+        lines.append(f"{result.scale[:1].upper()}{result.scale[1:]}: {f(result.value)}")
+    lines.append(counts_phrase(result)[:1].upper() + counts_phrase(result)[1:])
+    if result.risk_adjusted and result.crude is not None:
+        lines.append(f"Crude (unadjusted) rate: {f(result.crude)}")
+    if result.lower is not None and result.upper is not None and result.status != "not_assessed":
+        what = "its size" + (" and case-mix" if result.risk_adjusted else "")
+        lines.append(f"Expected range ({result.coverage:.0%}) for {what}: {f(result.lower)} to {f(result.upper)}")
+    label = result.status_label
+    lines.append(label[:1].upper() + label[1:])
+    return "<br>".join(lines)

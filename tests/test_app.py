@@ -297,3 +297,24 @@ def test_table_toolbar_download_is_off(root: Path) -> None:
     settings = tomllib.loads((root / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert settings["client"]["disableDataExport"] is True
     assert "client.disableDataExport" in config._config_options_template  # an option this Streamlit knows
+
+
+def test_trust_profile_sentences_agree_with_their_ranges() -> None:
+    """#12 defect 1 on screen: Thornbury (ZA4) read 'worse than expected' at a crude 5.6% beside a
+    risk-adjusted range of 0.1%-5.6%. Every sentence now quotes the value on its range's scale."""
+    import re
+
+    at = _app(view="Trust profile", trust="ZA4")
+    assert not at.exception
+    sentences = [m.value for m in at.markdown if " against a " in m.value]
+    ranges = [c.value for c in at.caption if c.value.startswith("Expected range")]
+    assert len(sentences) == len(ranges) >= 15
+    mortality = next(s for s in sentences if s.startswith("90-day mortality after major bowel cancer resection"))
+    assert ": risk-adjusted rate " in mortality and " of 215 patients; about " in mortality
+    for sentence, expected_range in zip(sentences, ranges, strict=True):
+        scale = re.search(r": ([a-z/ -]+) (-?[\d.]+)%? against", sentence)
+        low, high = re.search(r": (-?[\d.]+)%? to (-?[\d.]+)%? \(([a-z/ -]+)\)\.", expected_range).groups()[:2]
+        assert scale and f"({scale.group(1)})." in expected_range
+        value = float(scale.group(2))
+        inside = float(low) <= value <= float(high)
+        assert inside == ("within the range expected" in sentence), (sentence, expected_range)

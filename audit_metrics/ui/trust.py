@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_metrics import figures, narrative, views
+from audit_metrics import export, figures, views
 from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import best_by_indicator, chart, fmt, qp_index, set_qp, trust_label
+from audit_metrics.ui.state import best_by_indicator, chart, qp_index, set_qp, trust_label
 
 
 def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedCatalogue) -> None:
@@ -29,24 +29,33 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     st.header(info["unit_name"])
     groups = " · ".join(str(info[g]) for g in run.units.groups if info.get(g))
     st.markdown(f"{groups}")
+    rule = loaded.catalogue.defaults.suppression
+    rows = export.suppress(rows, rule)  # small counts: shown as the symbol, with what would reveal them
     flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     worse = flagged.filter(pl.col("direction") == "worse").height
     better = flagged.filter(pl.col("direction") == "better").height
+    withheld = rows["status"].null_count()
     st.markdown(f"**In short:** of {rows.height} indicators, {worse} are worse than expected and {better} better "
-                f"than expected (alert or alarm); the rest are within the range expected from chance or not assessed.")
+                f"than expected (alert or alarm); the rest are within the range expected from chance or not assessed"
+                + (f" ({withheld} not shown because of small numbers)." if withheld else "."))
     asc = run.case_ascertainment().filter(pl.col("unit_code") == code)
     ascertainment = asc["case_ascertainment"][0] if asc.height else None
     if ascertainment is not None and ascertainment == ascertainment and ascertainment < 0.8:
         st.warning(f"Case ascertainment is low: the audit holds {ascertainment:.0%} of the cases expected from "
                    "hospital activity data. Results may not represent all of this trust's patients.")
     chart(figures.slice_figure(rows, title="Each indicator as a slice through its funnel"), "trust_slice")
+    hidden = rows.filter(pl.col("suppressed") & (pl.col("status").cast(pl.String) != "not_assessed").fill_null(True)).height
     st.caption("Each marker is how far this trust is from expected, in standard deviations; the shaded bands "
-               "are the 95% and 99.8% limits. ▲ above / ▼ below expected; orange worse, blue better.")
+               "are the 95% and 99.8% limits. ▲ above / ▼ below expected; orange worse, blue better."
+               + (f" {hidden} result(s) with a count of {rule.min_count}-{rule.max_count} are not drawn." if hidden else ""))
     st.subheader("Indicator by indicator")
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
         risk_adjusted = spec.risk_adjustment is not None
-        sentence = narrative.result_sentence(r, title=spec.title, risk_adjusted=risk_adjusted)
+        result = views.on_scale(r, risk_adjusted=risk_adjusted, standard=spec.target,
+                                coverage=run.results[r["indicator_id"]].options.limits[0])
+        sentence = views.result_sentence(result, title=spec.title, symbol=rule.symbol,
+                                         suppressed_range=(rule.min_count, rule.max_count))
         quality = []
         if ascertainment is not None and ascertainment == ascertainment and not is_aggregate(spec, loaded.catalogue.datasets):
             quality.append(f"case ascertainment {ascertainment:.0%}")
@@ -60,16 +69,17 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                 quality.append("**low completeness: the flag may reflect missing data rather than care**")
         best = best_by_indicator(run_key, table).get(r["indicator_id"], [])
         learn = ", ".join(b for b in best if b != r["unit_name"])
-        colour, symbol, _ = figures.status_style(str(r["status"]), r["better"])
+        status = "not_assessed" if r["status"] is None else str(r["status"])  # None: withheld
+        colour, symbol, _ = figures.status_style(status, r["better"])
         icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
         with st.container(border=True):
             st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{spec.tumour_site} - "
                         f"{spec.title}**: {r['status_label']}", unsafe_allow_html=True)
             st.markdown(sentence)
-            low, high = r["lower_alert"], r["upper_alert"]
-            scale = (r["rate_scale"] or 1.0) if risk_adjusted else 1.0
-            if low is not None and r["status"] != "not_assessed":
-                st.caption(f"Expected range (95%) for this trust: {fmt(low * scale, spec.multiplier)} to "
-                           f"{fmt(high * scale, spec.multiplier)}." + (f" Data quality: {'; '.join(quality)}." if quality else ""))
+            expected_range = views.range_sentence(result)
+            notes = ([expected_range] if expected_range else []) + (
+                [f"Data quality: {'; '.join(quality)}."] if quality else [])
+            if notes:
+                st.caption(" ".join(notes))
             if learn:
                 st.caption(f"Doing best (to learn from): {learn}.")

@@ -1,0 +1,138 @@
+"""What a person reads about a result: one scale for value, comparator, range and hover (#12 defect 1),
+and tables in the indicator's own unit (#12 defect 4)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from audit_metrics import export, views
+from audit_metrics.catalogue import load_catalogue
+from audit_metrics.pipeline import AuditRun, run_audit
+
+NUMBER = r"(-?[\d.,]+)%?"
+
+
+@pytest.fixture(scope="module")
+def run(catalogue_path: Path) -> AuditRun:
+    return run_audit(load_catalogue(catalogue_path))
+
+
+def _printed(text: str) -> float:
+    return float(text.replace(",", "").rstrip("%"))
+
+
+def _statements(run: AuditRun, rows: pl.DataFrame):
+    for r in rows.iter_rows(named=True):
+        spec = run.results[r["indicator_id"]].spec
+        result = views.on_scale(r, risk_adjusted=spec.risk_adjustment is not None, standard=spec.target,
+                                coverage=run.results[r["indicator_id"]].options.limits[0])
+        yield r, spec, result
+
+
+def _check_printed_verdict(status: str, value: str, low: str, high: str) -> bool:
+    """The printed value against the printed range agrees with the verdict printed beside them."""
+    inside = _printed(low) <= _printed(value) <= _printed(high)
+    return inside if status == "within" else not inside
+
+
+def test_sentence_range_and_hover_agree_for_every_trust_and_indicator(run: AuditRun) -> None:
+    """Over all trusts and indicators of the sample, every period: no "as expected" result quotes a value
+    outside its printed range and no flagged result a value inside it (on main the trust profile quoted
+    crude rates against risk-adjusted ranges: 64 and 18 such contradictions). The sentence, range and
+    hover name the same scale and give the counts."""
+    trusts = run.table().filter(pl.col("level") == "trust")
+    checked = 0
+    for r, spec, result in _statements(run, trusts):
+        status = str(r["status"])
+        if status == "not_assessed":
+            continue
+        sentence = views.result_sentence(result, title=spec.title)
+        expected_range = views.range_sentence(result)
+        hover = views.hover_text(result)
+        scale = result.scale
+        value = re.search(rf": {scale} {NUMBER} against", sentence)
+        bounds = re.search(rf": {NUMBER} to {NUMBER} \({scale}\)\.$", expected_range)
+        assert value and bounds, (sentence, expected_range)
+        assert _check_printed_verdict(status, value.group(1), *bounds.groups()), (sentence, expected_range)
+        hover_value = re.search(rf"^{scale[:1].upper()}{scale[1:]}: {NUMBER}<br>", hover)
+        hover_range = re.search(rf"for its size[ a-z-]*: {NUMBER} to {NUMBER}<br>", hover)
+        assert hover_value and hover_range, hover
+        assert hover_value.group(1) == value.group(1) and hover_range.groups() == bounds.groups()
+        assert f"{r['observed']:,.0f} of {r['denominator']:,.0f} patients" in sentence or \
+            (r["statistic"] not in {"proportion"} and spec.risk_adjustment is None)
+        verdict = "within the range expected" if status == "within" else r["status_label"].split(" (")[0]
+        assert verdict in sentence
+        checked += 1
+    assert checked > 3000
+
+
+def test_risk_adjusted_numbers_against_their_definitions(run: AuditRun) -> None:
+    """Oracle: the definitions, from the row's own counts. Risk-adjusted rate = O/E x national crude rate
+    (national O / national n); crude = O/n; expected events = E; the range is the O/E limits x national rate."""
+    for indicator_id in ("bowel_mort90", "kidney_sact_met", "lung_curative_s12"):
+        result = run.results[indicator_id]
+        table = result.table.filter(pl.col("period") == result.pooled_period)
+        national = table.filter(pl.col("level") == "national").row(0, named=True)
+        rate = national["observed"] / national["denominator"]
+        trust = table.filter(pl.col("level") == "trust", pl.col("status").cast(pl.String) != "not_assessed")
+        for r, spec, on in _statements(run, trust):
+            assert on.scale == "risk-adjusted rate"
+            assert on.value == pytest.approx(r["observed"] / r["expected"] * rate, rel=1e-12)
+            assert on.crude == pytest.approx(r["observed"] / r["denominator"], rel=1e-12)
+            assert on.lower == pytest.approx(r["lower_alert"] * rate, rel=1e-12)
+            theta0 = spec.target / rate if spec.target is not None else 1.0
+            assert on.comparator == pytest.approx(theta0 * rate, rel=1e-12)
+            assert on.expected_events == pytest.approx(theta0 * r["expected"], rel=1e-12)
+
+
+def test_za4_bowel_mortality_reads_on_one_scale(run: AuditRun) -> None:
+    """The case in the issue: Thornbury (ZA4), 90-day mortality after bowel cancer surgery."""
+    result = run.results["bowel_mort90"]
+    row = result.table.filter(pl.col("level") == "trust", pl.col("unit_code") == "ZA4",
+                              pl.col("period") == result.pooled_period).row(0, named=True)
+    on = views.on_scale(row, risk_adjusted=True)
+    sentence = views.result_sentence(on, title="90-day mortality")
+    assert sentence.startswith(f"90-day mortality: risk-adjusted rate {on.value * 100:.1f}% against a national rate of")
+    assert f"{row['observed']:.0f} of {row['denominator']:.0f} patients; about {row['expected']:.1f} were expected" \
+        in sentence
+    assert views.range_sentence(on).endswith("(risk-adjusted rate).")
+
+
+def test_formatter_never_prints_a_value_equal_to_a_limit_it_is_outside() -> None:
+    on = views.ResultOnScale(scale="rate", multiplier=100, value=0.05126, comparator=0.03, comparator_name="national rate",
+                             lower=0.01, upper=0.05114, coverage=0.95, observed=1, denominator=2,
+                             expected_events=None, crude=None, risk_adjusted=False, statistic="proportion",
+                             status="alert_high", status_label="worse than expected (alert)", p_value=0.04,
+                             not_assessed_reason=None, suppressed=False)
+    f = views.scale_formatter(on)
+    assert f(on.value) != f(on.upper) and f(on.value) == "5.13%" and f(on.upper) == "5.11%"
+
+
+def test_suppressed_rows_read_without_the_count(run: AuditRun, catalogue_path: Path) -> None:
+    rule = load_catalogue(catalogue_path).catalogue.defaults.suppression
+    trusts = export.suppress(views.pooled(run).filter(pl.col("level") == "trust"), rule)
+    hidden = trusts.filter(pl.col("suppressed"), pl.col("status").cast(pl.String) != "not_assessed")
+    assert hidden.height > 50
+    for r, _spec, on in _statements(run, hidden):
+        sentence = views.result_sentence(on, title="T")
+        assert views.range_sentence(on) is None
+        assert not re.search(r"\d+(\.\d+)?%", sentence)  # no rate
+        assert "* of " in sentence or "of * patients" in sentence
+        if r["status"] is None:
+            assert "not shown" in sentence
+
+
+def test_display_table_shows_percentages_in_percent(run: AuditRun) -> None:
+    """#12 defect 4: a percentage indicator's value shows as 85.9, not 0.859 (NaN is not null)."""
+    table = views.display_table(views.pooled(run).filter(pl.col("level") == "trust"))
+    lung = table.filter(pl.col("indicator_id") == "lung_cns", pl.col("value").is_not_null())
+    raw = views.pooled(run).filter(pl.col("level") == "trust", pl.col("indicator_id") == "lung_cns",
+                                   pl.col("value").is_not_null())
+    assert lung["value"].to_list() == pytest.approx((raw["value"] * 100).round(2).to_list())
+    assert lung["value"].max() > 1
+    ra = table.filter(pl.col("indicator_id") == "bowel_mort90", pl.col("value").is_not_null())
+    assert ra["value"].max() < 10 and ra["adjusted_value"].max() > 1  # O/E ratio; adjusted rate in %
