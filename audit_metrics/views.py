@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from audit_metrics import __version__, export, narrative
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
-from audit_metrics.pipeline import AuditRun
+from audit_metrics.pipeline import AuditRun, standard_shift
 
 __all__ = [
     "ResultOnScale",
@@ -275,11 +276,13 @@ def on_scale(row: Mapping[str, object], *, risk_adjusted: bool, standard: float 
 
     observed, denominator = _number(row.get("observed")), _number(row.get("denominator"))
     if risk_adjusted:
-        # E comes from a national model (O/E = 1 is the national rate); at a standard, theta0 = standard /
-        # national rate, so the events expected at the comparator are theta0 x E
+        # E comes from a national model (O/E = 1 is the national rate). Against an external standard each
+        # unit's expected proportion is moved by a common odds ratio (pipeline.standard_shift), so the
+        # events expected at the comparator are n x shift(E/n)
         scale, expected = "risk-adjusted rate", _number(row.get("expected"))
-        if expected is not None and target is not None:
-            expected *= target
+        if expected is not None and standard is not None and denominator:
+            share = np.clip(np.array([expected / denominator]), 1e-12, 1 - 1e-12)
+            expected = float(standard_shift(share, national=rate_scale, standard=standard)[0]) * denominator
     else:
         scale = SCALES.get(statistic, "value")
         expected = _number(row.get("expected"))
