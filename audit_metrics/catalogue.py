@@ -13,11 +13,16 @@ Loading happens in three layers, each collecting every problem before reporting:
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
+import os
 import stat
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,8 +30,19 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from audit_metrics.exceptions import CatalogueError, ExtractError, Problem
+from audit_metrics.exceptions import (
+    CatalogueConflict,
+    CatalogueError,
+    CatalogueSaveError,
+    ExtractError,
+    Problem,
+)
 from audit_metrics.expressions import ExpressionProblem, compile_expression
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "Catalogue",
@@ -39,10 +55,12 @@ __all__ = [
     "UnitsSpec",
     "YamlLimits",
     "catalogue_json_schema",
+    "catalogue_version",
     "check_catalogue",
     "is_aggregate",
     "load_catalogue",
     "parse_catalogue",
+    "save_catalogue_text",
     "validate_catalogue",
 ]
 
@@ -570,6 +588,88 @@ def read_catalogue_text(path: Path, limits: YamlLimits | None = None) -> str:
         raise CatalogueError([Problem(str(path), "not UTF-8 text", line, hint="save it as UTF-8")]) from None
     except OSError as exc:
         raise CatalogueError([Problem(str(path), f"cannot be read ({exc.strerror})")]) from None
+
+
+def catalogue_version(path: str | Path) -> tuple[str, str]:
+    """(sha256 of the file's bytes, its text): what an editor starts from and must still match on save."""
+    raw = Path(path).read_bytes()
+    return hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")
+
+
+def save_catalogue_text(path: str | Path, text: str, *, expected_version: str) -> Path:
+    """Replace the catalogue with ``text`` unless it changed since ``expected_version`` was read.
+
+    Optimistic concurrency: two editors who started from the same version cannot both save; the
+    second gets ``CatalogueConflict`` with the version now on disk. The check and the replacement
+    happen under an exclusive lock on ``.<name>.lock`` beside the file, so concurrent saves (threads
+    of one server or several processes) are serialised. The previous version is kept as
+    ``<name>.bak.<time>``; both files are written to a temporary name and renamed into place, with
+    the catalogue's permission bits, so a failure (disk full, read-only folder) leaves the catalogue
+    and the folder as they were and raises ``CatalogueSaveError``.
+
+    Returns
+    -------
+    Path
+        The backup of the previous version.
+    """
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.lock")
+    created: list[Path] = []
+    try:
+        with _exclusive_lock(lock_path):
+            current = path.read_bytes()
+            if hashlib.sha256(current).hexdigest() != expected_version:
+                changed = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                msg = (f"{path.name} was changed by someone else (saved {changed}) after you started "
+                       "editing, so your edit was not saved")
+                raise CatalogueConflict(msg, current.decode("utf-8", errors="replace"))
+            mode = stat.S_IMODE(path.stat().st_mode)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            backup = path.with_name(f"{path.name}.bak.{stamp}")
+            _write_then_rename(current, backup, mode, created)
+            created.append(backup)
+            _write_then_rename(text.encode("utf-8"), path, mode, created)
+            created.remove(backup)  # success: the backup stays
+            return backup
+    except OSError as exc:
+        for leftover in created:
+            leftover.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+            why = "the disk is full"
+        elif exc.errno in {errno.EROFS, errno.EACCES, errno.EPERM}:
+            why = f"the folder {path.parent} is read-only for this server"
+        else:
+            why = exc.strerror or type(exc).__name__
+        msg = (f"{path.name} was not saved: {why}. The catalogue on disk is unchanged; download your edit "
+               "so it is not lost")
+        raise CatalogueSaveError(msg) from None
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (POSIX flock); each call opens its own descriptor, so threads of one
+    process exclude each other too. Without fcntl (Windows) saves are not serialised."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _write_then_rename(data: bytes, target: Path, mode: int, created: list[Path]) -> None:
+    """Write ``data`` to a temporary file beside ``target``, flush it to disk, then rename it over."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    created.append(tmp)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, mode)  # mkstemp creates 0600; keep the catalogue's own permissions
+    os.replace(tmp, target)
+    created.remove(tmp)
 
 
 def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = None,

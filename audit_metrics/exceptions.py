@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "AuditMetricsError",
+    "CatalogueConflict",
     "CatalogueError",
+    "CatalogueSaveError",
     "ExtractError",
     "Problem",
 ]
@@ -49,3 +51,15 @@ class ExtractError(AuditMetricsError):
         self.problem = problem
         self.problems = [problem, *more]  # every problem found in the file, first one first
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CatalogueConflict(AuditMetricsError):
+    """The catalogue file changed after the editor loaded it; saving would overwrite that change."""
+
+    def __init__(self, message: str, current_text: str) -> None:
+        self.current_text = current_text  # the version on disk now, to show the editor a diff
+        super().__init__(message)
+
+
+class CatalogueSaveError(AuditMetricsError):
+    """The catalogue could not be written (disk full, read-only); the file on disk is unchanged."""

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import UTC, datetime
+import difflib
+import hashlib
 from pathlib import Path
 
 import streamlit as st
 
 from audit_metrics import views
-from audit_metrics.catalogue import LoadedCatalogue, check_catalogue, is_aggregate
+from audit_metrics.catalogue import (
+    LoadedCatalogue,
+    catalogue_version,
+    check_catalogue,
+    is_aggregate,
+    save_catalogue_text,
+)
+from audit_metrics.exceptions import CatalogueConflict, CatalogueSaveError
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
 from audit_metrics.ui.state import editing_enabled, fmt
 
 
-def _save_atomically(path: Path, text: str) -> Path:
-    """Keep the previous version beside the file, then replace the file in one step."""
-    backup = path.with_name(f"{path.name}.bak.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}")
-    backup.write_bytes(path.read_bytes())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".indicators.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return backup
+def _start_editing(path: Path) -> None:
+    """Remember the version this session's edit starts from, and put its text in the editor."""
+    version, text = catalogue_version(path)
+    st.session_state["cat_base"] = (version, text)
+    st.session_state["cat_text"] = text
+    st.session_state.pop("cat_conflict", None)
+    st.session_state.pop("cat_changes", None)
+
+
+def _diff(theirs: str, yours: str, limit: int = 400) -> str:
+    lines = list(difflib.unified_diff(theirs.splitlines(), yours.splitlines(), "saved by someone else",
+                                      "your edit", lineterm="", n=2))
+    return "\n".join(lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else []))
 
 
 def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
@@ -56,7 +66,16 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.info(auth.editing_off_message())
         return
     path = loaded.path
-    text = st.text_area("indicators.yaml", value=path.read_text(encoding="utf-8"), height=420, key="cat_text")
+    if "cat_base" not in st.session_state:
+        _start_editing(path)
+    base_version, base_text = st.session_state["cat_base"]
+    conflict = st.session_state.get("cat_conflict")
+    if conflict is not None:
+        st.error(conflict["message"] + ". Your edit is still below: download it if you need it, then start "
+                 "again from the saved version and make your change there.")
+        st.code(_diff(conflict["theirs"], st.session_state.get("cat_text", "")), language="diff")
+        st.button("Start again from the saved version", key="cat_restart", on_click=_start_editing, args=(path,))
+    text = st.text_area("indicators.yaml", height=420, key="cat_text")
     draft, problems = check_catalogue(text, file=path.name, base_dir=path.parent,
                                       data=st.session_state.get("data_overrides") or None)
     if problems or draft is None:
@@ -64,7 +83,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.code("\n".join(str(p) for p in problems), language=None)
         return
     st.success("The edited catalogue is valid.")
-    if text == path.read_text(encoding="utf-8"):
+    if text == base_text:
         return
     if st.button("Preview the effect", key="cat_preview"):
         new_run = run_audit(draft, data=st.session_state.get("data_overrides") or None)
@@ -77,11 +96,14 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Save (the previous version is kept)", type="primary", key="cat_save"):
         try:
-            backup = _save_atomically(path, text)
-        except OSError as exc:  # e.g. the container's read-only catalogue mount
-            st.error(f"Could not save {path}: {exc.strerror or exc}. Download the edited file instead and "
-                     "put it in the catalogue folder.")
+            backup = save_catalogue_text(path, text, expected_version=base_version)
+        except CatalogueConflict as exc:
+            st.session_state["cat_conflict"] = {"message": str(exc), "theirs": exc.current_text}
+            st.rerun()
+        except CatalogueSaveError as exc:  # e.g. a full disk or the container's read-only catalogue mount
+            st.error(f"{exc} (with 'Download the edited file' below; then put it in the catalogue folder).")
         else:
+            st.session_state["cat_base"] = (hashlib.sha256(text.encode("utf-8")).hexdigest(), text)
             st.success(f"Saved. The previous version is kept as {backup.name}.")
             st.session_state.pop("cat_changes", None)
     c2.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
