@@ -130,6 +130,14 @@ class SuppressionSpec(_Model):
     max_count: int = Field(7, ge=0, description="Largest count that is suppressed.")
     symbol: str = Field("*", description="What a suppressed count shows as.")
 
+    @model_validator(mode="after")
+    def _check_range(self) -> SuppressionSpec:
+        if self.min_count > self.max_count:  # an empty range would silently suppress nothing
+            msg = (f"min_count ({self.min_count}) is greater than max_count ({self.max_count}), so nothing "
+                   "would be suppressed; e.g. min_count: 1, max_count: 7")
+            raise ValueError(msg)
+        return self
+
 
 class _MethodOptions(_Model):
     limits: list[float] | None = Field(

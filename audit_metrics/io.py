@@ -358,6 +358,9 @@ def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Int64:
         as_float = text.cast(pl.Float64, strict=False)
         return pl.when(as_float == as_float.round(0)).then(as_float.cast(pl.Int64, strict=False))
+    if dtype.is_float():  # 'NaN' and 'inf' parse as floats but are not measurements
+        number = text.cast(dtype, strict=False)
+        return pl.when(number.is_finite()).then(number)
     return text.cast(dtype, strict=False)
 
 
@@ -598,6 +601,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         if raw[col].dtype != dtype:
             first(pl.col(col).is_null() & raw_not_blank(raw, col),
                   f"value is not {_type_word(dtype)} in column '{col}'")
+    for col, dtype in typed.schema.items():
+        # NaN compares greater than every number in polars (so 'x >= 3' would hold) and inf is no
+        # measurement either: a row holding one is excluded like any other value that is not a number
+        if dtype.is_float() and col != ROW:
+            first(~pl.col(col).is_finite() & pl.col(col).is_not_null(), f"value is not a finite number in column '{col}'")
     code = pl.col(unit_column).cast(pl.String).str.strip_chars()
     if units.mergers:
         code = code.replace(dict(units.mergers))
