@@ -124,17 +124,18 @@ class Session:
         self._widgets: dict[str, WidgetState] = {}
 
     def run(self, query: dict[str, str] | None = None, *, click: str = "",
-            values: dict[str, str] | None = None) -> Page:
-        """Ask for a run (optionally clicking a button or setting text widgets by id) and read the page.
+            values: dict[str, str | int] | None = None) -> Page:
+        """Ask for a run (optionally clicking a button or setting widgets by id) and read the page.
 
-        ``values`` maps widget ids to strings (selectbox/radio take the option's index as text).
+        ``values`` maps widget ids to values: text for text inputs and for a radio's or selectbox's option
+        (Streamlit sends the option's label), integers for number widgets.
         """
         msg = BackMsg()
         msg.rerun_script.query_string = urlencode(query or {})
         for widget_id, value in (values or {}).items():
             state = WidgetState(id=widget_id)
-            if value.isdigit():
-                state.int_value = int(value)
+            if isinstance(value, int):
+                state.int_value = value
             else:
                 state.string_value = value
             self._widgets[widget_id] = state
