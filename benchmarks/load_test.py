@@ -3,8 +3,8 @@
 Starts the dashboard (`streamlit run app.py`, bundled sample) on a free port on 127.0.0.1 and drives it
 through its own websocket, as browser tabs do (audit_metrics.ui.readiness.Session). One session renders
 first (the computation, shared afterwards); then the other sessions open and render, and every session
-switches view (Indicator, Trust profile, Cancer Alliance, Overview, ...) with a pause between clicks until the
-time is up. It reports the server's resident memory with 1 and with N sessions open, memory per extra
+switches view (Indicator, Trust profile, Cancer Alliance, Overview, ...) after a random pause (0.5-1.5 times
+--think; the first after 0-1 times) until the time is up. It reports the server's resident memory with 1 and with N sessions open, memory per extra
 session, and latency percentiles per interaction (request sent -> run finished). Bounded in sessions and
 time; traffic only to 127.0.0.1. Nothing here is a pass/fail test. Writes benchmarks/results/load_test.json.
 """
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -37,6 +38,12 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -96,6 +103,8 @@ def run(sessions: int, seconds: float, think: float) -> dict[str, object]:
 
         def browse(i: int, tab: Session, radio_id: str) -> None:
             k = i
+            rng = random.Random(i)  # people do not click in step: a random start and pauses of 0.5-1.5x
+            time.sleep(rng.uniform(0, think))
             while time.monotonic() < deadline:
                 view = VIEWS[k % len(VIEWS)]
                 k += 1
@@ -109,15 +118,17 @@ def run(sessions: int, seconds: float, think: float) -> dict[str, object]:
                     latencies.append(p.seconds)
                     if p.errors or not p.finished:
                         errors.append(f"{view}: {p.errors or 'not finished'}")
-                time.sleep(think)
+                time.sleep(think * rng.uniform(0.5, 1.5))
 
         radio = page.find("radio", "View")
         assert radio is not None
         threads = [threading.Thread(target=browse, args=(i, t, radio.widget_id)) for i, t in enumerate(tabs)]
+        cpu_before, wall_before = _cpu_s(server.pid), time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=seconds + 120)
+        cpu_used, wall_used = _cpu_s(server.pid) - cpu_before, time.monotonic() - wall_before
         rss_end = _rss_mb(server.pid)
         for tab in tabs:
             tab.close()
@@ -132,6 +143,9 @@ def run(sessions: int, seconds: float, think: float) -> dict[str, object]:
         "interactions": len(latencies), "errors": errors[:10], "n_errors": len(errors),
         "latency_p50_s": round(_pct(latencies, 0.5), 3), "latency_p95_s": round(_pct(latencies, 0.95), 3),
         "latency_max_s": round(max(latencies), 3) if latencies else None,
+        "interactions_per_s": round(len(latencies) / wall_used, 2),
+        "server_cpu_per_interaction_s": round(cpu_used / max(1, len(latencies)), 3),
+        "server_cpu_utilisation": round(cpu_used / wall_used, 2),
         "rss_idle_mb": round(rss_idle), "rss_1_session_mb": round(rss_one), f"rss_{sessions}_sessions_mb": round(rss_all),
         "rss_per_extra_session_mb": round((rss_all - rss_one) / max(1, sessions - 1), 2),
         "rss_after_load_mb": round(rss_end), "rss_peak_mb": round(peak[0]),
@@ -148,7 +162,8 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="pause between one session's clicks (s)")
     args = parser.parse_args()
     if not 1 <= args.sessions <= 100 or not 0 < args.seconds <= 600:
-        raise SystemExit("error: at most 100 sessions and 600 s (this is a bounded test)")
+        msg = "error: at most 100 sessions and 600 s (this is a bounded test)"
+        raise SystemExit(msg)
     result = run(args.sessions, args.seconds, args.think)
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / "load_test.json"

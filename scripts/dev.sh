@@ -101,7 +101,7 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   app)
     install_python
-    say "starting the dashboard at http://localhost:${STREAMLIT_SERVER_PORT:-8501}"
+    say "starting the dashboard: streamlit run app.py $*"
     exec .venv/bin/streamlit run app.py "$@"
     ;;
   test)
