@@ -222,12 +222,30 @@ class IndicatorSpec(_MethodOptions):
     person_time: str | None = Field(None, description="Person-time column (rate statistic).")
     statistic: Statistic = "proportion"
     better: Better
-    target: float | None = Field(None, description="External standard; else the national value.")
+    target: float | dict[str, float] | None = Field(
+        None, description="External standard (else the national value); a mapping period -> standard where "
+                          "the standard changed between periods.")
+    test: Literal["two_sided", "one_sided"] = Field(
+        "two_sided", description="one_sided: against an external standard, only results worse than it are "
+                                 "flagged (alert/alarm); two_sided: both directions.")
     multiplier: float = Field(1.0, gt=0, description="Display multiplier, e.g. 100 for percentages.")
     by_period: bool = Field(False, description="Also report each period separately.")
     risk_adjustment: RiskAdjustmentSpec | None = None
     transform: Literal["arcsine", "log", "sqrt"] | None = Field(
         None, description="Variance-stabilising scale for transformed limits.")
+
+    def target_for(self, period: str) -> float | None:
+        """The standard for one period (None: compare with the national value)."""
+        if isinstance(self.target, dict):
+            return self.target.get(str(period))
+        return self.target
+
+    @property
+    def worse_side(self) -> str | None:
+        """'high' or 'low' for a one-sided test (the side that is worse), else None."""
+        if self.test != "one_sided":
+            return None
+        return {"lower": "high", "higher": "low"}.get(self.better)
 
     @property
     def is_patient_level(self) -> bool:
@@ -847,12 +865,26 @@ def _close(name: str, choices: list[str]) -> str | None:
 
 
 def _check_options(ind: IndicatorSpec, opts: MethodOptions, base: tuple[Any, ...], add: Any) -> None:
-    if ind.target is not None:
-        if ind.statistic == "proportion" and not 0 < ind.target < 1:
-            add((*base, "target"), f"{ind.id}: a proportion target must be between 0 and 1 (got {ind.target})",
-                "write 0.8 for 80%")
-        elif ind.target <= 0:
-            add((*base, "target"), f"{ind.id}: target must be positive (got {ind.target})")
+    standards = ind.target.items() if isinstance(ind.target, dict) else [(None, ind.target)]
+    binary = ind.statistic == "proportion" or (ind.statistic == "ratio" and ind.risk_adjustment is not None)
+    for period, value in standards:
+        if value is None:
+            continue
+        where = (*base, "target", period) if period is not None else (*base, "target")
+        label = f"target for {period}" if period is not None else "target"
+        if binary and not 0 < value < 1:
+            add(where, f"{ind.id}: a proportion {label} must be between 0 and 1 (got {value})", "write 0.8 for 80%")
+        elif value <= 0:
+            add(where, f"{ind.id}: {label} must be positive (got {value})")
+    if isinstance(ind.target, dict) and not ind.target:
+        add((*base, "target"), f"{ind.id}: target is an empty mapping", "give period: standard pairs, or one number")
+    if ind.test == "one_sided":
+        if ind.target is None:
+            add((*base, "test"), f"{ind.id}: a one-sided test needs an external standard",
+                "add target: (e.g. 0.85), or use test: two_sided to compare with the national value")
+        if ind.better == "neither":
+            add((*base, "test"), f"{ind.id}: a one-sided test needs a direction",
+                "set better: higher or better: lower")
     if opts.limit_method == "exact_ci" and opts.overdispersion != "none":
         add((*base, "limit_method"),
             f"{ind.id}: exact_ci limits cannot be combined with overdispersion {opts.overdispersion!r}",

@@ -141,7 +141,7 @@ def zero_event_z(x: np.ndarray, *, statistic: str, transform: str, target: float
 def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndarray, *,
                  statistic: str, options: MethodOptions, target: float | np.ndarray,
                  target_estimated: bool = True,
-                 centre: float | np.ndarray | None = None) -> Assessment:
+                 centre: float | np.ndarray | None = None, worse: str | None = None) -> Assessment:
     """Score, adjust and classify units.
 
     Parameters
@@ -158,6 +158,9 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
         Where the units' own distribution is centred (the national value) when ``target`` is an
         external standard: overdispersion is estimated around the centre, so that a systematic
         gap to the standard is not mistaken for between-unit variation.
+    worse
+        ``"high"`` or ``"low"`` for a one-sided test against a standard: only that side is flagged
+        (at the same limits), and p-values are one-sided. ``None``: two-sided.
     """
     o = np.asarray(observed, dtype=float)
     x = np.asarray(exposure, dtype=float)
@@ -188,7 +191,10 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
         if zero.any():
             z = np.where(zero, zero_event_z(x, statistic=statistic, transform=options.transform, target=target,
                                             tau2=od.applied_tau2, phi=od.factor_phi), z)
-    p = 2 * special.ndtr(-np.abs(z))
+    if worse is None:
+        p = 2 * special.ndtr(-np.abs(z))
+    else:  # one-sided: the chance of a result this far on the worse side
+        p = special.ndtr(-z) if worse == "high" else special.ndtr(z)
     q = np.full_like(p, np.nan)
     finite = ok & np.isfinite(p)
     if finite.any():
@@ -201,6 +207,12 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
         levels.append(("alarm", options.limits[1]))
     for name, c in levels:
         zc = coverage_z(c)
-        status[ok & (z > zc)] = f"{name}_high"
-        status[ok & (z < -zc)] = f"{name}_low"
-    return Assessment(z, scores.z, p, q, lims, status, od, _method_text(options, statistic, od, limit_method))
+        if worse != "low":
+            status[ok & (z > zc)] = f"{name}_high"
+        if worse != "high":
+            status[ok & (z < -zc)] = f"{name}_low"
+    text = _method_text(options, statistic, od, limit_method)
+    if worse is not None:
+        text += (f"; one-sided test against the standard: only results {'above' if worse == 'high' else 'below'} "
+                 "it (the worse side) are flagged")
+    return Assessment(z, scores.z, p, q, lims, status, od, text)

@@ -312,7 +312,8 @@ def standard_shift(expected: np.ndarray, *, national: float, standard: float) ->
 
 
 def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOptions, level: str,
-                  theta0: float, target_estimated: bool, rate_scale: float) -> tuple[pl.DataFrame, Overdispersion]:
+                  theta0: float, target_estimated: bool, rate_scale: float,
+                  external: bool = False) -> tuple[pl.DataFrame, Overdispersion]:
     o = frame["observed"].to_numpy().astype(float)
     x = _exposure(frame, spec.statistic)
     size = frame["denominator"].to_numpy().astype(float) if "denominator" in frame.columns else x
@@ -330,16 +331,17 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
         a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, size, np.nan), assessable,
                          statistic="proportion", options=options.replace(transform="arcsine"),
                          target=unit_target, target_estimated=target_estimated,
-                         centre=np.clip(expected_share, 1e-12, 1 - 1e-12) if spec.target is not None else None)
+                         centre=np.clip(expected_share, 1e-12, 1 - 1e-12) if external else None,
+                         worse=spec.worse_side)
         for c, (lo, hi) in list(a.limits.items()):
             a.limits[c] = (lo / expected_share, hi / expected_share)
     else:
         centre = None
-        if spec.target is not None:  # spread is estimated around the units' own centre, not the standard
+        if external:  # spread is estimated around the units' own centre, not the standard
             centre = np.nansum(np.where(has_data, o, 0)) / np.nansum(np.where(has_data, x, 0))
         a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, x, np.nan), assessable,
                          statistic=spec.statistic, options=options, target=theta0,
-                         target_estimated=target_estimated, centre=centre)
+                         target_estimated=target_estimated, centre=centre, worse=spec.worse_side)
     reason = np.where(level == NATIONAL, "national reference",
                       np.where(~has_data, "no data",
                                np.where(~big_enough, f"fewer than {options.min_denominator:g} cases", "")))
@@ -373,6 +375,7 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
         cols["expected"] = np.where(has_data, theta0 * x, np.nan)
     od = a.overdispersion
     n_assessed = int(assessable.sum())
+    sides = 0.5 if spec.worse_side else 1.0
     cols.update({
         "phi": np.full(o.shape, od.phi), "tau2": np.full(o.shape, od.tau2),
         "overdispersion_applied": np.full(o.shape, od.applied),
@@ -380,9 +383,11 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
         "overdispersion_p_value": np.full(o.shape, od.p_value),
         "n_units_overdispersion": np.full(o.shape, od.n_units),
         "method": np.full(o.shape, a.method, dtype=object),
-        "expected_false_alerts": np.full(o.shape, n_assessed * (1 - options.limits[0])),
-        "expected_false_alarms": np.full(o.shape, n_assessed * (1 - options.limits[1])
+        # one-sided: only the worse tail can flag, so half the two-sided chance rate
+        "expected_false_alerts": np.full(o.shape, n_assessed * (1 - options.limits[0]) * sides),
+        "expected_false_alarms": np.full(o.shape, n_assessed * (1 - options.limits[1]) * sides
                                          if len(options.limits) > 1 else np.nan),
+        "test": np.full(o.shape, spec.test, dtype=object),
     })
     return frame.with_columns(_series(k, v) for k, v in cols.items()), od
 
@@ -440,10 +445,12 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     curves: list[CurveInputs] = []
     ods: dict[tuple[str, str], Overdispersion] = {}
     for period, period_counts in tables:
-        theta0, estimated, rate_scale = _target(spec, period_counts, national_rate)
+        standard = _standard(spec, counts, period, pooled=period == pooled)
+        theta0, estimated, rate_scale = _target(spec, period_counts, national_rate, standard)
         for level, frame in _levels(period_counts, units, [period]):
             assessed, od = _assess_level(frame, spec=spec, options=options, level=level, theta0=theta0,
-                                         target_estimated=estimated, rate_scale=rate_scale)
+                                         target_estimated=estimated, rate_scale=rate_scale,
+                                         external=standard is not None)
             ods[(level, period)] = od
             rows.append(assessed.with_columns(pl.lit(level).alias("level"),
                                               pl.lit(rate_scale).alias("rate_scale")))
@@ -465,20 +472,44 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
                            tuple(warnings))
 
 
-def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float) -> tuple[float, bool, float]:
+def _standard(spec: IndicatorSpec, counts: pl.DataFrame, period: str, *, pooled: bool) -> float | None:
+    """The external standard for a period; for the pooled periods, the exposure-weighted average of the
+    periods' standards (the rate that gives the same expected events as each period at its own standard)."""
+    if not isinstance(spec.target, dict):
+        return spec.target
+    periods = sorted(str(p) for p in counts["period"].unique().drop_nulls())
+    wanted = periods if pooled else [period]
+    missing = [p for p in wanted if p not in spec.target]
+    if missing:
+        have = ", ".join(sorted(spec.target)) or "none"
+        msg = (f"{spec.id}: the target lists no standard for period {', '.join(missing)} (it has: {have}); "
+               f"add e.g. '{missing[0]}: {next(iter(spec.target.values()))}' under target:, or give one number")
+        raise AuditMetricsError(msg)
+    if not pooled:
+        return spec.target[period]
+    col = "denominator" if spec.statistic in ("proportion", "ratio_of_counts") or binomial_ratio(spec) else \
+        {"ratio": "expected", "rate": "person_time"}[spec.statistic]
+    weights = counts.group_by("period").agg(pl.col(col).sum()).filter(pl.col("period").is_in(wanted))
+    w = weights[col].to_numpy().astype(float)
+    values = np.array([spec.target[str(p)] for p in weights["period"]])
+    return float(np.sum(w * values) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(values))
+
+
+def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float,
+            standard: float | None) -> tuple[float, bool, float]:
     """θ0 on the value scale, whether it was estimated from the data, and the display scale."""
     o = float(counts["observed"].sum())
     if spec.statistic == "proportion":
-        return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+        return (standard, False, 1.0) if standard is not None else (o / float(counts["denominator"].sum()), True, 1.0)
     if spec.statistic == "ratio":
         # expected counts come from a national model: ratio 1 is the national rate for the case-mix
         scale = national_rate if spec.risk_adjustment is not None else 1.0
-        if spec.target is not None:
-            return (spec.target / scale if spec.risk_adjustment is not None else spec.target), False, scale
+        if standard is not None:
+            return (standard / scale if spec.risk_adjustment is not None else standard), False, scale
         return 1.0, False, scale
     if spec.statistic == "rate":
-        return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["person_time"].sum()), True, 1.0)
-    return (spec.target, False, 1.0) if spec.target is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+        return (standard, False, 1.0) if standard is not None else (o / float(counts["person_time"].sum()), True, 1.0)
+    return (standard, False, 1.0) if standard is not None else (o / float(counts["denominator"].sum()), True, 1.0)
 
 
 def _curve(spec: IndicatorSpec, options: MethodOptions, inputs: CurveInputs) -> pl.DataFrame:

@@ -188,17 +188,24 @@ def provenance(run: AuditRun, loaded: LoadedCatalogue, **extra: Any) -> dict[str
     }
 
 
-def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]]) -> pl.DataFrame:
+def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]],
+                  one_sided: Sequence[str] = ()) -> pl.DataFrame:
     """Per indicator: units outside each limit against the number expected by chance among the units shown.
 
     "Outside 95%" counts alerts and alarms (an alarm is also outside the 95% limits), which is what
     the expected count (units assessed x 5%) refers to; both use the same units (after any filter).
+    Indicators in ``one_sided`` flag only the worse side, so half as many are expected by chance.
     """
+    def sides(k: str) -> float:
+        return 0.5 if k in one_sided else 1.0
+
     status = pl.col("status").cast(pl.String)
     assessed = status != "not_assessed"
-    inner = pl.col("indicator_id").replace_strict({k: 1 - v[0] for k, v in coverage.items()}, default=None)
+    inner = pl.col("indicator_id").replace_strict({k: (1 - v[0]) * sides(k) for k, v in coverage.items()},
+                                                  default=None, return_dtype=pl.Float64)
     outer = pl.col("indicator_id").replace_strict(
-        {k: 1 - v[-1] if len(v) > 1 else None for k, v in coverage.items()}, default=None, return_dtype=pl.Float64)
+        {k: (1 - v[-1]) * sides(k) if len(v) > 1 else None for k, v in coverage.items()}, default=None,
+        return_dtype=pl.Float64)
     return (table.group_by("indicator_id", "indicator_title", "tumour_site")
             .agg(assessed.sum().alias("assessed"),
                  (assessed & (status != "within")).sum().alias("outside_inner"),

@@ -16,17 +16,24 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
     opts = result.options
     with st.expander("How this was calculated (method)", expanded=False):
         st.markdown(f"- **Limits:** {result.table.filter(pl.col('level') == level)['method'][0]}.")
-        st.markdown(f"- **Alert / alarm:** outside the {opts.limits[0]:.1%} / "
-                    f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard deviations).")
+        if result.spec.worse_side:
+            st.markdown(f"- **Alert / alarm:** worse than the standard by more than the {opts.limits[0]:.1%} / "
+                        f"{opts.limits[-1]:.1%} limits allow (one-sided: only the worse side is flagged; HQIP "
+                        "convention: about 2 and 3 standard deviations from the standard).")
+        else:
+            st.markdown(f"- **Alert / alarm:** outside the {opts.limits[0]:.1%} / "
+                        f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard "
+                        "deviations).")
         st.markdown(f"- **{narrative.overdispersion_sentence(od)}**")
         st.markdown(f"- **Minimum size:** units with fewer than {opts.min_denominator:g} patients are shown but "
                     "not assessed.")
         at_level = result.table.filter(pl.col("level") == level, pl.col("period") == period)
         assessed = int((at_level["status"].cast(pl.String) != "not_assessed").sum())
+        sides = 0.5 if result.spec.worse_side else 1.0
         st.markdown(f"- **Multiple comparisons:** with {assessed} units assessed, about "
-                    f"{assessed * (1 - opts.limits[0]):.1f} would fall outside the {opts.limits[0]:.1%} limits "
-                    "by chance alone (alerts and alarms together)"
-                    + (f" and {assessed * (1 - opts.limits[-1]):.1f} outside {opts.limits[-1]:.1%}"
+                    f"{assessed * (1 - opts.limits[0]) * sides:.1f} would be flagged at the {opts.limits[0]:.1%} "
+                    "limits by chance alone (alerts and alarms together)"
+                    + (f" and {assessed * (1 - opts.limits[-1]) * sides:.1f} at {opts.limits[-1]:.1%}"
                        if len(opts.limits) > 1 else "")
                     + ". The table's q-value is the Benjamini-Hochberg false-discovery rate.")
         model = result.risk_model
@@ -102,8 +109,8 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
              "they are ranked by {what}, each with the range (grey bar, 95%) expected for a unit of its "
              "size; ranking helps find a unit, it is not a league table").format(what=what)
     st.markdown(f"**What this shows:** each point is one of {n} {level_name.lower()} assessed; {shape}. "
-                f"{flagged.height} fall outside the 95% limits; about "
-                f"{n * (1 - result.options.limits[0]):.0f} would by chance alone.")
+                f"{flagged.height} {'are flagged' if spec.worse_side else 'fall outside the 95% limits'}; about "
+                f"{n * (1 - result.options.limits[0]) * (0.5 if spec.worse_side else 1):.0f} would be by chance alone.")
     if kind == "Funnel plot":
         fig = figures.funnel_figure(rows, curve, title=f"{spec.title} ({period})", better=spec.better,
                                     statistic=spec.statistic, risk_adjusted=risk_adjusted,

@@ -47,7 +47,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
                                 title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
           "tartan")
     coverage = {k: r.options.limits for k, r in run.results.items()}
-    counts = views.chance_counts(grid, coverage)
+    counts = views.chance_counts(grid, coverage, [k for k, r in run.results.items() if r.spec.worse_side])
     inner = counts["expected_inner"].sum()
     outer = counts["expected_outer"].drop_nulls().sum()
     shown = counts.select(
