@@ -54,7 +54,11 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             lines.append("- **Lower is better** " if spec.better == "lower" else
                          "- **Higher is better**" if spec.better == "higher" else "- **No better direction**")
             if spec.target is not None:
-                lines.append(f"- **Standard (target):** {fmt(spec.target, spec.multiplier)}")
+                standard = (", ".join(f"{k}: {fmt(v, spec.multiplier)}" for k, v in spec.target.items())
+                            if isinstance(spec.target, dict) else fmt(spec.target, spec.multiplier))
+                lines.append(f"- **Standard (target):** {standard}"
+                             + (" (one-sided: only results worse than the standard are flagged)"
+                                if spec.worse_side else ""))
             if spec.risk_adjustment:
                 lines.append("- **Case-mix adjustment:** " + ", ".join(c.name for c in spec.risk_adjustment.covariates)
                              + f" (missing values: {spec.risk_adjustment.missing})")

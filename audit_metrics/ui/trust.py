@@ -52,7 +52,9 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
         risk_adjusted = spec.risk_adjustment is not None
-        result = views.on_scale(r, risk_adjusted=risk_adjusted, standard=spec.target,
+        # the row's own standard (a period's, or the pooled periods' weighted average), on the value scale
+        standard = None if spec.target is None else r["target"] * ((r.get("rate_scale") or 1.0) if risk_adjusted else 1.0)
+        result = views.on_scale(r, risk_adjusted=risk_adjusted, standard=standard,
                                 coverage=run.results[r["indicator_id"]].options.limits[0])
         sentence = views.result_sentence(result, title=spec.title, symbol=rule.symbol,
                                          suppressed_range=(rule.min_count, rule.max_count))
