@@ -214,7 +214,8 @@ class IndicatorSpec(_MethodOptions):
     tumour_site: str
     description: str | None = None
     dataset: str
-    cohort: str | None = Field(None, description="Boolean expression selecting the cohort (patient data).")
+    cohort: str | None = Field(None, description="Boolean expression selecting the cohort (patient data) or the "
+                                                "rows of a long aggregate table, e.g. cancer_type = 'Lung'.")
     numerator: str = Field(description="Boolean expression (patient data) or count column (aggregate data).")
     denominator: str | None = Field(
         None, description="Count column (aggregate data). Patient data: the cohort size.")
@@ -230,6 +231,8 @@ class IndicatorSpec(_MethodOptions):
                                  "flagged (alert/alarm); two_sided: both directions.")
     multiplier: float = Field(1.0, gt=0, description="Display multiplier, e.g. 100 for percentages.")
     by_period: bool = Field(False, description="Also report each period separately.")
+    pooled: bool = Field(True, description="false: report each period only, never pooled (rolling 12-month "
+                                           "windows such as SHMI, or monthly returns); the latest period leads.")
     risk_adjustment: RiskAdjustmentSpec | None = None
     transform: Literal["arcsine", "log", "sqrt"] | None = Field(
         None, description="Variance-stabilising scale for transformed limits.")
@@ -825,9 +828,11 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if ind.risk_adjustment is not None:
                 _check_risk(ind, schema, base, add)
         else:
-            if ind.cohort is not None:
-                add((*base, "cohort"), f"{ind.id}: cohort applies to patient-level data only",
-                    "aggregate extracts are already one row per unit and period")
+            if ind.cohort is not None:  # a row filter on a long aggregate table
+                try:
+                    compile_expression(ind.cohort, schema)
+                except ExpressionProblem as exc:
+                    add((*base, "cohort"), f"{ind.id}.cohort: {exc.message}", exc.hint)
             if ind.risk_adjustment is not None:
                 add((*base, "risk_adjustment"), f"{ind.id}: risk adjustment needs patient-level data",
                     "supply expected counts in an 'expected' column instead")

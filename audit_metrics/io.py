@@ -617,7 +617,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                   f"{col} outside the allowed range [{lo:g}, {hi:g}]")
     for col in [*count_columns, *real_columns]:
         first(pl.col(col) < 0, f"negative value in {col}")
-        first(pl.col(col).is_null(), f"missing value in {col}")
+        # a blank count excludes the row only from the indicators that use that column (pipeline)
     for num, den in count_pairs:
         first(pl.col(num) > pl.col(den), f"{num} greater than {den}")
     if spec.periods is not None and spec.period_column:

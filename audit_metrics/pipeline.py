@@ -80,6 +80,7 @@ class IndicatorResult:
     national_rate: float
     risk_model: RiskModel | None = None
     warnings: tuple[str, ...] = ()
+    headline_period: str | None = None    # the pooled periods, or the latest period when not pooled
 
     @cached_property
     def curves(self) -> pl.DataFrame:
@@ -97,12 +98,16 @@ class IndicatorResult:
         phi = f"{od.phi:.3g}" if od and np.isfinite(od.phi) else "-"
         tau2 = f"{od.tau2:.3g}" if od and od.applied and od.method == "additive" else "-"
         assessed = trust.height - n.get("not_assessed", 0)
-        return (f"{self.spec.id}: {assessed}/{trust.height} units assessed, phi={phi}, tau2={tau2}, "
+        return (f"{self.spec.id} [{self.pooled_period}]: {assessed}/{trust.height} units assessed, phi={phi}, tau2={tau2}, "
                 f"alerts={alerts}, alarms={alarms}"
                 + (f" [{'; '.join(self.warnings)}]" if self.warnings else ""))
 
     @property
     def pooled_period(self) -> str:
+        """The period the headline results are for: all periods pooled ("2021/22 to 2023/24"), or the
+        latest period for an indicator with ``pooled: false`` (rolling windows, monthly returns)."""
+        if self.headline_period is not None:
+            return self.headline_period
         return str(self.table["period"][0]) if self.table.height else ALL_PERIODS
 
 
@@ -155,22 +160,12 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     keys = [pl.col(unit_column).alias("unit_code"), period.alias("period")]
     extras: dict[str, pl.DataFrame] = {}
     if aggregate if aggregate is not None else not spec.is_patient_level:
-        aggs = [pl.col(spec.numerator).sum().cast(pl.Float64).alias("observed")]
-        if spec.denominator:
-            aggs.append(pl.col(spec.denominator).sum().cast(pl.Float64).alias("denominator"))
-        if spec.expected:
-            aggs.append(pl.col(spec.expected).sum().cast(pl.Float64).alias("expected"))
-        time_column = spec.person_time or (spec.denominator if spec.statistic == "rate" else None)
-        if time_column:
-            aggs.append(pl.col(time_column).sum().cast(pl.Float64).alias("person_time"))
-        counts = frame.group_by(keys).agg(aggs)
-        acc = RowAccounting(spec.id, ds.accounting.file, frame.height, frame.height)
-        return counts, acc, None, extras
+        return _aggregate_counts(spec, ds, keys)
 
     schema = frame.schema
-    in_cohort = compile_expression(spec.cohort, schema) if spec.cohort else pl.lit(True)
     numerator = compile_expression(spec.numerator, schema)
-    cohort = frame.filter(in_cohort.fill_null(False)).with_columns(numerator.alias("__event"))
+    selected = frame.filter(compile_expression(spec.cohort, schema).fill_null(False)) if spec.cohort else frame
+    cohort = selected.with_columns(numerator.alias("__event"))
     missing = cohort.filter(pl.col("__event").is_null())
     cohort = cohort.filter(pl.col("__event").is_not_null())
     exclusions: list[Exclusion] = []
@@ -206,6 +201,49 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                         (Exclusion("not in the cohort", frame.height - cohort.height - sum(e.rows for e in exclusions),
                                    ()), *exclusions))
     return counts, acc, model, extras
+
+
+def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr]
+                      ) -> tuple[pl.DataFrame, RowAccounting, None, dict[str, pl.DataFrame]]:
+    """Sums per unit and period of an aggregate table, for this indicator's rows only.
+
+    ``cohort`` filters rows (one long table can serve many indicators); a row with a blank in one of
+    *this* indicator's columns is excluded from this indicator only, and the accounting says so;
+    several rows for one unit and period (after the filter) are summed and reported, never silently.
+    """
+    frame = ds.frame
+    exclusions: list[Exclusion] = []
+    if spec.cohort:
+        inside = frame.filter(compile_expression(spec.cohort, frame.schema).fill_null(False))
+        if frame.height - inside.height:
+            exclusions.append(Exclusion("not in the cohort", frame.height - inside.height, ()))
+        frame = inside
+    time_column = spec.person_time or (spec.denominator if spec.statistic == "rate" else None)
+    columns = list(dict.fromkeys(c for c in (spec.numerator, spec.denominator, spec.expected, time_column) if c))
+    for col in columns:
+        blank = frame.filter(pl.col(col).is_null())
+        if blank.height:
+            exclusions.append(Exclusion(f"blank {col} (excluded from this indicator only)", blank.height,
+                                        tuple(blank[ROW].head(5).to_list())))
+            frame = frame.filter(pl.col(col).is_not_null())
+    aggs = [pl.col(spec.numerator).sum().cast(pl.Float64).alias("observed"), pl.len().alias("_rows")]
+    if spec.denominator:
+        aggs.append(pl.col(spec.denominator).sum().cast(pl.Float64).alias("denominator"))
+    if spec.expected:
+        aggs.append(pl.col(spec.expected).sum().cast(pl.Float64).alias("expected"))
+    if time_column:
+        aggs.append(pl.col(time_column).sum().cast(pl.Float64).alias("person_time"))
+    counts = frame.group_by(keys).agg(aggs)
+    notes: list[str] = []
+    repeated = counts.filter(pl.col("_rows") > 1).sort("unit_code", "period")
+    if repeated.height:
+        shown = ", ".join(f"{r['unit_code']} ({r['period']}: {r['_rows']} rows)" for r in repeated.head(10).iter_rows(named=True))
+        more = f" and {repeated.height - 10:,} more" if repeated.height > 10 else ""
+        notes.append(f"{repeated.height:,} unit-period(s) have more than one row, which were summed: {shown}{more}. "
+                     "If the rows are different breakdowns (e.g. cancer types), add a cohort filter; if the table "
+                     "has one row per unit and period, declare key: [unit, period] on the dataset to refuse repeats")
+    acc = RowAccounting(spec.id, ds.accounting.file, ds.frame.height, frame.height, tuple(exclusions), tuple(notes))
+    return counts.drop("_rows"), acc, None, {}
 
 
 def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str]) -> pl.DataFrame:
@@ -433,14 +471,20 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
     pooled_counts = counts.group_by("unit_code").agg(pl.col(value_cols).sum()).with_columns(
         pl.lit(pooled).alias("period"))
-    tables = [(pooled, pooled_counts)]
-    if spec.by_period and len(period_values) > 1:
+    tables = [(pooled, pooled_counts)] if spec.pooled else []
+    if (spec.by_period and len(period_values) > 1) or not spec.pooled:
         tables += [(p, counts.filter(pl.col("period") == p)) for p in period_values]
+    if not tables:  # not pooled, and no data at all
+        tables = [(pooled, pooled_counts)]
+    headline = pooled if spec.pooled or not period_values else period_values[-1]
 
     total_o = float(counts["observed"].sum())
     total_n = float(counts["denominator"].sum()) if "denominator" in counts.columns else np.nan
     national_rate = total_o / total_n if total_n else np.nan
-    warnings: list[str] = list(model.warnings) if model else []
+    warnings: list[str] = [*(model.warnings if model else ()), *accounting.notes]
+    if counts.height == 0:
+        warnings.append("no rows for this indicator: the extract is empty or the cohort selects nobody, "
+                        "so no unit can be assessed")
     rows: list[pl.DataFrame] = []
     curves: list[CurveInputs] = []
     ods: dict[tuple[str, str], Overdispersion] = {}
@@ -461,7 +505,7 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     if "completeness" in extras:
         table = table.join(extras["completeness"], on="unit_code", how="left")
     table = _finish(table, spec, units)
-    od_pooled = ods.get((UNIT_LEVEL, pooled))
+    od_pooled = ods.get((UNIT_LEVEL, headline))
     if od_pooled and options.overdispersion != "none" and not od_pooled.applied:
         warnings.append(od_pooled.reason)
     elif od_pooled and options.overdispersion == "none" and od_pooled.p_value < 0.05:
@@ -469,7 +513,7 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
                         "but no adjustment was asked for: more units will be flagged than the expected "
                         "number of chance alerts; consider overdispersion: additive")
     return IndicatorResult(spec, options, table, tuple(curves), ods, accounting, national_rate, model,
-                           tuple(warnings))
+                           tuple(warnings), headline)
 
 
 def _standard(spec: IndicatorSpec, counts: pl.DataFrame, period: str, *, pooled: bool) -> float | None:
@@ -495,12 +539,16 @@ def _standard(spec: IndicatorSpec, counts: pl.DataFrame, period: str, *, pooled:
     return float(np.sum(w * values) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(values))
 
 
+def _per(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
 def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float,
             standard: float | None) -> tuple[float, bool, float]:
     """θ0 on the value scale, whether it was estimated from the data, and the display scale."""
     o = float(counts["observed"].sum())
     if spec.statistic == "proportion":
-        return (standard, False, 1.0) if standard is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+        return (standard, False, 1.0) if standard is not None else (_per(o, float(counts["denominator"].sum())), True, 1.0)
     if spec.statistic == "ratio":
         # expected counts come from a national model: ratio 1 is the national rate for the case-mix
         scale = national_rate if spec.risk_adjustment is not None else 1.0
@@ -508,8 +556,8 @@ def _target(spec: IndicatorSpec, counts: pl.DataFrame, national_rate: float,
             return (standard / scale if spec.risk_adjustment is not None else standard), False, scale
         return 1.0, False, scale
     if spec.statistic == "rate":
-        return (standard, False, 1.0) if standard is not None else (o / float(counts["person_time"].sum()), True, 1.0)
-    return (standard, False, 1.0) if standard is not None else (o / float(counts["denominator"].sum()), True, 1.0)
+        return (standard, False, 1.0) if standard is not None else (_per(o, float(counts["person_time"].sum())), True, 1.0)
+    return (standard, False, 1.0) if standard is not None else (_per(o, float(counts["denominator"].sum())), True, 1.0)
 
 
 def _curve(spec: IndicatorSpec, options: MethodOptions, inputs: CurveInputs) -> pl.DataFrame:
