@@ -80,7 +80,7 @@ def test_row_exclusions_carry_reasons_and_lines(tmp_path: Path) -> None:
             "B02,2019/20,1,10\n"      # 8 outside period
             "A01,2023/24,3,10\n"      # 9 duplicate of line 2
             "OLD,2023/24,2,9\n"       # 10 merged code -> C03, used
-            "B02,2023/24,,10\n"       # 11 missing count
+            "B02,2023/24,,10\n"       # 11 blank count: kept here, excluded per indicator (test_table_shapes)
             "C03,2023/24,2.5,10\n")   # 12 fractional count
     acc = _load(_write(tmp_path, text)).accounting
     reasons = {e.reason: e.examples for e in acc.exclusions}
@@ -92,9 +92,8 @@ def test_row_exclusions_carry_reasons_and_lines(tmp_path: Path) -> None:
         "missing unit code (code)": (7,),
         "outside the reporting periods": (8,),
         "duplicate row": (9,),
-        "missing value in num": (11,),
     }
-    assert acc.rows_read == 11 and acc.rows_used == 2 and acc.balanced
+    assert acc.rows_read == 11 and acc.rows_used == 3 and acc.balanced
     assert any("OLD→C03" in n for n in acc.notes)
 
 
