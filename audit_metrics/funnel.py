@@ -198,36 +198,87 @@ class CountDistribution:
                 out = special.betainc(r, np.maximum(k, 0) + 1, r / (r + self.mean))
         return np.where(k < 0, 0.0, out)
 
+    def pmf(self, k: np.ndarray) -> np.ndarray:
+        """P(K = k) from log-gamma terms (cheaper than a second incomplete-beta evaluation)."""
+        k = np.floor(np.asarray(k, dtype=float))
+        mu = self.mean
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.kind == "binomial":
+                n = self.size
+                p = np.clip(mu / np.where(n > 0, n, 1), 0, 1)
+                log = (special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(np.maximum(n - k, 0) + 1)
+                       + special.xlogy(k, p) + special.xlog1py(n - k, -p))
+                out = np.where(k > n, 0.0, np.exp(log))
+            elif self.kind == "poisson":
+                out = np.exp(special.xlogy(k, mu) - mu - special.gammaln(k + 1))
+            else:
+                r = self.size
+                out = np.exp(special.gammaln(k + r) - special.gammaln(r) - special.gammaln(k + 1)
+                             + r * np.log(r / (r + mu)) + special.xlogy(k, mu / (r + mu)))
+        return np.where(k < 0, 0.0, np.nan_to_num(out))
+
     def upper_support(self) -> np.ndarray:
         if self.kind == "binomial":
             return np.ceil(self.size)
         var = self.mean + (self.mean**2 / self.size if self.kind == "negative_binomial" else 0)
         return np.ceil(self.mean + 40 * np.sqrt(var) + 50)
 
+    def _subset(self, idx: np.ndarray) -> CountDistribution:
+        shape = np.broadcast(self.size, self.mean, self.scale).shape
+        return CountDistribution(self.kind, *(np.broadcast_to(a, shape)[idx] for a in
+                                              (self.size, self.mean, self.scale, self.observed_factor)))
+
+    def cumulants(self) -> tuple[np.ndarray, np.ndarray]:
+        """Second and third cumulants (variance and κ3) of the count distribution."""
+        mu = self.mean
+        if self.kind == "binomial":
+            n = self.size
+            prob = np.clip(mu / np.where(n > 0, n, 1), 0, 1)
+            var = n * prob * (1 - prob)
+            return var, var * (1 - 2 * prob)
+        if self.kind == "poisson":
+            return mu, mu
+        k = self.size
+        return mu + mu**2 / k, mu + 3 * mu**2 / k + 2 * mu**3 / k**2
+
     def ppf(self, p: float) -> np.ndarray:
+        return self._ppf(p)[0]
+
+    def _ppf(self, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Smallest integer r with F(r) >= p.
 
-        scipy's inverse of the same distribution function (pdtrik / bdtrik / nbdtrik) gives a
-        continuous starting point; integer steps against the exact CDF then settle r.
+        A Cornish-Fisher starting point (normal quantile with the skewness term), then integer steps
+        against the exact CDF, taken only for the counts not yet settled (usually 0-2 steps). The
+        same r as before (scipy's continuous inverse bdtrik / pdtrik / nbdtrik, settled by the same
+        steps), at a fraction of the cost.
         """
+        shape = np.broadcast(self.size, self.mean).shape
+        z = special.ndtri(p)
         with np.errstate(all="ignore"):
-            if self.kind == "binomial":
-                n = self.size
-                prob = np.clip(self.mean / np.where(n > 0, n, 1), 0, 1)
-                guess = special.bdtrik(p, n, prob)
-            elif self.kind == "poisson":
-                guess = special.pdtrik(p, self.mean)
-            else:
-                guess = special.nbdtrik(p, self.size, self.size / (self.size + self.mean))
-        r = np.where(np.isfinite(guess), np.ceil(guess), 0.0)
-        r = np.clip(r, 0, self.upper_support())
-        for _ in range(64):  # usually 0-2 steps; bounded so that bad input cannot loop
-            down = (r > 0) & (self.cdf(r - 1) >= p)
-            up = ~down & (self.cdf(r) < p) & (r < self.upper_support())
-            if not (down.any() or up.any()):
+            var, k3 = self.cumulants()
+            sd = np.sqrt(var)
+            skew = np.where(sd > 0, k3 / (var * sd), 0.0)
+            guess = np.broadcast_to(self.mean + sd * (z + skew * (z**2 - 1) / 6), shape)
+        top = np.broadcast_to(self.upper_support(), shape)
+        r = np.clip(np.where(np.isfinite(guess), np.ceil(guess), 0.0), 0, top).astype(float)
+        r = np.atleast_1d(r).copy()
+        todo = np.arange(r.size)
+        top = np.atleast_1d(top)
+        f_r, f_below = np.zeros(r.size), np.zeros(r.size)
+        for _ in range(400):  # bounded so that bad input cannot loop
+            if todo.size == 0:
                 break
-            r = r - down + up
-        return r
+            dist = self._subset(todo)
+            rr = r[todo]
+            at, below = dist.cdf(rr), dist.cdf(rr - 1)
+            up = (at < p) & (rr < top[todo])
+            down = ~up & (rr > 0) & (below >= p)
+            f_r[todo], f_below[todo] = at, below  # kept for the settled counts: F(r) and F(r - 1)
+            r[todo] = rr + up - down
+            todo = todo[up | down]
+        if shape:
+            return r.reshape(shape), f_r.reshape(shape), f_below.reshape(shape)
+        return r[0], f_r[0], f_below[0]
 
     def position(self, observed: np.ndarray) -> np.ndarray:
         """Mid-P position G(c - ½) of observed counts, G the linearly interpolated CDF.
@@ -236,13 +287,11 @@ class CountDistribution:
         """
         c = np.asarray(observed, dtype=float) * self.observed_factor - 0.5
         base = np.floor(c)
-        f0, f1 = self.cdf(base), self.cdf(base + 1)
-        return f0 + (c - base) * (f1 - f0)
+        return self.cdf(base) + (c - base) * self.pmf(base + 1)
 
     def interpolated_quantile(self, p: float) -> np.ndarray:
         """Count at which G(count - ½) = p: r_p - α + ½ (Spiegelhalter's interpolation, mid-P)."""
-        r = self.ppf(p)
-        f_r, f_below = self.cdf(r), self.cdf(r - 1)
+        r, f_r, f_below = self._ppf(p)
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = np.where(f_r > f_below, (f_r - p) / (f_r - f_below), 0.0)
         return r - alpha + 0.5
@@ -300,6 +349,19 @@ def _exact_interpolated(x: np.ndarray, p: float, **dist_kw: object) -> np.ndarra
     linearly interpolated distribution function G reaches p at r_p - α. The observed count O has
     mid-P position G(O - ½) = F(O-1) + ½P(O), so the limit on the count scale is r_p - α + ½.
     """
+    # units of the same size (and target) share their limit: compute each distinct one once
+    xs = np.ravel(np.asarray(x, dtype=float))
+    ts = np.ravel(np.broadcast_to(np.asarray(dist_kw["target"], dtype=float), np.shape(x)))
+    order = np.lexsort((ts, xs))
+    xo, to = xs[order], ts[order]
+    new = np.ones(xo.size, dtype=bool)
+    new[1:] = (xo[1:] != xo[:-1]) | (to[1:] != to[:-1])
+    if xo.size > 1 and new.sum() < xo.size:
+        group = np.cumsum(new) - 1
+        y = _exact_interpolated(xo[new], p, **{**dist_kw, "target": to[new]})
+        out = np.empty(xs.size)
+        out[order] = y[group]
+        return out.reshape(np.shape(x))
     dist = distribution(x, **dist_kw)  # type: ignore[arg-type]
     with np.errstate(divide="ignore", invalid="ignore"):
         y = dist.interpolated_quantile(p) / dist.scale
