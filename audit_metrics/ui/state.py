@@ -11,7 +11,12 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import narrative, views
-from audit_metrics.catalogue import LoadedCatalogue, load_catalogue, parse_catalogue
+from audit_metrics.catalogue import (
+    LoadedCatalogue,
+    check_catalogue,
+    parse_catalogue,
+    read_catalogue_text,
+)
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
@@ -58,11 +63,17 @@ def _parsed(path: str, text_digest: str, _text: str) -> LoadedCatalogue:
 
 
 @st.cache_resource(show_spinner="Computing funnel limits and outlier status...", max_entries=8)
-def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data_digest: str) -> tuple[
-        LoadedCatalogue, AuditRun]:
-    """Load and compute everything. Keyed on the catalogue text and the extracts' bytes."""
+def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data_digest: str,
+            _text: str) -> tuple[LoadedCatalogue, AuditRun]:
+    """Validate and compute everything. Keyed on the catalogue text and the extracts' identity.
+
+    Uses the very text that was hashed, not a second read of the file, so a catalogue saved in between
+    cannot be stored under the previous version's key.
+    """
     del text_digest, data_digest  # cache keys only
-    loaded = load_catalogue(path, data=dict(data))
+    loaded, problems = check_catalogue(_text, file=path, base_dir=Path(path).parent, data=dict(data))
+    if problems or loaded is None:
+        raise CatalogueError(problems)
     return loaded, run_audit(loaded, data=dict(data))
 
 
@@ -84,13 +95,13 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
     path = catalogue_path()
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_catalogue_text(path)  # bounded, regular file, UTF-8: as the command line reads it
         key = hashlib.sha256(text.encode()).hexdigest()
         draft = _parsed(str(path), key, text)
         files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
         files.append(path.parent / draft.catalogue.units.file)
         data_key = _file_identity(files)
-        loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key)
+        loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {path.name} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
