@@ -67,19 +67,22 @@ def result_sentence(row: dict[str, Any], *, title: str, risk_adjusted: bool) -> 
 def overdispersion_sentence(od: Any) -> str:
     """The method panel's account of overdispersion: estimator, estimate, test and decision, in words."""
     if od is None:
-        return "Overdispersion: not estimated."
+        return "not estimated."
     names = {"robust_ml": "robust maximum likelihood (beta-binomial / negative binomial; units beyond the "
                           "99.8% limits set aside and the model refitted)",
              "dersimonian_laird": f"DerSimonian-Laird on {od.trim:.0%} {od.robust}d z-scores (FunnelPlotR/SHMI parity)",
              "multiplicative_phi": f"multiplicative phi on {od.trim:.0%} {od.robust}d z-scores"}
     how = names.get(od.estimator, od.estimator)
     if not math.isfinite(od.phi):
-        return f"Overdispersion ({how}): {od.reason}."
+        return f"{od.reason[0].upper() + od.reason[1:]} (estimator: {how})."
     test = ""
     if math.isfinite(od.p_value):
         verdict = ("trusts vary more than chance alone would make them" if od.p_value < 0.05
                    else "no clear evidence that trusts vary more than chance")
         test = f" {od.test[0].upper() + od.test[1:]}: p = {od.p_value:.3g} ({verdict})."
-    decision = od.reason[0].upper() + od.reason[1:]
-    return (f"Overdispersion ({how}): between-trust variance tau2 = {od.tau2:.3g} on the limits' scale, "
-            f"dispersion ratio phi = {od.phi:.3g}, from {od.n_units} units.{test} {decision}.")
+    if od.applied:
+        decision = "The limits are widened by this tau2."
+    else:
+        decision = od.reason[0].upper() + od.reason[1:] + "."
+    return (f"estimated by {how}: between-trust variance tau2 = {od.tau2:.3g} on the limits' scale, "
+            f"dispersion ratio phi = {od.phi:.3g}, from {od.n_units} units.{test} {decision}")

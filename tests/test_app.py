@@ -44,13 +44,13 @@ def test_overview_tartan_and_counts(overview: AppTest) -> None:
     charts = _charts(overview)
     assert charts and charts[0]["data"][0]["type"] == "heatmap"
     counts = overview.dataframe[0].value
-    assert {"Outside 95% (alerts + alarms)", "Expected by chance (95%)", "Outside 99.8% (alarms)",
-            "Expected by chance (99.8%)"} <= set(counts.columns)
+    assert {"Outside 95%", "By chance (95%)", "Outside 99.8%",
+            "By chance (99.8%)"} <= set(counts.columns)
     assert len(counts) == 24
     # the 95% count includes alarms (they are outside 95% too), and its expectation is 5% of those assessed
-    assert (counts["Outside 95% (alerts + alarms)"] >= counts["Outside 99.8% (alarms)"]).all()
+    assert (counts["Outside 95%"] >= counts["Outside 99.8%"]).all()
     expected = counts["Trusts assessed"] * 0.05
-    assert ((counts["Expected by chance (95%)"] - expected).abs() <= 0.051).all()
+    assert ((counts["By chance (95%)"] - expected).abs() <= 0.051).all()
 
 
 def test_overview_filters(overview: AppTest) -> None:

@@ -15,7 +15,8 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
     od = result.overdispersion.get((level, period))
     opts = result.options
     with st.expander("How this was calculated (method)", expanded=False):
-        st.markdown(f"- **Limits:** {result.table.filter(pl.col('level') == level)['method'][0]}.")
+        limits_used = result.table.filter(pl.col("level") == level)["method"][0].split(";")[0]
+        st.markdown(f"- **Limits:** {limits_used}.")
         if result.spec.worse_side:
             st.markdown(f"- **Alert / alarm:** worse than the standard by more than the {opts.limits[0]:.1%} / "
                         f"{opts.limits[-1]:.1%} limits allow (one-sided: only the worse side is flagged; HQIP "
@@ -24,7 +25,7 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
             st.markdown(f"- **Alert / alarm:** outside the {opts.limits[0]:.1%} / "
                         f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard "
                         "deviations).")
-        st.markdown(f"- **{narrative.overdispersion_sentence(od)}**")
+        st.markdown(f"- **Overdispersion:** {narrative.overdispersion_sentence(od)}")
         st.markdown(f"- **Minimum size:** units with fewer than {opts.min_denominator:g} patients are shown but "
                     "not assessed.")
         at_level = result.table.filter(pl.col("level") == level, pl.col("period") == period)

@@ -53,17 +53,20 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
     shown = counts.select(
         pl.col("indicator_title").alias("Indicator"), pl.col("tumour_site").alias("Tumour site"),
         pl.col("assessed").alias("Trusts assessed"),
-        pl.col("outside_inner").alias("Outside 95% (alerts + alarms)"),
-        pl.col("expected_inner").round(1).alias("Expected by chance (95%)"),
-        pl.col("outside_outer").alias("Outside 99.8% (alarms)"),
-        pl.col("expected_outer").round(1).alias("Expected by chance (99.8%)"))
+        pl.col("outside_inner").alias("Outside 95%"),
+        pl.col("expected_inner").round(1).alias("By chance (95%)"),
+        pl.col("outside_outer").alias("Outside 99.8%"),
+        pl.col("expected_outer").round(1).alias("By chance (99.8%)"))
     st.subheader("Alerts and alarms per indicator")
-    st.caption(f"Among the trusts shown, about {inner:.0f} results in all ({inner / max(counts.height, 1):.1f} per "
-               f"indicator) would fall outside the 95% limits by chance alone, and about {outer:.1f} outside "
-               "99.8%, allowing for real but modest differences between trusts (overdispersion). Compare each "
-               "row's counts with its expected numbers.")
+    per = max(counts.height, 1)
+    st.caption(f"'Outside 95%' counts alerts and alarms together (an alarm is outside both limits). Among the "
+               f"trusts shown, chance alone would put about {inner / per:.1f} results per indicator outside the 95% "
+               f"limits ({inner:.0f} across all {counts.height} indicators) and about {outer / per:.2f} per "
+               f"indicator outside 99.8% ({outer:.1f} in all), allowing for real but modest differences between "
+               "trusts (overdispersion). Compare each row's counts with its own expected numbers.")
     counts = shown
-    st.dataframe(counts, hide_index=True, key="ov_counts")
+    st.dataframe(counts, hide_index=True, key="ov_counts",
+                 column_config={"Indicator": st.column_config.TextColumn(width="medium")})
     st.subheader("Open a result")
     labels = trust_label(run.units.frame) if run.units else {}
     o1, o2 = st.columns(2)
