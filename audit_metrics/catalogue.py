@@ -91,6 +91,9 @@ class DatasetSpec(_Model):
         None, description="Column holding the unit code; defaults to units.code.")
     period_column: str | None = Field(
         None, description="Column holding the reporting period label (e.g. financial year).")
+    date_column: str | None = Field(
+        None, description="Column with each row's date (e.g. treatment or diagnosis date), for trend charts: "
+        "monthly SPC charts, and patients in date order for risk-adjusted CUSUM and VLAD.")
     periods: list[str] | None = Field(
         None, description="Periods in scope; rows from other periods are excluded and counted.")
     key: list[str] | None = Field(
@@ -781,7 +784,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         if unit_col not in schema:
             add(("datasets", name), f"dataset {name!r} has no unit column {unit_col!r}",
                 _close(unit_col, list(schema)) or "set unit_column for this dataset")
-        for attr in ("period_column",):
+        for attr in ("period_column", "date_column"):
             col = getattr(spec, attr)
             if col and col not in schema:
                 add(("datasets", name, attr), f"{attr} {col!r} is not a column of {name!r}",

@@ -54,8 +54,10 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from audit_metrics.sample import write_sample
+    from audit_metrics.sample_trends import write_monthly
 
     paths = write_sample(args.out, patients=args.patients, seed=args.seed, patients_format=args.format)
+    paths["monthly_outcomes"] = write_monthly(args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

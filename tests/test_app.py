@@ -46,7 +46,7 @@ def test_overview_tartan_and_counts(overview: AppTest) -> None:
     counts = overview.dataframe[0].value
     assert {"Outside 95%", "By chance (95%)", "Outside 99.8%",
             "By chance (99.8%)"} <= set(counts.columns)
-    assert len(counts) == 24
+    assert len(counts) == 25
     # the 95% count includes alarms (they are outside 95% too), and its expectation is 5% of those assessed
     assert (counts["Outside 95%"] >= counts["Outside 99.8%"]).all()
     expected = counts["Trusts assessed"] * 0.05
@@ -189,7 +189,7 @@ def test_export_files_have_contract_and_suppression(catalogue_path: Path) -> Non
 def test_catalogue_browsing_without_editing() -> None:
     at = _app(view="Indicator catalogue")
     assert not at.exception
-    assert len(at.expander) == 24
+    assert len(at.expander) == 25
     assert not at.text_area  # viewers cannot edit
     assert any("Editing is switched off" in i.value for i in at.info)
 
