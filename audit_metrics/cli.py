@@ -1,4 +1,4 @@
-"""``audit-metrics`` command line: validate, schema, run, sample."""
+"""``audit-metrics`` command line: validate, schema, run, diff, sample."""
 
 from __future__ import annotations
 
@@ -69,6 +69,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from audit_metrics.releases import diff_releases, list_releases
+
+    if args.list:
+        print(list_releases(args.store).write_csv(), end="")
+        return 0
+    diff = diff_releases(args.store, args.release_a, args.release_b)
+    for line in diff.summary_lines():
+        print(line)
+    for r in diff.changes.iter_rows(named=True):
+        print(f"  {r['indicator_id']} {r['level']} {r['unit_code']} ({r['period']}): {r['status_a'] or '-'} -> "
+              f"{r['status_b'] or '-'}: {r['change']}" + (f" [{r['note']}]" if r["note"] else ""))
+    if args.out:
+        _write_diff(diff, Path(args.out))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _write_diff(diff, out: Path) -> None:
+    from audit_metrics import export
+
+    if out.suffix.lower() == ".xlsx":
+        export.write_workbook(out, diff.sheets())
+    elif out.suffix.lower() == ".csv":
+        out.write_bytes(export.to_csv_bytes(diff.changes))
+    else:
+        msg = f"--out {out.name}: use a .csv or .xlsx file name"
+        raise AuditMetricsError(msg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audit-metrics",
@@ -93,7 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limits-out", help="also write the funnel limit curves (.csv, .xlsx or .parquet)")
     p.add_argument("--accounting-out", help="also write the row accounting (.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary lines")
+    p.add_argument("--record", nargs="?", const="releases.sqlite", metavar="STORE",
+                   help="also record this run as a release in a results store (SQLite file; "
+                        "default releases.sqlite)")
+    p.add_argument("--label", help="a name for the recorded release (e.g. 2024-Q1)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("diff", help="what changed between two recorded releases")
+    p.add_argument("release_a", nargs="?", help="release number, label, 'previous' (default) or 'latest'")
+    p.add_argument("release_b", nargs="?", help="release number, label or 'latest' (default)")
+    p.add_argument("--store", default="releases.sqlite", help="results store (default releases.sqlite)")
+    p.add_argument("--out", help="also write the changes (.csv, or .xlsx with indicator and provenance sheets)")
+    p.add_argument("--list", action="store_true", help="list the recorded releases instead")
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("sample", help="write the synthetic sample extracts")
     p.add_argument("--out", default="sample_data")

@@ -686,6 +686,13 @@ def run_cli(args: argparse.Namespace) -> int:
         acc = pl.concat([a.to_frame() for a in run.datasets.values()]
                         + [r.accounting.to_frame() for r in run.results.values()])
         write_table(acc, args.accounting_out, sheet="accounting")
+    if getattr(args, "record", None):  # results store: see releases.py
+        from audit_metrics.releases import record_release
+
+        release = record_release(args.record, loaded, run, label=getattr(args, "label", None),
+                                 options={k: v for k, v in vars(args).items() if k != "func"})
+        if not args.quiet:
+            print(f"recorded {release.name} in {args.record}")
     if not args.quiet:
         for acc in run.datasets.values():
             print(acc.summary())
