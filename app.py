@@ -15,7 +15,17 @@ import streamlit as st
 
 st.set_page_config(page_title="Cancer audit variation", page_icon=":bar_chart:", layout="wide")
 
-from audit_metrics.ui import alliance, auth, catalogue, data, indicator, outliers, overview, trust  # noqa: E402
+from audit_metrics.ui import (  # noqa: E402
+    alliance,
+    auth,
+    catalogue,
+    data,
+    indicator,
+    outliers,
+    overview,
+    trends,
+    trust,
+)
 from audit_metrics.ui.state import (  # noqa: E402
     ROOT,
     SAMPLE_NOTE,
@@ -59,6 +69,8 @@ def main() -> None:
         outliers.view_outliers(run, table, loaded)
     elif view == "Indicator catalogue":
         catalogue.view_catalogue(run, loaded)
+    elif view == "Releases":
+        trends.view_releases(run, loaded)
     else:
         data.view_data(run, loaded)
     st.sidebar.caption(f"Rendered in {time.perf_counter() - started:.2f} s")

@@ -36,11 +36,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _release_store(folder: Path) -> Path:
+    """Two releases of the trend indicator, the second with the changed monthly extract (Releases view)."""
+    from audit_metrics.cli import main
+    from audit_metrics.sample_trends import make_monthly, second_release
+
+    store, changed = folder / "releases.sqlite", folder / "monthly2.parquet"
+    second_release(make_monthly()).write_parquet(changed)
+    for extra in ([], ["--data", f"monthly_outcomes={changed}"]):
+        main(["run", "--indicators", str(ROOT / "indicators.yaml"), "--out", str(folder / "r.csv"), "--indicator",
+              "sact_mort30", "--record", str(store), "--quiet", *extra])
+    return store
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(ROOT / "indicators.yaml")}
+    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(ROOT / "indicators.yaml"),
+           "AUDIT_METRICS_STORE": str(_release_store(tmp_path_factory.mktemp("releases")))}
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -149,3 +163,31 @@ def test_upload_extract_shows_row_accounting(server: str, browser: object, tmp_p
         "negative value in seen_by_cns" in page.content()
     page.get_by_role("button", name="Go back to the bundled sample data").click()
     page.get_by_text("Synthetic sample data").first.wait_for(timeout=60_000)
+
+
+def test_trend_tab_and_releases_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    """The indicator's "Over time" section (SPC, then the CUSUM tab) and the Releases view's changes."""
+    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+    page.goto(f"{server}/?view=Indicator&indicator=sact_mort30&trust=ZE5")
+    _wait_for_app(page)
+    page.get_by_role("tab", name="National (SPC)").wait_for(timeout=120_000)
+    page.get_by_text("Variation: Common cause").first.wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert any("England (national)" in t for t in titles)
+    page.get_by_role("tab", name="Selected trust (SPC)").click()
+    page.get_by_text("Concerning since").first.wait_for(timeout=60_000)
+    page.get_by_text("Concerning since").first.scroll_into_view_if_needed()
+    _screenshot(page, tmp_path, "trend_spc")
+    page.get_by_role("tab", name="CUSUM & VLAD (selected trust)").click()
+    page.get_by_text("deterioration signal").first.wait_for(timeout=60_000)
+    page.get_by_text("Risk-adjusted CUSUM").first.scroll_into_view_if_needed()
+    shot = _screenshot(page, tmp_path, "trend_cusum")
+    assert shot.stat().st_size > 20_000
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/?view=Releases")
+    _wait_for_app(page)
+    page.get_by_text("New since release 1: 2 flags").wait_for(timeout=120_000)
+    assert "extract changed: monthly_outcomes" in page.inner_text("body")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _screenshot(page, tmp_path, "releases")

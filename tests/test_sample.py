@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from audit_metrics.sample import PLANTED, write_sample
+from audit_metrics.sample_trends import write_monthly
 
 
 def _bytes(folder: Path) -> dict[str, bytes]:
@@ -24,6 +25,7 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
 def test_committed_sample_is_the_generators_output(tmp_path: Path, root: Path) -> None:
     """sample_data/ is exactly what `audit-metrics sample` writes (nothing hand-edited)."""
     write_sample(tmp_path)
+    write_monthly(tmp_path)  # the monthly extract for trend charts (sample_trends.py)
     assert _bytes(tmp_path) == {k: v for k, v in _bytes(root / "sample_data").items() if k != "README.md"}
 
 

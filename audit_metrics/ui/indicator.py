@@ -132,3 +132,6 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
                "adjusted-rate scale. Click a column heading to sort.")
     st.dataframe(display_table(rows).select([c for c in cols if c in rows.columns]), hide_index=True,
                  key="ind_table")
+    from audit_metrics.ui import trends  # the "Over time" tab (SPC, CUSUM, VLAD)
+
+    trends.view_indicator_trends(run, indicator, None if highlight == "(none)" else highlight)

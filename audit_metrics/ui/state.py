@@ -23,7 +23,7 @@ from audit_metrics.ui import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export",
-         "Indicator catalogue", "Data")
+         "Indicator catalogue", "Data", "Releases")
 LEVELS = {"Trusts": "trust", "Cancer Alliances": "cancer_alliance", "Regions": "region"}
 MAX_UPLOAD_MB = 200
 SAMPLE_NOTE = ("**Synthetic sample data.** Every trust, Cancer Alliance, region and patient here is "
