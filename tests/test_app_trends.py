@@ -100,3 +100,14 @@ def test_releases_view_without_a_store(tmp_path: Path, monkeypatch: pytest.Monke
     at = _app(view="Releases")
     assert not at.exception
     assert any("No results store yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("planted", PLANTED_TRENDS, ids=[p.trust_code for p in PLANTED_TRENDS])
+def test_trust_profile_names_the_planted_change(planted) -> None:
+    at = _app(view="Trust profile", trust=planted.trust_code)
+    assert not at.exception
+    words = "Concerning since" if planted.direction == "deterioration" else "Improving since"
+    lines = [m.value for m in at.markdown if "Over time:" in m.value]
+    assert len(lines) == 1  # only the dated indicator has a trend line
+    assert words in lines[0]
+    assert len(at.get("plotly_chart")) == 2  # the funnel slices and the one sparkline

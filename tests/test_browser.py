@@ -166,7 +166,8 @@ def test_upload_extract_shows_row_accounting(server: str, browser: object, tmp_p
 
 
 def test_trend_tab_and_releases_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
-    """The indicator's "Over time" section (SPC, then the CUSUM tab) and the Releases view's changes."""
+    """The indicator's "Over time" section (SPC, then the CUSUM tab), a trust profile's trend line and
+    the Releases view's changes."""
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
     page.goto(f"{server}/?view=Indicator&indicator=sact_mort30&trust=ZE5")
     _wait_for_app(page)
@@ -184,6 +185,14 @@ def test_trend_tab_and_releases_in_chromium(server: str, browser: object, tmp_pa
     page.get_by_text("Risk-adjusted CUSUM").first.scroll_into_view_if_needed()
     shot = _screenshot(page, tmp_path, "trend_cusum")
     assert shot.stat().st_size > 20_000
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/?view=Trust+profile&trust=ZG1")
+    _wait_for_app(page)
+    line = page.get_by_text("Over time:").first
+    line.wait_for(timeout=120_000)
+    assert "Over time: Improving since" in page.inner_text("body")
+    line.scroll_into_view_if_needed()
+    _screenshot(page, tmp_path, "trust_trend")
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(f"{server}/?view=Releases")
     _wait_for_app(page)

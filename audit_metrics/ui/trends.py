@@ -173,16 +173,27 @@ HOW_TO_READ = """
 # ------------------------------------------------------------------ trust profile
 
 
-def trust_trend_line(run: AuditRun, indicator: str, trust: str) -> tuple[object, str] | None:
-    """(sparkline figure, icon + sentence) for the trust profile, or None without monthly data."""
-    if run.results[indicator].spec.risk_adjustment is None and not _has_dates(indicator):
+def trust_trend_line(run: AuditRun, indicator: str, trust: str) -> tuple[object, str, str] | None:
+    """(sparkline figure, icon, sentence) for the trust profile, or None without monthly data."""
+    if not _has_dates(indicator):
         return None
     trend = trend_for(indicator, "trust", trust, with_arl=False)
     if trend is None or trend.xmr is None:
         return None
     spec = run.results[indicator].spec
-    return (trend_figures.sparkline_figure(trend.xmr, multiplier=spec.multiplier),
-            f"{ICON[trend.xmr.variation]} {trend.sentence}")
+    return (trend_figures.sparkline_figure(trend.xmr, multiplier=spec.multiplier), ICON[trend.xmr.variation],
+            trend.sentence)
+
+
+def show_trust_trend(run: AuditRun, indicator: str, trust: str) -> None:
+    """In the trust profile: the indicator's SPC sparkline, its variation icon and one sentence."""
+    got = trust_trend_line(run, indicator, trust)
+    if got is None:
+        return
+    fig, icon, sentence = got
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1.plotly_chart(fig, key=f"trust_trend_{indicator}", config={"displayModeBar": False, "staticPlot": True})
+    c2.markdown(f"{icon} **Over time:** {sentence}", unsafe_allow_html=True)
 
 
 def _has_dates(indicator: str) -> bool:

@@ -8,6 +8,7 @@ import streamlit as st
 from audit_metrics import export, figures, views
 from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui import trends
 from audit_metrics.ui.state import best_by_indicator, chart, qp_index, set_qp, trust_label
 
 
@@ -78,6 +79,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
             st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{spec.tumour_site} - "
                         f"{spec.title}**: {r['status_label']}", unsafe_allow_html=True)
             st.markdown(sentence)
+            trends.show_trust_trend(run, r["indicator_id"], code)  # SPC sparkline and sentence, if dated
             expected_range = views.range_sentence(result)
             notes = ([expected_range] if expected_range else []) + (
                 [f"Data quality: {'; '.join(quality)}."] if quality else [])
