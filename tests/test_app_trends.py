@@ -111,3 +111,15 @@ def test_trust_profile_names_the_planted_change(planted) -> None:
     assert len(lines) == 1  # only the dated indicator has a trend line
     assert words in lines[0]
     assert len(at.get("plotly_chart")) == 2  # the funnel slices and the one sparkline
+
+
+def test_overview_filters_to_flags_new_since_the_last_release(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_METRICS_STORE", str(store))
+    at = _app()
+    assert not at.exception
+    box = at.checkbox(key="ov_new")
+    assert "release 2 against 1: 1" in box.label
+    box.check().run()
+    assert not at.exception
+    heat = _charts(at)[0]["data"][0]
+    assert len(heat["y"]) == 1 and len(heat["x"]) == 1  # one trust, one indicator: ZC4's new alarm

@@ -7,6 +7,7 @@ import streamlit as st
 
 from audit_metrics import figures, views
 from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui import trends
 from audit_metrics.ui.state import chart, goto, trust_label
 
 
@@ -39,6 +40,10 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
         grid = grid.filter(pl.col("cancer_alliance") == alliance)
     if region != "All":
         grid = grid.filter(pl.col("region") == region)
+    new = trends.new_flag_keys()  # flags new since the last recorded release (see the Releases view)
+    if new is not None and st.checkbox(f"Only flags new since the last release ({new[0]}: {new[1].height})",
+                                       key="ov_new"):
+        grid = grid.join(new[1], on=["indicator_id", "unit_code"], how="semi")
     if grid.height == 0:
         st.warning("No results match these filters.")
         return

@@ -213,6 +213,32 @@ def store_path(loaded: LoadedCatalogue) -> Path:
     return Path(os.environ.get("AUDIT_METRICS_STORE", loaded.path.parent / releases.DEFAULT_STORE))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _new_flags(store: str, mtime_ns: int) -> tuple[str, pl.DataFrame] | None:
+    del mtime_ns  # cache key: the store file's modification time
+    try:
+        if releases.list_releases(store).height < 2:
+            return None
+        diff = releases.diff_releases(store)
+    except AuditMetricsError:
+        return None
+    new = diff.changes.filter(pl.col("comparable"), pl.col("level") == "trust",
+                              pl.col("change").is_in(["new alarm", "new alert", "escalated", "reversed"]))
+    return f"release {diff.b.release_id} against {diff.a.release_id}", new.select("indicator_id", "unit_code").unique()
+
+
+def new_flag_keys() -> tuple[str, pl.DataFrame] | None:
+    """(which releases, indicator_id + unit_code of trust flags new in the latest release), or None
+    without a store of two releases: the overview's "new since the last release" filter."""
+    ctx = _context()
+    if ctx is None:
+        return None
+    store = store_path(ctx[0])
+    if not store.is_file():
+        return None
+    return _new_flags(str(store), store.stat().st_mtime_ns)
+
+
 def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Releases: what changed")
     store = store_path(loaded)
