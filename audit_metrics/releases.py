@@ -170,7 +170,7 @@ def record_release(store: str | Path, loaded: LoadedCatalogue, run: AuditRun, *,
                    options: Mapping[str, Any] | None = None) -> Release:
     """Record a run as a new release (one transaction) and return it."""
     table = run.table()
-    pooled = {i: r.pooled_period for i, r in run.results.items()}
+    pooled = {i: _whole_period(r.table["period"].unique().to_list()) for i, r in run.results.items()}
     frame = table.with_columns(
         pl.col("period").cast(pl.String),
         pl.struct("indicator_id", "period").map_elements(lambda s: int(pooled[s["indicator_id"]] == s["period"]),
@@ -202,6 +202,20 @@ def record_release(store: str | Path, loaded: LoadedCatalogue, run: AuditRun, *,
                 raise AuditMetricsError(msg) from None
             raise
         return _release(conn, rid)
+
+
+def _whole_period(labels: list[str]) -> str:
+    """The label of the whole reporting period among an indicator's period labels: the one that is the
+    pipeline's pooled label of the others ("2021/22 to 2023/24"), or the only label."""
+    from audit_metrics.pipeline import _pooled_label
+
+    if len(labels) == 1:
+        return labels[0]
+    for label in labels:
+        if label == _pooled_label([x for x in labels if x != label]):
+            return label
+    msg = f"no whole-period label among {labels}"
+    raise AuditMetricsError(msg)
 
 
 def _release(conn: sqlite3.Connection, rid: int) -> Release:

@@ -152,3 +152,13 @@ def test_unknown_release_and_duplicate_label(two_releases, capsys: pytest.Captur
         loaded = load_catalogue(project / "indicators.yaml")
         releases.record_release(store, loaded, run_audit(loaded, only=["lung_cns"]), label="2024-Q1")
     assert releases.list_releases(store).height >= 2
+
+
+def test_whole_period_rows_are_marked_pooled(two_releases) -> None:
+    """Indicators reported by period too: only the whole-period row ("2021/22 to 2023/24") is pooled."""
+    _, store = two_releases
+    rows = releases.release_results(store, 1).filter(pl.col("indicator_id") == "bowel_emergency_dx")
+    pooled = rows.filter(pl.col("pooled") == 1)["period"].unique().to_list()
+    assert pooled == ["2021/22 to 2023/24"]
+    assert set(rows["period"]) == {"2021/22", "2022/23", "2023/24", "2021/22 to 2023/24"}
+    assert releases._whole_period(["2023/24"]) == "2023/24"

@@ -117,3 +117,41 @@ def test_indicator_without_dates_has_no_trend(catalogue_path: Path) -> None:
     _, datasets = load_all(loaded, only=["lung_cns"])
     spec = next(s for s in loaded.catalogue.indicators if s.id == "lung_cns")
     assert trends.trend_cohort(loaded, spec, datasets["lung_cns"]) is None
+
+
+@pytest.mark.parametrize("indicator", ["bowel_emergency_dx", "bowel_mort90"])
+def test_patients_extract_charted_by_diagnosis_month(tmp_path: Path, root: Path, indicator: str) -> None:
+    """The patients extract, charted by diagnosis month once the dataset declares its date column: an
+    unadjusted proportion (p′ chart, no CUSUM) and a risk-adjusted outcome with blank outcomes. Every
+    cohort patient is charted or excluded with the funnel's reason. Oracle: the funnel pipeline's
+    national counts and cohort accounting for the same indicator."""
+    import shutil
+
+    shutil.copytree(root / "sample_data", tmp_path / "sample_data")
+    text = (root / "indicators.yaml").read_text()
+    marker = "    period_column: financial_year\n    key: [patient_id]\n"
+    assert marker in text
+    (tmp_path / "indicators.yaml").write_text(text.replace(marker, marker + "    date_column: diagnosis_date\n", 1))
+    loaded = load_catalogue(tmp_path / "indicators.yaml")
+    _, datasets = load_all(loaded, only=[indicator])
+    spec = next(s for s in loaded.catalogue.indicators if s.id == indicator)
+    cohort = trends.trend_cohort(loaded, spec, datasets["patients"])
+    assert cohort.risk_adjusted == (spec.risk_adjustment is not None)
+    run = run_audit(loaded, only=[indicator])
+    result = run.results[indicator]
+    whole = result.table.filter(pl.col("level") == "national").sort(pl.col("period").str.len_chars())
+    national = whole.row(-1, named=True)  # the whole period ("2021/22 to 2023/24"), not a single year
+    series = trends.monthly_series(cohort)
+    assert series["observed"].sum() == national["observed"] and series["patients"].sum() == national["denominator"]
+    assert len(cohort.months) == 36
+    excluded = {e.reason: e.rows for e in cohort.exclusions}
+    funnel = {e.reason: e.rows for e in run.results[indicator].accounting.exclusions if e.reason != "not in the cohort"}
+    assert excluded == funnel
+    assert cohort.frame.height + sum(excluded.values()) == run.results[indicator].accounting.rows_used + sum(funnel.values())
+    trend = trends.unit_trend(cohort, spec, unit="ZA4", with_arl=False)
+    if cohort.risk_adjusted:
+        assert excluded["missing outcome (numerator is blank)"] > 0 and trend.cusum is not None
+        assert trend.laney.kind == "u_prime"
+    else:
+        np.testing.assert_allclose(series["value"].to_numpy(), (series["observed"] / series["patients"]).to_numpy())
+        assert trend.laney.kind == "p_prime" and trend.cusum is None
