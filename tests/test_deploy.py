@@ -268,6 +268,29 @@ def test_probe_is_ready_only_when_the_view_renders_and_follows_catalogue_changes
     assert _probe(url).returncode == 0  # and back, without a restart
 
 
+def test_open_session_sees_a_saved_catalogue_at_its_next_click(live: tuple[str, Path]) -> None:
+    """A session open before the catalogue is saved shows the new definition on its next rerun, whole:
+    the new title with the new indicator count, never one without the other."""
+    url, catalogue = live
+    original = catalogue.read_text(encoding="utf-8")
+    old_title = "90-day mortality after major bowel cancer resection"
+    assert f"title: {old_title}" in original or f'title: "{old_title}"' in original
+    with readiness.Session(url, timeout=180) as tab:
+        before = tab.run({"view": "Indicator catalogue"})
+        assert before.has("markdown", "24 indicators defined")
+        assert any(old_title in e.text for e in before.elements)
+        try:
+            catalogue.write_text(original.replace(old_title, "Death within 90 days of bowel surgery", 1),
+                                 encoding="utf-8")
+            after = tab.run({"view": "Indicator catalogue"})
+        finally:
+            catalogue.write_text(original, encoding="utf-8")
+    assert after.finished and not after.errors
+    texts = " ".join(e.text for e in after.elements)
+    assert "Death within 90 days of bowel surgery" in texts and old_title not in texts
+    assert after.has("markdown", "24 indicators defined")
+
+
 def test_probe_reports_an_unreachable_server() -> None:
     ok, message = readiness.check_ready(f"http://127.0.0.1:{_free_port()}", timeout=5)
     assert not ok

@@ -164,8 +164,13 @@ class Session:
                 raise ProbeError(msg) from exc
             fwd = ForwardMsg.FromString(raw if isinstance(raw, bytes) else raw.encode())
             kind = fwd.WhichOneof("type")
-            if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            delta = fwd.delta.WhichOneof("type") if kind == "delta" else None
+            if delta == "new_element":
                 elements.append(_element(fwd.delta.new_element))
+            elif delta == "add_block" and fwd.delta.add_block.WhichOneof("type") in {"expandable", "tab"}:
+                block = fwd.delta.add_block  # expanders and tabs carry their label on the block
+                label = block.expandable.label if block.HasField("expandable") else block.tab.label
+                elements.append(Element(kind=block.WhichOneof("type"), text=label))
             elif kind == "auth_redirect":
                 redirect = fwd.auth_redirect.url
             elif kind == "script_finished":
