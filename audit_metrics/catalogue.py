@@ -16,7 +16,9 @@ import difflib
 import errno
 import hashlib
 import json
+import math
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -349,6 +351,19 @@ class YamlLimits:
     max_values: int = 200_000
 
 
+_YAML_SPECIAL = re.compile(r"^[-+]?\.(inf|nan)$", re.IGNORECASE)
+
+
+def _non_finite(text: str) -> bool:
+    """Scalar text that reads as infinity or not-a-number (YAML's .inf/.nan, or 1e999, NaN)."""
+    if _YAML_SPECIAL.match(text):
+        return True
+    try:
+        return not math.isfinite(float(text.replace("_", "")))
+    except ValueError:
+        return False
+
+
 def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | None:
     """The first bound ``text`` breaks, located; None if within bounds.
 
@@ -382,6 +397,10 @@ def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | No
             grown = 1
             if event.anchor is not None:
                 anchors[event.anchor] = 1
+            if event.tag is None and event.style is None and _non_finite(event.value):
+                # .inf, .nan and 1e999 would pass every '>= 0' check and silently disable a rule
+                return Problem(file, f"{event.value!r} is not a finite number", line,
+                               hint="write an ordinary number; if it is text, put it in quotes")
         elif isinstance(event, yaml.AliasEvent):
             if any(anchor == event.anchor for anchor, _ in stack):
                 return Problem(file, f"alias *{event.anchor} refers to the value that contains it", line,

