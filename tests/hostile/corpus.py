@@ -383,7 +383,7 @@ def aggregate_variants() -> list[Variant]:
         Variant(kind, "negative_count", "clean", _cell(name, 2, "seen", "-3"), "negative value in seen"),
         Variant(kind, "fractional_count", "clean", _cell(name, 2, "patients", "50.5"), "not a whole number"),
         Variant(kind, "count_text", "clean", _cell(name, 2, "patients", "many"), "not a whole number"),
-        Variant(kind, "count_blank", "clean", _cell(name, 2, "patients", ""), "missing value in patients"),
+        Variant(kind, "count_blank", "clean", _cell(name, 2, "patients", "")),  # excluded per indicator
         Variant(kind, "count_nan", "clean", _cell(name, 2, "seen", "NaN"), "not a whole number"),
         Variant(kind, "count_inf", "clean", _cell(name, 2, "seen", "inf"), "not a whole number"),
         Variant(kind, "count_overflow", "clean", _cell(name, 2, "patients", "1" + "0" * 30),
