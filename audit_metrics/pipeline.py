@@ -102,13 +102,24 @@ class IndicatorResult:
                 f"alerts={alerts}, alarms={alarms}"
                 + (f" [{'; '.join(self.warnings)}]" if self.warnings else ""))
 
-    @property
+    @cached_property
     def pooled_period(self) -> str:
         """The period the headline results are for: all periods pooled ("2021/22 to 2023/24"), or the
-        latest period for an indicator with ``pooled: false`` (rolling windows, monthly returns)."""
+        latest period for an indicator with ``pooled: false`` (rolling windows, monthly returns).
+
+        Without a recorded headline, the pooled label is the one that spans the other periods (not
+        the first row's period: the table is sorted by period, so that is a single year).
+        """
         if self.headline_period is not None:
             return self.headline_period
-        return str(self.table["period"][0]) if self.table.height else ALL_PERIODS
+        periods = {str(p) for p in self.table["period"].unique().drop_nulls()} if self.table.height else set()
+        if len(periods) <= 1:
+            return periods.pop() if periods else ALL_PERIODS
+        spanning = [p for p in periods if _pooled_label(sorted(periods - {p})) == p]
+        if len(spanning) != 1:
+            msg = f"{self.spec.id}: cannot tell the pooled period among {sorted(periods)}"
+            raise AuditMetricsError(msg)
+        return spanning[0]
 
 
 @dataclass(frozen=True)

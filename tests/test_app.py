@@ -318,3 +318,12 @@ def test_trust_profile_sentences_agree_with_their_ranges() -> None:
         value = float(scale.group(2))
         inside = float(low) <= value <= float(high)
         assert inside == ("within the range expected" in sentence), (sentence, expected_range)
+
+
+def test_pooled_label_is_pooled_for_by_period_indicators(overview: AppTest) -> None:
+    """#12 defect 2: the overview offered '2021/22 to 2023/24' beside 'All periods pooled' (one of them
+    was a single year); the indicator view labels the pooled rows by their span."""
+    options = overview.selectbox(key="ov_period").options
+    assert options == ["All periods pooled", "2021/22", "2022/23", "2023/24"]
+    at = _app(view="Indicator", indicator="bowel_emergency_dx")
+    assert at.selectbox(key="ind_period").value == "2021/22 to 2023/24"

@@ -141,3 +141,20 @@ def test_display_table_shows_percentages_in_percent(run: AuditRun) -> None:
     assert lung["value"].max() > 1
     ra = table.filter(pl.col("indicator_id") == "bowel_mort90", pl.col("value").is_not_null())
     assert ra["value"].max() < 10 and ra["adjusted_value"].max() > 1  # O/E ratio; adjusted rate in %
+
+
+def test_pooled_period_of_a_by_period_indicator(run: AuditRun) -> None:
+    """#12 defect 2: for bowel_emergency_dx (reported by period too) the pooled label was the first
+    row's period, 2021/22, so every 'All periods pooled' view showed one year."""
+    result = run.results["bowel_emergency_dx"]
+    assert result.pooled_period == "2021/22 to 2023/24"
+    assert run.results["bowel_mort90"].pooled_period == "2021/22 to 2023/24"  # not by period
+    pooled = views.pooled(run).filter(pl.col("indicator_id") == "bowel_emergency_dx", pl.col("level") == "trust")
+    assert set(pooled["period"]) == {"2021/22 to 2023/24"}
+    # oracle: arithmetic - the pooled counts are the sums of the three single periods
+    singles = (result.table.filter(pl.col("level") == "trust", pl.col("period") != result.pooled_period)
+               .group_by("unit_code").agg(pl.col("observed", "denominator").sum(), pl.col("period").n_unique()))
+    joined = pooled.join(singles, on="unit_code", suffix="_sum").filter(pl.col("observed").is_not_null())
+    assert joined.height > 100 and set(joined["period_sum"]) == {3}
+    assert (joined["observed"] == joined["observed_sum"]).all()
+    assert (joined["denominator"] == joined["denominator_sum"]).all()
