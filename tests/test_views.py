@@ -148,6 +148,9 @@ def test_pooled_period_of_a_by_period_indicator(run: AuditRun) -> None:
     row's period, 2021/22, so every 'All periods pooled' view showed one year."""
     result = run.results["bowel_emergency_dx"]
     assert result.pooled_period == "2021/22 to 2023/24"
+    from dataclasses import replace  # without a recorded headline, the spanning label is found
+
+    assert replace(result, headline_period=None).pooled_period == "2021/22 to 2023/24"
     assert run.results["bowel_mort90"].pooled_period == "2021/22 to 2023/24"  # not by period
     pooled = views.pooled(run).filter(pl.col("indicator_id") == "bowel_emergency_dx", pl.col("level") == "trust")
     assert set(pooled["period"]) == {"2021/22 to 2023/24"}
