@@ -378,45 +378,62 @@ def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 
 _BLANK = ["", "NA", "NULL", "null", "N/A"]
-_CANDIDATES = (pl.Int64(), pl.Float64(), pl.Boolean(), pl.Date())
-_BATCH = 64
+_DATE_LIKE = r"^\d{1,4}[-/]\d{1,2}[-/]\d{1,4}( \d{1,2}:\d{2}:\d{2})?$"
 
 
 def _infer_all(raw: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataType]:
-    """The narrowest type every non-blank value of each text column converts to (else text).
+    """The narrowest type every non-blank value of each text column converts to (else text)."""
+    return {name: _infer(raw, name) for name in names}
 
-    One query per batch of columns, for all candidate types together.
+
+def _infer(raw: pl.DataFrame, name: str) -> pl.DataType:
+    """Whole number, number, true/false, date or text, judged on the column's distinct values.
+
+    A value converts the same way wherever it appears, so the distinct values decide: a column of
+    tumour sites has a handful however many rows it has. Dates are only tried on date-shaped text
+    (parsing is the slow step).
     """
-    if not names:
-        return {}
-    if len(names) > _BATCH:  # polars plans one query of thousands of expressions in superlinear time
-        return {k: v for i in range(0, len(names), _BATCH) for k, v in _infer_all(raw, names[i:i + _BATCH]).items()}
-    exprs: list[pl.Expr] = []
-    for i, name in enumerate(names):
-        text = pl.col(name).str.strip_chars()
-        present = text.is_not_null() & ~text.is_in(_BLANK)
-        exprs.append(present.sum().alias(f"{i}|n"))
-        for j, dtype in enumerate(_CANDIDATES):
-            exprs.append((present & _cast_text(pl.col(name), dtype).is_null()).sum().alias(f"{i}|{j}"))
-        # 0/1 columns stay numeric unless declared boolean
-        exprs.append((present & ~text.str.to_lowercase().is_in(["true", "false"])).sum().alias(f"{i}|tf"))
-    counts = raw.select(exprs).row(0, named=True)
-    out: dict[str, pl.DataType] = {}
-    for i, name in enumerate(names):
-        out[name] = pl.String()
-        if not counts[f"{i}|n"]:
-            continue
-        for j, dtype in enumerate(_CANDIDATES):
-            if counts[f"{i}|{j}"] == 0 and not (dtype == pl.Boolean and counts[f"{i}|tf"]):
-                out[name] = dtype
-                break
-    return out
+    values = raw.select(pl.col(name).cast(pl.String).str.strip_chars().unique().alias("v"))
+    values = values.filter(pl.col("v").is_not_null() & ~pl.col("v").is_in(_BLANK))
+    if values.height == 0:
+        return pl.String()
+    v = pl.col("v")
+    found = values.select(
+        _cast_text(v, pl.Float64()).is_null().any().alias("not_number"),
+        _cast_text(v, pl.Int64()).is_null().any().alias("not_whole"),
+        (~v.str.to_lowercase().is_in(["true", "false"])).any().alias("not_boolean"),  # 0/1 stay numeric
+        (~v.str.contains(_DATE_LIKE)).any().alias("not_date_shaped"),
+    ).row(0, named=True)
+    if not found["not_number"]:
+        return pl.Float64() if found["not_whole"] else pl.Int64()
+    if not found["not_boolean"]:
+        return pl.Boolean()
+    if not found["not_date_shaped"] and not values.select(_cast_text(v, pl.Date()).is_null().any()).item():
+        return pl.Date()
+    return pl.String()
 
 
 def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
            real: Sequence[str] = (), *, infer: bool = True) -> tuple[
         pl.DataFrame, dict[str, pl.DataType]]:
     """Cast text columns to declared or inferred types; return the frame and the intended types."""
+    wanted = _wanted_types(raw, spec, integer, real, infer=infer)
+    exprs = []
+    for name, dtype in wanted.items():
+        src = raw[name].dtype
+        if src == dtype:
+            continue
+        if src == pl.String:
+            exprs.append(_cast_text(pl.col(name), dtype).alias(name))
+        else:
+            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
+    typed = raw.with_columns(exprs) if exprs else raw
+    return typed, wanted
+
+
+def _wanted_types(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
+                  real: Sequence[str] = (), *, infer: bool = True) -> dict[str, pl.DataType]:
+    """The type each column will have: declared, a count, or inferred from its text."""
     declared = dict(spec.columns) if spec else {}
     wanted: dict[str, pl.DataType] = {}
     for name in raw.columns:
@@ -432,17 +449,7 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
             wanted[name] = pl.Null()  # inferred below, all columns at once
     unknown = [name for name, dtype in wanted.items() if dtype == pl.Null]
     wanted.update(_infer_all(raw, unknown))  # CSV/Excel text; Parquet columns are already typed
-    exprs = []
-    for name, dtype in wanted.items():
-        src = raw[name].dtype
-        if src == dtype:
-            continue
-        if src == pl.String:
-            exprs.append(_cast_text(pl.col(name), dtype).alias(name))
-        else:
-            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
-    typed = raw.with_columns(exprs) if exprs else raw
-    return typed, wanted
+    return wanted
 
 
 def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Schema:
@@ -458,8 +465,9 @@ def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Sche
             if name in schema:
                 schema[name] = _TYPES[kind]
         return pl.Schema(schema)
-    typed, _ = _typed(read_extract(path, spec), spec)
-    return typed.drop(ROW).schema
+    raw = read_extract(path, spec)  # the types alone: casting every value is the loader's job
+    wanted = _wanted_types(raw, spec)
+    return pl.Schema({name: wanted.get(name, dtype) for name, dtype in raw.schema.items() if name != ROW})
 
 
 def _text(name: str) -> pl.Expr:
