@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "BreakdownSpec",
     "Catalogue",
     "CovariateSpec",
     "DatasetSpec",
@@ -201,6 +202,24 @@ class CovariateSpec(_Model):
         return {"name": value} if isinstance(value, str) else value
 
 
+class BreakdownSpec(_Model):
+    """A patient characteristic results are broken down by (inequalities). A plain string in YAML is
+    shorthand for ``{column: ...}``."""
+
+    column: str = Field(description="Column of the dataset holding the group, e.g. imd_quintile.")
+    label: str | None = Field(None, description="What the groups are called on screen, e.g. 'IMD quintile'.")
+    ordered: bool | None = Field(
+        None, description="Ordered groups (a gradient: slope and relative index of inequality). Default: "
+        "true for integer columns (such as IMD quintile, 1 = most deprived) or when levels are given.")
+    levels: list[str | int] | None = Field(
+        None, description="The groups in order, most disadvantaged first (ordered breakdowns).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"column": value} if isinstance(value, str) else value
+
+
 class RiskAdjustmentSpec(_Model):
     """Patient-level logistic case-mix model (see the risk-adjustment section of the README)."""
 
@@ -241,6 +260,8 @@ class IndicatorSpec(_MethodOptions):
     risk_adjustment: RiskAdjustmentSpec | None = None
     transform: Literal["arcsine", "log", "sqrt"] | None = Field(
         None, description="Variance-stabilising scale for transformed limits.")
+    breakdowns: list[BreakdownSpec] | None = Field(
+        None, description="Inequality breakdowns for this indicator (replaces the catalogue's list; [] for none).")
 
     def target_for(self, period: str) -> float | None:
         """The standard for one period (None: compare with the national value)."""
@@ -276,6 +297,9 @@ class Catalogue(_Model):
     datasets: dict[str, DatasetSpec]
     units: UnitsSpec
     defaults: Defaults = Field(default_factory=Defaults)
+    breakdowns: list[BreakdownSpec] = Field(
+        default_factory=list, description="Inequality breakdowns for every patient-level indicator whose "
+        "dataset has the column, e.g. [imd_quintile, sex, ethnic_group].")
     indicators: list[IndicatorSpec] = Field(min_length=1)
 
 
@@ -459,7 +483,7 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], lines: _LineMap, problems: lis
 def _all_field_names() -> list[str]:
     names: set[str] = set()
     for model in (Catalogue, DatasetSpec, UnitsSpec, Defaults, IndicatorSpec, RiskAdjustmentSpec,
-                  CovariateSpec, SuppressionSpec):
+                  CovariateSpec, SuppressionSpec, BreakdownSpec):
         names.update(model.model_fields)
     return sorted(names)
 
@@ -813,6 +837,11 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                 add(("datasets", name), f"column {col!r} is not in dataset {name!r}",
                     _close(col, list(schema)))
 
+    all_columns = sorted({c for schema in schemas.values() for c in schema})
+    for j, b in enumerate(cat.breakdowns):
+        if schemas and all(b.column not in schema for schema in schemas.values()):
+            add(("breakdowns", j), f"breakdown column {b.column!r} is in no dataset",
+                _close(b.column, all_columns) or "name a column of a patient-level extract")
     seen: dict[str, int] = {}
     for i, ind in enumerate(cat.indicators):
         if ind is None:  # invalid on its own: already reported by the schema check
@@ -870,6 +899,10 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     if declared not in {"integer", "float"}:
                         add((*base, key), f"{ind.id}.{key}: column {col!r} is {schema[col]}, not a count",
                             f"declare it: datasets.{ind.dataset}.columns.{col}: integer")
+        for j, b in enumerate(ind.breakdowns or []):
+            if b.column not in schema:
+                add((*base, "breakdowns", j), f"{ind.id}.breakdowns: unknown column {b.column!r} in dataset "
+                    f"{ind.dataset!r}", _close(b.column, list(schema)) or "name a column of the indicator's dataset")
         aggregate = is_aggregate(ind, cat.datasets)
         if ind.statistic == "rate" and ind.person_time is None and not (aggregate and ind.denominator):
             add((*base, "statistic"), f"{ind.id}: statistic 'rate' needs person_time",
