@@ -161,7 +161,8 @@ def slope_index(values: np.ndarray, population: np.ndarray, *, transform: str = 
     w0, w1 = slope_index_weights(population)
     alpha, beta = float(w0 @ y), float(w1 @ y)
     at0, at1 = float(back(alpha)), float(back(alpha + beta))
-    return SlopeIndex(at1 - at0, at1 / at0, at0, transform)
+    rii = at1 / at0 if at0 != 0 else float("nan")  # no events at the disadvantaged end: no ratio
+    return SlopeIndex(at1 - at0, rii, at0, transform)
 
 
 def slope_index_se(population: np.ndarray, variances: np.ndarray) -> float:
@@ -205,9 +206,10 @@ def slope_index_interval(values: np.ndarray, population: np.ndarray, se: np.ndar
     alpha, beta = w0 @ draws, w1 @ draws
     upper_q = coverage + (1 - coverage) / 2
     pos = np.array([round(repetitions * (1 - upper_q)), round(repetitions * upper_q)]) - 1
-    sii_sorted = np.sort(beta)[pos]
+    sii_sorted = np.partition(beta, pos)[pos]  # the k-th smallest, as PHE's sort()[k]
     if not transform:
-        rii_sorted = np.sort((alpha + beta) / alpha)[pos]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rii_sorted = np.partition((alpha + beta) / alpha, pos)[pos]
         return SlopeInterval(coverage, *map(float, sii_sorted), *map(float, rii_sorted))
     # PHE: limits of the transformed slope placed symmetrically about the fitted midpoint
     fit = slope_index(values, population, transform=scale)
@@ -479,23 +481,28 @@ def _gaps(groups: pl.DataFrame, order: list[str], *, spec: IndicatorSpec, option
     sign = 1.0 if spec.better == "higher" else -1.0
     min_n = options.min_denominator or 1
     rows = []
-    for (level, code), unit in ordered_rows.group_by(["level", "unit_code"], maintain_order=True):
-        unit = unit.sort("group_order")
-        present = dict(zip(unit["group"].to_list(), range(unit.height), strict=True))
-        base = {"level": level, "unit_code": code, "unit_name": unit["unit_name"][0],
-                "parent_code": unit["parent_code"][0], "patients": float(unit["denominator"].sum()),
-                "most_group": order[0], "least_group": order[-1]}
-        small = [g for g in order if g not in present or unit["denominator"][present[g]] < min_n]
+    cols = {c: ordered_rows[c].to_numpy() for c in ("observed", "denominator", "value", "lower_ci", "upper_ci")}
+    cols["expected"] = ordered_rows["expected"].to_numpy() if risk_adjusted else None
+    cols["group"] = np.array(ordered_rows["group"].to_list(), dtype=object)
+    keys = list(zip(ordered_rows["level"].to_list(), ordered_rows["unit_code"].to_list(), strict=True))
+    names, parents = ordered_rows["unit_name"].to_list(), ordered_rows["parent_code"].to_list()
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+    for start, stop in zip(starts, [*starts[1:], len(keys)], strict=True):
+        (level, code), sl = keys[start], slice(start, stop)
+        present = dict(zip(cols["group"][sl], range(stop - start), strict=True))
+        n = cols["denominator"][sl].astype(float)
+        base = {"level": level, "unit_code": code, "unit_name": names[start], "parent_code": parents[start],
+                "patients": float(n.sum()), "most_group": order[0], "least_group": order[-1]}
+        small = [g for g in order if g not in present or n[present[g]] < min_n]
         if small:
             rows.append({**base, "not_assessed_reason": f"fewer than {min_n:g} patients in {label} "
                          + ", ".join(small)})
             continue
-        o = unit["observed"].to_numpy().astype(float)
-        n = unit["denominator"].to_numpy().astype(float)
-        value = unit["value"].to_numpy().astype(float)
-        ci_se = (unit["upper_ci"] - unit["lower_ci"]).to_numpy() / (2 * _Z95)
+        o = cols["observed"][sl].astype(float)
+        value = cols["value"][sl].astype(float)
+        ci_se = (cols["upper_ci"][sl] - cols["lower_ci"][sl]) / (2 * _Z95)
         if risk_adjusted:
-            e = unit["expected"].to_numpy().astype(float)
+            e = cols["expected"][sl].astype(float)
             q = np.clip(np.array([nat_ratio[g] for g in order]) * e / n, 1e-12, 1 - 1e-12)
             null_var = (rate_scale / e) ** 2 * n * q * (1 - q)
         else:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-__all__ = ["PLANTED", "PlantedEffect", "make_trusts", "write_sample"]
+__all__ = ["ETHNIC_GROUPS", "NO_GAP_TRUST", "PLANTED", "PlantedEffect", "WIDE_GAP_TRUST", "make_trusts",
+           "write_sample"]
 
 N_TRUSTS = 140
 N_ALLIANCES = 21
@@ -102,6 +103,17 @@ POOR_ASCERTAINMENT_TRUST = 90  # submits ~55% of its cases
 POOR_ASA_COMPLETENESS_TRUST = 101  # ASA grade missing for ~45% of its surgical patients
 MERGED_TRUST = 120  # its predecessor code appears in 2021/22 records
 PREDECESSOR_CODE = "ZQ9"
+# Deprivation gradients (log-odds per IMD quintile towards the most deprived, quintile 1): nationally
+# more emergency presentation and less curative-intent treatment among the most deprived. One trust's
+# gradient is much steeper than the national one; another's is flat (no gap at all).
+EMERGENCY_GRADIENT = 0.12
+CURATIVE_GRADIENT = -0.15
+WIDE_GAP_TRUST = 45      # ZE5: extra 0.30 (emergency) and -0.35 (curative) per quintile
+WIDE_GAP_EXTRA = {"emergency": 0.30, "curative": -0.35}
+NO_GAP_TRUST = 122       # ZN2: the national gradient cancelled
+# ONS 2021 census high-level ethnic groups; shares typical of older cancer patients in England.
+ETHNIC_GROUPS = ("White", "Asian", "Black", "Mixed", "Other")
+ETHNIC_SHARE = np.array([0.885, 0.055, 0.032, 0.012, 0.016])
 
 
 TERTIARY = (0, 2, 4, 11, 20, 33, 47, 58, 66, 75)
@@ -164,7 +176,32 @@ def _logit_draw(rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
     return rng.random(eta.shape[0]) < 1.0 / (1.0 + np.exp(-eta))
 
 
-def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.DataFrame:
+def _ethnic_group(trust: np.ndarray, n_trusts: int, rng: np.random.Generator) -> pl.Series:
+    """Ethnic group with realistic missingness: trusts differ in diversity and in how completely they
+    record it (about 8% missing overall, a few trusts with a quarter or more missing)."""
+    diversity = rng.lognormal(0.0, 0.8, n_trusts)
+    missing_rate = rng.beta(1.2, 14.0, n_trusts)
+    missing_rate[rng.choice(n_trusts, 6, replace=False)] = rng.uniform(0.25, 0.40, 6)
+    share = np.tile(ETHNIC_SHARE, (n_trusts, 1))
+    share[:, 1:] *= diversity[:, None]
+    share[:, 0] = np.maximum(1 - share[:, 1:].sum(axis=1), 0.3)
+    share /= share.sum(axis=1, keepdims=True)
+    u = rng.random(trust.shape[0])[:, None]
+    idx = np.minimum((u > np.cumsum(share[trust], axis=1)).sum(axis=1), len(ETHNIC_GROUPS) - 1)
+    recorded = rng.random(trust.shape[0]) >= missing_rate[trust]
+    return _masked(np.array(ETHNIC_GROUPS)[idx], recorded, "ethnic_group")
+
+
+def _gradient(trust: np.ndarray, outcome: str, national: float) -> np.ndarray:
+    """Per-patient log-odds slope per quintile towards the most deprived (planted gap trusts)."""
+    slope = np.full(trust.shape[0], national)
+    slope[trust == WIDE_GAP_TRUST] += WIDE_GAP_EXTRA[outcome]
+    slope[trust == NO_GAP_TRUST] = 0.0
+    return slope
+
+
+def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator,
+              side_rng: np.random.Generator | None = None) -> pl.DataFrame:
     n_trusts = trusts.height
     vol = trusts["relative_volume"].to_numpy()
     trust = rng.choice(n_trusts, size=n, p=vol / vol.sum())
@@ -215,7 +252,7 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.Data
 
     emergency = _logit_draw(
         rng, SITE_EMERGENCY[site] + 0.45 * (stage_num - 2.5) + 0.02 * (age - 70)
-        + 0.12 * (imd_num - 3) * -1 + trust_effect("emergency"))
+        + _gradient(trust, "emergency", EMERGENCY_GRADIENT) * (3 - imd_num) + trust_effect("emergency"))
     screened = (~emergency) & (rng.random(n) < SITE_SCREENED[site])
     route = np.where(emergency, "Emergency presentation",
                      np.where(screened, "Screening",
@@ -230,7 +267,7 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.Data
     fit = 1.2 - 0.05 * (age - 70) - 0.35 * comorb - 0.6 * ps_num
     curative = _logit_draw(
         rng, 1.6 + SITE_CURATIVE[site] - 1.3 * (stage_num - 2) + fit - 0.8 * (lung & (histology == "SCLC"))
-        + trust_effect("curative_treatment"))
+        + _gradient(trust, "curative", CURATIVE_GRADIENT) * (3 - imd_num) + trust_effect("curative_treatment"))
     resect = curative & _logit_draw(
         rng, SITE_RESECTION[site] - 0.5 * (stage_num - 2) + 0.5 * fit + trust_effect("resection", 0.3))
     resect &= stage != "4"
@@ -262,6 +299,8 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.Data
     died_2y = died_1y | _logit_draw(rng, eta1y - 1.3)
     followed_2y = diag < np.datetime64("2022-04-01")
 
+    # drawn from a separate stream, so that every other column keeps its draws
+    ethnic = _ethnic_group(trust, n_trusts, side_rng or np.random.default_rng(0))
     codes = trusts["trust_code"].to_numpy()[trust].astype(object)
     merged = (trust == MERGED_TRUST) & (fy_start == FIRST_FY)
     codes[merged] = PREDECESSOR_CODE
@@ -280,6 +319,7 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator) -> pl.Data
         "performance_status": ps,
         "comorbidity_count": comorb,
         "imd_quintile": imd,
+        "ethnic_group": ethnic,
         "route_to_diagnosis": route,
         "emergency_presentation": emergency,
         "curative_treatment": curative,
@@ -329,7 +369,7 @@ def write_sample(out_dir: str | Path, *, patients: int = 200_000, seed: int = 20
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     trusts = make_trusts(seed)
-    pts = _patients(trusts, patients, rng)
+    pts = _patients(trusts, patients, rng, np.random.default_rng([seed, 1]))
     # a few realistic extract errors, so that the row accounting has something to report
     bad = pts.head(3).with_columns(pl.lit("ZZZ").alias("trust_code"),
                                    (pl.col("patient_id") + 10_000_000).alias("patient_id"))
