@@ -21,6 +21,7 @@ from audit_metrics.ui import (  # noqa: E402
     catalogue,
     data,
     indicator,
+    inequalities,
     outliers,
     overview,
     trends,
@@ -65,6 +66,8 @@ def main() -> None:
         trust.view_trust(run, table, run_key, loaded)
     elif view == "Cancer Alliance":
         alliance.view_alliance(run, table, loaded)
+    elif view == "Inequalities":
+        inequalities.view_inequalities(run, table, run_key, loaded)
     elif view == "Outliers & export":
         outliers.view_outliers(run, table, loaded)
     elif view == "Indicator catalogue":

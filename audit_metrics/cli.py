@@ -66,7 +66,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit_metrics.pipeline import run_cli
 
-    return run_cli(args)
+    code = run_cli(args)
+    if code == 0 and args.inequalities_out:
+        from audit_metrics.inequality import write_inequalities
+
+        for path in write_inequalities(args.indicators, args.inequalities_out, data=_data_overrides(args.data),
+                                       only=args.indicator):
+            if not args.quiet:
+                print(f"wrote {path}")
+    return code
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -122,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--indicator", action="append", metavar="ID", help="only these indicators")
     p.add_argument("--limits-out", help="also write the funnel limit curves (.csv, .xlsx or .parquet)")
     p.add_argument("--accounting-out", help="also write the row accounting (.csv)")
+    p.add_argument("--inequalities-out", help="also write the breakdowns (groups and gaps, small numbers "
+                   "suppressed): .xlsx (two sheets), or .csv/.parquet (a second file NAME_gaps)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary lines")
     p.add_argument("--record", nargs="?", const="releases.sqlite", metavar="STORE",
                    help="also record this run as a release in a results store (SQLite file; "

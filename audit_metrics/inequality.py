@@ -75,6 +75,7 @@ __all__ = [
     "slope_index_se",
     "slope_index_weights",
     "wilson_interval",
+    "write_inequalities",
 ]
 
 NOT_RECORDED = "Not recorded"
@@ -667,3 +668,33 @@ def inequalities_for_sharing(groups: pl.DataFrame, gaps: pl.DataFrame,
         .alias("status_label"),
     ).rename({"_hide": "suppressed"})
     return safe, out
+
+
+def write_inequalities(catalogue: str | Path, out: str | Path, *, data: Mapping[str, str | Path] | None = None,
+                       only: Sequence[str] | None = None) -> list[Path]:
+    """``audit-metrics run --inequalities-out``: the companion tables, small numbers suppressed as on screen.
+
+    ``.xlsx`` gets two sheets (groups, gaps); ``.csv`` and ``.parquet`` write OUT (groups) and OUT_gaps.
+    """
+    from audit_metrics import export
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.exceptions import AuditMetricsError
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in {".csv", ".xlsx", ".parquet"}:
+        msg = f"--inequalities-out {out.name}: use a .csv, .xlsx or .parquet file name"
+        raise AuditMetricsError(msg)
+    loaded = load_catalogue(catalogue, data=data)
+    run = run_inequalities(loaded, data=data, only=only)
+    groups, gaps = inequalities_for_sharing(run.groups(), run.gaps(), loaded.catalogue.defaults.suppression)
+    if suffix == ".xlsx":
+        export.write_workbook(out, {"groups": groups, "gaps": gaps})
+        return [out]
+    second = out.with_name(f"{out.stem}_gaps{out.suffix}")
+    for frame, path in ((groups, out), (gaps, second)):
+        if suffix == ".csv":
+            path.write_bytes(export.to_csv_bytes(frame))
+        else:
+            frame.write_parquet(path)
+    return [out, second]

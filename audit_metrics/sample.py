@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-__all__ = ["ETHNIC_GROUPS", "NO_GAP_TRUST", "PLANTED", "PlantedEffect", "WIDE_GAP_TRUST", "make_trusts",
-           "write_sample"]
+__all__ = [
+    "ETHNIC_GROUPS",
+    "NO_GAP_TRUST",
+    "PLANTED",
+    "WIDE_GAP_TRUST",
+    "PlantedEffect",
+    "make_trusts",
+    "write_sample",
+]
 
 N_TRUSTS = 140
 N_ALLIANCES = 21

@@ -201,3 +201,16 @@ def test_trend_tab_and_releases_in_chromium(server: str, browser: object, tmp_pa
     page.get_by_text("extract changed: monthly_outcomes").wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, tmp_path, "releases")
+def test_inequalities_view_renders_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(f"{server}/?view=Inequalities&indicator=bowel_emergency_dx&breakdown=imd_quintile&trust=ZE5")
+    _wait_for_app(page)
+    page.get_by_text("Funnel of gaps").first.wait_for(timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
+    assert any("by IMD quintile" in t for t in titles) and any("Funnel of gaps" in t for t in titles)
+    body = page.inner_text("body")
+    assert "wider than expected" in body and "Gleddale" in body
+    shot = _screenshot(page, tmp_path, "inequalities")
+    assert shot.stat().st_size > 20_000

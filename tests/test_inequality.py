@@ -236,3 +236,134 @@ def test_sharing_blanks_small_cells_and_gaps_built_on_them() -> None:
 
 def test_breakdown_shorthand() -> None:
     assert BreakdownSpec.model_validate("imd_quintile").column == "imd_quintile"
+
+
+# ------------------------------------------------------------------ on the bundled sample data
+
+
+@pytest.fixture(scope="module")
+def sample_inequalities():
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.inequality import run_inequalities
+
+    loaded = load_catalogue(ROOT / "indicators.yaml")
+    only = ["bowel_emergency_dx", "lung_curative_s12", "bowel_mort90"]
+    return loaded, run_inequalities(loaded, only=only)
+
+
+def test_planted_wide_gap_trust_flagged_and_no_gap_trust_not(sample_inequalities) -> None:
+    """sample.py plants a much steeper deprivation gradient at ZE5 and none at ZN2 (sample_data/README.md)."""
+    _, run = sample_inequalities
+    gaps = run.results[("bowel_emergency_dx", "imd_quintile")].gaps
+    trust = gaps.filter(pl.col("level") == "trust")
+    wide = trust.filter(pl.col("unit_code") == "ZE5").row(0, named=True)
+    flat = trust.filter(pl.col("unit_code") == "ZN2").row(0, named=True)
+    assert wide["status"] in ("alert_high", "alarm_high"), wide
+    assert wide["status_label"].startswith("wider than expected")
+    assert flat["status"] == "within", flat
+    national = gaps.filter(pl.col("level") == "national").row(0, named=True)
+    # the national gradient points the planted way: more emergency presentation among the most deprived
+    assert national["gap"] > 0 and national["sii"] < 0 and national["disadvantage_gap"] > 0
+    assert national["sii_lower"] < national["sii"] < national["sii_upper"]
+
+
+def test_every_patient_is_in_a_group_or_reported(sample_inequalities) -> None:
+    _, run = sample_inequalities
+    result = run.results[("bowel_emergency_dx", "imd_quintile")]
+    groups = result.groups
+    national = groups.filter(pl.col("level") == "national")
+    trusts = groups.filter(pl.col("level") == "trust")
+    assert NOT_RECORDED in national["group"].to_list()  # blank IMD shown, not dropped
+    assert national["denominator"].sum() == trusts["denominator"].sum()
+    assert any("no imd_quintile recorded" in n for n in result.notes)
+    small = result.gaps.filter(pl.col("status") == "not_assessed", pl.col("level") == "trust")
+    assert small.height and small["not_assessed_reason"].str.contains("fewer than 10 patients").all()
+
+
+def test_breakdown_covariate_is_taken_out_of_the_model(sample_inequalities) -> None:
+    """lung_curative_s12 adjusts for imd_quintile; the planted national gradient (less curative treatment
+    in the most deprived) must survive in the O/E by quintile, so the model for this breakdown omits it."""
+    _, run = sample_inequalities
+    result = run.results[("lung_curative_s12", "imd_quintile")]
+    assert any("taken out of the model" in n for n in result.notes)
+    national = result.groups.filter(pl.col("level") == "national", pl.col("group") != NOT_RECORDED).sort(
+        "group_order")
+    oe = (national["observed"] / national["expected"]).to_numpy()
+    assert oe[0] < 1 < oe[-1]  # most deprived fewer than expected, least deprived more
+    ethnic = run.results[("lung_curative_s12", "ethnic_group")]
+    assert not ethnic.ordered and ethnic.gaps.height == 0
+    assert not any("taken out" in n for n in ethnic.notes)
+
+
+def test_unordered_groups_compared_with_national_group(sample_inequalities) -> None:
+    _, run = sample_inequalities
+    groups = run.results[("bowel_emergency_dx", "sex")].groups
+    trust = groups.filter(pl.col("level") == "trust", pl.col("status") != "not_assessed")
+    national = dict(groups.filter(pl.col("level") == "national").select("group", "value").iter_rows())
+    for group, value in national.items():
+        rows = trust.filter(pl.col("group") == group)
+        assert rows.height > 100
+        assert np.allclose(rows["national_group_value"].to_numpy(), value, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ the dashboard view (AppTest)
+
+
+def test_inequalities_view_apptest() -> None:
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    for k, v in {"view": "Inequalities", "indicator": "bowel_emergency_dx", "breakdown": "imd_quintile",
+                 "trust": "ZE5"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    assert at.sidebar.radio[0].value == "Inequalities"
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2
+    gradient, funnel = charts
+    assert {t["name"] for t in gradient["data"]} == {"National", "This unit"}
+    assert gradient["data"][0]["x"] == ["1", "2", "3", "4", "5"]  # ordered, most deprived first
+    assert "Funnel of gaps" in funnel["layout"]["title"]["text"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "Gleddale" in text and "wider than expected" in text
+    gaps = at.dataframe[0].value
+    assert "Slope index (SII)" in gaps.columns or "sii" in gaps.columns
+    # groups too small are shown as such, never dropped: every trust is in the gaps table
+    assert len(gaps) == 141  # 140 trusts + national
+    groups = at.dataframe[1].value
+    assert NOT_RECORDED in list(groups.iloc[:, 0])
+    # an unordered breakdown: groups against their national values, no funnel of gaps
+    at.selectbox(key="ineq_breakdown").set_value("ethnic_group").run()
+    assert not at.exception
+    assert "has no order" in " ".join(m.value for m in at.markdown)
+    at.radio(key="ineq_level").set_value("Cancer Alliance").run()
+    assert not at.exception
+    assert at.selectbox(key="ineq_unit").value.endswith("Cancer Alliance")
+
+
+def test_cli_exports_breakdowns_with_suppression(tmp_path: Path) -> None:
+    from audit_metrics.cli import main
+
+    out = tmp_path / "inequalities.csv"
+    code = main(["run", "--indicators", str(ROOT / "indicators.yaml"), "--out", str(tmp_path / "results.csv"),
+                 "--indicator", "bowel_emergency_dx", "--inequalities-out", str(out), "--quiet"])
+    assert code == 0
+    groups = pl.read_csv(out, infer_schema_length=0)
+    gaps = pl.read_csv(tmp_path / "inequalities_gaps.csv", infer_schema_length=0)
+    assert set(groups["breakdown"].unique()) == {"imd_quintile", "ethnic_group", "sex"}
+    counts = groups["observed"]
+    assert (counts == "*").sum() > 0
+    shown = counts.filter(counts != "*").cast(pl.Float64)
+    assert not shown.is_between(1, 7).any()  # no small count left in the export
+    hidden = groups.filter(pl.col("observed") == "*")
+    assert hidden["value"].is_null().all() and hidden["lower_ci"].is_null().all()
+    wide = gaps.filter(pl.col("level") == "trust", pl.col("unit_code") == "ZE5").row(0, named=True)
+    assert wide["status"] in ("alert_high", "alarm_high")
+    blank = gaps.filter(pl.col("suppressed") == "true")
+    assert blank.height and blank["sii"].is_null().all()
+    assert main(["run", "--indicators", str(ROOT / "indicators.yaml"), "--out", str(tmp_path / "r.csv"),
+                 "--indicator", "bowel_emergency_dx", "--inequalities-out", str(tmp_path / "x.txt"),
+                 "--quiet"]) == 1

@@ -22,7 +22,7 @@ from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
 
 ROOT = Path(__file__).resolve().parents[2]
-VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export",
+VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities", "Outliers & export",
          "Indicator catalogue", "Data", "Releases")
 LEVELS = {"Trusts": "trust", "Cancer Alliances": "cancer_alliance", "Regions": "region"}
 MAX_UPLOAD_MB = 200

@@ -1,0 +1,266 @@
+"""Inequalities: the national gradient, the funnel of gaps, and one trust's gradient beside the national one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from audit_metrics import export, figures
+from audit_metrics.catalogue import BreakdownSpec, LoadedCatalogue, is_aggregate
+from audit_metrics.inequality import (
+    NOT_RECORDED,
+    InequalityResult,
+    breakdowns_for,
+    gap_sentence,
+    indicator_inequalities,
+    inequalities_for_sharing,
+)
+from audit_metrics.io import LoadedDataset, Units, load_all
+from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.state import chart, qp_index, set_qp
+
+GAP_COLUMNS = {
+    "unit_name": "Unit", "patients": "Patients", "sii": "Slope index (SII)", "sii_lower": "SII lower 95%",
+    "sii_upper": "SII upper 95%", "rii": "Relative index (RII)", "gap": "Most minus least disadvantaged",
+    "status_label": "Gap against the national gap", "not_assessed_reason": "Not assessed because",
+}
+GROUP_COLUMNS = {
+    "group": "Group", "observed": "Events", "denominator": "Patients", "value": "Value",
+    "lower_ci": "Lower 95%", "upper_ci": "Upper 95%", "national_group_value": "National value for the group",
+    "status_label": "Against the national value for the group",
+}
+
+
+@st.cache_resource(show_spinner="Reading the extracts for the breakdowns...", max_entries=4)
+def _data(run_key: str, _loaded: LoadedCatalogue, overrides: tuple[tuple[str, str], ...]) -> tuple[
+        Units, dict[str, LoadedDataset]]:
+    del run_key
+    return load_all(_loaded, data=dict(overrides))
+
+
+@st.cache_resource(show_spinner="Computing the breakdown...", max_entries=256)
+def inequality(run_key: str, indicator_id: str, column: str, _loaded: LoadedCatalogue,
+               _breakdown: BreakdownSpec) -> InequalityResult:
+    """One indicator by one breakdown, shared by every session for this run."""
+    overrides = tuple(sorted((st.session_state.get("data_overrides") or {}).items()))
+    units, datasets = _data(run_key, _loaded, overrides)
+    cat = _loaded.catalogue
+    spec = _loaded.indicator(indicator_id)
+    ds_spec = cat.datasets[spec.dataset]
+    return indicator_inequalities(spec, _loaded.options(spec), datasets[spec.dataset], units, _breakdown,
+                                  unit_column=ds_spec.unit_column or cat.units.code,
+                                  aggregate=is_aggregate(spec, cat.datasets))
+
+
+def available(run: AuditRun, loaded: LoadedCatalogue) -> dict[str, list[BreakdownSpec]]:
+    """Indicators with breakdowns (proportions and risk-adjusted binary outcomes with the column)."""
+    cat = loaded.catalogue
+    out: dict[str, list[BreakdownSpec]] = {}
+    for spec in cat.indicators:
+        if spec.id not in run.results:
+            continue
+        if not (spec.statistic == "proportion" or (spec.statistic == "ratio" and spec.risk_adjustment)):
+            continue
+        columns = _columns(loaded, spec.dataset)
+        wanted = breakdowns_for(spec, cat.breakdowns, columns)
+        if wanted:
+            out[spec.id] = wanted
+    return out
+
+
+def _columns(loaded: LoadedCatalogue, dataset: str) -> list[str]:
+    from audit_metrics.io import dataset_schema
+
+    overrides = st.session_state.get("data_overrides") or {}
+    try:
+        return list(dataset_schema(loaded.dataset_path(dataset, overrides), loaded.catalogue.datasets[dataset]))
+    except Exception:  # an unreadable extract is reported by the main run; nothing to break down
+        return []
+
+
+def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float, title: str,
+                    label: str) -> go.Figure:
+    """Value by group with 95% intervals: national, and the chosen unit beside it."""
+    fig = go.Figure()
+    shown = groups.filter(pl.col("group") != NOT_RECORDED).sort("group_order")
+    series = [("national", "National", "#444444")]
+    if unit is not None:
+        series.append((unit, "This unit", "#d95f02"))
+    for code, name, colour in series:
+        rows = shown.filter(pl.col("unit_code") == code)
+        if rows.height == 0:
+            continue
+        value = rows["value"].cast(pl.Float64) * multiplier
+        lo = rows["lower_ci"].cast(pl.Float64) * multiplier
+        hi = rows["upper_ci"].cast(pl.Float64) * multiplier
+        fig.add_trace(go.Scatter(
+            x=rows["group"].to_list(), y=value.to_list(), mode="lines+markers", name=name,
+            line={"color": colour}, marker={"size": 9},
+            error_y={"type": "data", "symmetric": False, "array": (hi - value).to_list(),
+                     "arrayminus": (value - lo).to_list()},
+            customdata=np.column_stack([rows["observed"].cast(pl.String).to_list(),
+                                        rows["denominator"].cast(pl.String).to_list()]),
+            hovertemplate="%{x}: %{y:.1f}<br>%{customdata[0]} of %{customdata[1]} patients<extra>" + name
+                          + "</extra>"))
+    fig.update_layout(title=title, xaxis_title=label, yaxis_title="Value (%)" if multiplier == 100 else "Value",
+                      height=380, margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str | None, phi: float, tau2: float,
+                      coverage: tuple[float, ...]) -> go.Figure:
+    """Each unit's disadvantage gap against its precision (1/SE), with limits around the national gap."""
+    fig = go.Figure()
+    rows = gaps.filter(pl.col("level") != "national", pl.col("disadvantage_gap").is_not_null(),
+                       pl.col("gap_se").is_not_null())
+    national = gaps.filter(pl.col("level") == "national")["disadvantage_gap"]
+    d0 = float(national[0]) if national.len() and national[0] is not None else 0.0
+    if rows.height:
+        x = (1 / rows["gap_se"]).to_numpy()
+        grid = np.geomspace(max(x.min() * 0.8, 1e-3), x.max() * 1.1, 120)
+        from scipy import special
+
+        for c, dash in zip(coverage, ("dash", "dot"), strict=False):
+            z = float(special.ndtri(1 - (1 - c) / 2))
+            spread = np.sqrt(phi / grid**2 + tau2)
+            for sign in (-1, 1):
+                fig.add_trace(go.Scatter(x=grid, y=(d0 + sign * z * spread) * multiplier, mode="lines",
+                                         line={"color": "#888", "dash": dash}, hoverinfo="skip",
+                                         name=f"{c:.1%} limits", showlegend=sign == 1))
+        styles = [figures.status_style(str(s), "lower") for s in rows["status"].cast(pl.String).to_list()]
+        fig.add_trace(go.Scatter(
+            x=x, y=(rows["disadvantage_gap"] * multiplier).to_list(), mode="markers", name="Units",
+            marker={"color": [s[0] for s in styles], "symbol": [s[1] for s in styles],
+                    "size": [s[2] for s in styles], "line": {"width": 0.5, "color": "#333"}},
+            text=rows["unit_name"].to_list(),
+            customdata=rows["status_label"].to_list(),
+            hovertemplate="%{text}<br>gap %{y:.1f}<br>%{customdata}<extra></extra>"))
+        if highlight is not None:
+            hi = rows.filter(pl.col("unit_code") == highlight)
+            if hi.height:
+                fig.add_trace(go.Scatter(x=(1 / hi["gap_se"]).to_list(),
+                                         y=(hi["disadvantage_gap"] * multiplier).to_list(), mode="markers+text",
+                                         marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2,
+                                                                                                 "color": "#000"}},
+                                         text=hi["unit_name"].to_list(), textposition="top center",
+                                         name="Selected", hoverinfo="skip"))
+    fig.add_hline(y=d0 * multiplier, line={"color": "#444"}, annotation_text="national gap")
+    fig.update_layout(title="Funnel of gaps: each unit's gap against the national gap", height=420,
+                      xaxis_title="Precision of the gap (1 / standard error)",
+                      yaxis_title="Gap: most minus least disadvantaged (points)" if multiplier == 100 else "Gap",
+                      margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedCatalogue) -> None:
+    del table
+    st.header("Inequalities: who is left behind")
+    options = available(run, loaded)
+    if not options:
+        st.info("No indicator has breakdowns. Add `breakdowns: [imd_quintile, sex, ...]` to the catalogue "
+                "(README \"Inequalities\").")
+        return
+    ids = list(options)
+    if "ineq_indicator" not in st.session_state:
+        st.session_state["ineq_indicator"] = ids[qp_index("indicator", ids, "bowel_emergency_dx")]
+    c1, c2, c3 = st.columns([3, 2, 3])
+    indicator_id = c1.selectbox("Indicator", ids, key="ineq_indicator",
+                                format_func=lambda i: f"{run.results[i].spec.tumour_site}: {run.results[i].spec.title}")
+    breakdowns = {b.column: b for b in options[indicator_id]}
+    columns = list(breakdowns)
+    if st.session_state.get("ineq_breakdown") not in columns:
+        st.session_state["ineq_breakdown"] = columns[qp_index("breakdown", columns)]
+    column = c2.selectbox("Breakdown", columns, key="ineq_breakdown",
+                          format_func=lambda c: breakdowns[c].label or c.replace("_", " "))
+    set_qp(indicator=indicator_id, breakdown=column)
+    spec = run.results[indicator_id].spec
+    result = inequality(run_key, indicator_id, column, loaded, breakdowns[column])
+    rule = loaded.catalogue.defaults.suppression
+    groups, gaps = inequalities_for_sharing(result.groups, result.gaps, rule)
+    label = breakdowns[column].label or column.replace("_", " ")
+    m = spec.multiplier
+    levels = {"Trust": "trust", "Cancer Alliance": "cancer_alliance"}
+    level_name = c3.radio("Compare", list(levels), horizontal=True, key="ineq_level")
+    level = levels[level_name]
+    units = groups.filter(pl.col("level") == level).select("unit_code", "unit_name").unique().sort("unit_name")
+    codes = units["unit_code"].to_list()
+    names = dict(units.iter_rows())
+    if st.session_state.get("ineq_unit") not in codes:
+        st.session_state["ineq_unit"] = codes[qp_index("trust", codes)] if codes else None
+    unit = st.selectbox(level_name, codes, key="ineq_unit", format_func=lambda c: f"{names[c]} ({c})")
+    for note in result.notes:
+        st.caption(note)
+    if spec.risk_adjustment is not None:
+        st.caption("Risk-adjusted: each group's value is its observed / expected events from the indicator's "
+                   "case-mix model, times the national rate.")
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}', with their values "
+               "blanked; a unit's gap is not shown where one of its groups is.")
+
+    g1, g2 = st.columns(2)
+    with g1:
+        chart(gradient_figure(groups.filter(pl.col("unit_code").is_in(["national", unit])), unit=unit,
+                              multiplier=m, title=f"{spec.title} by {label}", label=label), "ineq_gradient")
+    if result.ordered and gaps.height:
+        level_gaps = gaps.filter(pl.col("level").is_in([level, "national"]))
+        shown = level_gaps.filter(~pl.col("suppressed"))
+        hidden = level_gaps.filter(pl.col("suppressed")).height
+        od = level_gaps.filter(pl.col("level") == level)
+        phi, tau2 = 1.0, 0.0
+        if od.height and bool(od["overdispersion_applied"][0]):  # the same widening as the unit scores
+            if run.results[indicator_id].options.overdispersion == "additive":
+                tau2 = float(od["tau2"][0])
+            else:
+                phi = float(od["phi"][0])
+        with g2:
+            chart(gap_funnel_figure(shown, multiplier=m, highlight=unit, phi=phi, tau2=tau2,
+                                    coverage=run.results[indicator_id].options.limits), "ineq_funnel")
+            if hidden:
+                st.caption(f"{hidden} unit(s) not shown: one of their groups has a count of "
+                           f"{rule.min_count}-{rule.max_count}.")
+        row = gaps.filter(pl.col("level") == level, pl.col("unit_code") == unit)
+        national = gaps.filter(pl.col("level") == "national")
+        if row.height and national.height:
+            r = row.row(0, named=True)
+            if r["suppressed"]:
+                st.markdown(f"**{names[unit]}**: the gap is not shown because one of its groups has a small "
+                            "count.")
+            else:
+                st.markdown("**In short:** " + gap_sentence(r, national.row(0, named=True), title=spec.title,
+                                                             multiplier=m))
+        st.caption("The gap measures: the slope index of inequality (SII, PHE method: the fitted difference "
+                   "between the least and the most disadvantaged ends of the population, with Monte Carlo 95% "
+                   "intervals), the relative index (RII, their ratio) and the simple gap between the most and "
+                   "least disadvantaged groups. The funnel compares each unit's SII-based gap with the national "
+                   "one, with the same alert (95%) and alarm (99.8%) rules and overdispersion handling as the "
+                   "main funnel.")
+        st.subheader(f"Gaps by {level_name.lower()}")
+        view = level_gaps.with_columns(*[(pl.col(c) * m).alias(c) for c in ("sii", "sii_lower", "sii_upper", "gap")])
+        st.dataframe(view.select([c for c in GAP_COLUMNS if c in view.columns]), hide_index=True,
+                     column_config=GAP_COLUMNS, key="ineq_gaps_table")
+    else:
+        with g2:
+            st.markdown(f"**{label.capitalize()}** has no order, so each group is compared with the national "
+                        "value for the same group (same limits and overdispersion handling as the main funnel).")
+            flagged = groups.filter(pl.col("level") == level, pl.col("status").is_in(
+                ["alert_low", "alert_high", "alarm_low", "alarm_high"]))
+            st.metric("Unit-group results outside the 95% limits", flagged.height)
+    st.subheader(f"{names.get(unit, unit)}: by {label}")
+    mine = groups.filter(pl.col("unit_code") == unit).sort("group_order")
+    mine = mine.with_columns(*[pl.col(c).cast(pl.Float64) * m for c in ("value", "lower_ci", "upper_ci",
+                                                                         "national_group_value")])
+    st.dataframe(mine.select([c for c in GROUP_COLUMNS if c in mine.columns]), hide_index=True,
+                 column_config=GROUP_COLUMNS, key="ineq_groups_table")
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download groups (CSV)", lambda: export.to_csv_bytes(groups),
+                       file_name=f"inequalities_{indicator_id}_{column}_groups_{stamp}.csv", mime="text/csv",
+                       key="ineq_groups_csv")
+    if gaps.height:
+        d2.download_button("Download gaps (CSV)", lambda: export.to_csv_bytes(gaps),
+                           file_name=f"inequalities_{indicator_id}_{column}_gaps_{stamp}.csv", mime="text/csv",
+                           key="ineq_gaps_csv")
