@@ -65,7 +65,7 @@ def main() -> None:
     elif view == "Trust profile":
         trust.view_trust(run, table, run_key, loaded)
     elif view == "Cancer Alliance":
-        alliance.view_alliance(run, table, loaded)
+        alliance.view_alliance(run, table, loaded, run_key)
     elif view == "Inequalities":
         inequalities.view_inequalities(run, table, run_key, loaded)
     elif view == "Outliers & export":

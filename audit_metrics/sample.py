@@ -199,12 +199,18 @@ def _ethnic_group(trust: np.ndarray, n_trusts: int, rng: np.random.Generator) ->
     return _masked(np.array(ETHNIC_GROUPS)[idx], recorded, "ethnic_group")
 
 
-def _gradient(trust: np.ndarray, outcome: str, national: float) -> np.ndarray:
-    """Per-patient log-odds slope per quintile towards the most deprived (planted gap trusts)."""
-    slope = np.full(trust.shape[0], national)
-    slope[trust == WIDE_GAP_TRUST] += WIDE_GAP_EXTRA[outcome]
-    slope[trust == NO_GAP_TRUST] = 0.0
-    return slope
+def _trust_gap(trust: np.ndarray, outcome: str) -> np.ndarray:
+    """Per-patient extra log-odds slope per quintile towards the most deprived at the planted gap trusts
+    (the national gradient is cancelled at the no-gap trust)."""
+    national = {"emergency": EMERGENCY_GRADIENT, "curative": CURATIVE_GRADIENT}[outcome]
+    extra = np.zeros(trust.shape[0])
+    extra[trust == WIDE_GAP_TRUST] = WIDE_GAP_EXTRA[outcome]
+    extra[trust == NO_GAP_TRUST] = -national
+    return extra
+
+
+def _expit(eta: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-eta))
 
 
 def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator,
@@ -257,11 +263,16 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator,
         eff[CASEMIX_TRUST] = 0.0
         return eff[trust]
 
-    emergency = _logit_draw(
-        rng, SITE_EMERGENCY[site] + 0.45 * (stage_num - 2.5) + 0.02 * (age - 70)
-        + _gradient(trust, "emergency", EMERGENCY_GRADIENT) * (3 - imd_num) + trust_effect("emergency"))
-    screened = (~emergency) & (rng.random(n) < SITE_SCREENED[site])
-    route = np.where(emergency, "Emergency presentation",
+    # One uniform draw per patient decides both the base process (which the later outcomes depend on,
+    # so that every earlier planted effect is unchanged) and the reported one, which carries the
+    # planted trust gaps on top of the national gradient.
+    eta_emergency = (SITE_EMERGENCY[site] + 0.45 * (stage_num - 2.5) + 0.02 * (age - 70)
+                     + EMERGENCY_GRADIENT * (3 - imd_num) + trust_effect("emergency"))
+    u_emergency = rng.random(n)
+    emergency = u_emergency < _expit(eta_emergency)
+    emergency_shown = u_emergency < _expit(eta_emergency + _trust_gap(trust, "emergency") * (3 - imd_num))
+    screened = (~emergency_shown) & (rng.random(n) < SITE_SCREENED[site])
+    route = np.where(emergency_shown, "Emergency presentation",
                      np.where(screened, "Screening",
                               np.where(rng.random(n) < 0.7, "Urgent suspected cancer referral",
                                        "Other referral")))
@@ -272,9 +283,14 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator,
     risk_group = rg[np.where(stage == "Unknown", 1, np.minimum(stage_idx, 3))]
 
     fit = 1.2 - 0.05 * (age - 70) - 0.35 * comorb - 0.6 * ps_num
-    curative = _logit_draw(
-        rng, 1.6 + SITE_CURATIVE[site] - 1.3 * (stage_num - 2) + fit - 0.8 * (lung & (histology == "SCLC"))
-        + _gradient(trust, "curative", CURATIVE_GRADIENT) * (3 - imd_num) + trust_effect("curative_treatment"))
+    eta_curative = (1.6 + SITE_CURATIVE[site] - 1.3 * (stage_num - 2) + fit - 0.8 * (lung & (histology == "SCLC"))
+                    + trust_effect("curative_treatment"))
+    u_curative = rng.random(n)
+    curative = u_curative < _expit(eta_curative)
+    # reported curative-intent treatment: the national deprivation gradient and the planted trust gaps
+    # act on non-surgical curative treatment (a resected patient always counts as treated curatively)
+    curative_shown = u_curative < _expit(
+        eta_curative + (CURATIVE_GRADIENT + _trust_gap(trust, "curative")) * (3 - imd_num))
     resect = curative & _logit_draw(
         rng, SITE_RESECTION[site] - 0.5 * (stage_num - 2) + 0.5 * fit + trust_effect("resection", 0.3))
     resect &= stage != "4"
@@ -328,8 +344,8 @@ def _patients(trusts: pl.DataFrame, n: int, rng: np.random.Generator,
         "imd_quintile": imd,
         "ethnic_group": ethnic,
         "route_to_diagnosis": route,
-        "emergency_presentation": emergency,
-        "curative_treatment": curative,
+        "emergency_presentation": emergency_shown,
+        "curative_treatment": curative_shown | resect,
         "major_resection": resect,
         "urgency": _masked(urgency, resect, "urgency"),
         "asa_grade": asa_recorded,

@@ -367,3 +367,23 @@ def test_cli_exports_breakdowns_with_suppression(tmp_path: Path) -> None:
     assert main(["run", "--indicators", str(ROOT / "indicators.yaml"), "--out", str(tmp_path / "r.csv"),
                  "--indicator", "bowel_emergency_dx", "--inequalities-out", str(tmp_path / "x.txt"),
                  "--quiet"]) == 1
+
+
+def test_trust_profile_and_alliance_gain_an_inequality_line() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["view"] = "Trust profile"
+    at.query_params["trust"] = "ZE5"
+    at.run()
+    assert not at.exception
+    lines = [c.value for c in at.caption if c.value.startswith("Inequality:")]
+    assert len(lines) >= 10  # one per patient-level indicator with an ordered breakdown
+    assert any("emergency presentation" in line and "wider than expected (alarm)" in line for line in lines)
+    assert any("not shown (a group has a small count)" in line for line in lines)  # small cells never leak
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params["view"] = "Cancer Alliance"
+    at.run()
+    at.selectbox(key="all_indicator").set_value("bowel_emergency_dx").run()
+    assert not at.exception
+    assert [c.value for c in at.caption if c.value.startswith("Inequality:")]

@@ -8,6 +8,7 @@ import streamlit as st
 from audit_metrics import figures, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui.inequalities import indicator_gap_line
 from audit_metrics.ui.state import chart, qp_index, set_qp
 
 EXCESS_COLUMNS = {
@@ -17,7 +18,7 @@ EXCESS_COLUMNS = {
 }
 
 
-def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -> None:
+def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, run_key: str = "") -> None:
     alliances = sorted(table.filter(pl.col("level") == "cancer_alliance")["unit_code"].unique().to_list())
     pending = st.session_state.pop("pending_alliance", None)
     if pending in alliances:
@@ -50,6 +51,9 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
         chart(figures.funnel_figure(rows, curve, title="Cancer Alliances", better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
                                     highlight=[alliance], label_highlight="This alliance"), "all_alliances")
+    gap = indicator_gap_line(run_key, run, loaded, indicator, "cancer_alliance", alliance)
+    if gap:  # one inequality line for the alliance on this indicator, where the data allow it
+        st.caption(f"Inequality: {gap}")
     st.subheader("Where would improvement help most people?")
     st.markdown("Observed minus expected events for each of the alliance's trusts on every indicator, signed so "
                 "that a positive number is patients who would have had the better outcome had the trust matched "

@@ -264,3 +264,48 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
         d2.download_button("Download gaps (CSV)", lambda: export.to_csv_bytes(gaps),
                            file_name=f"inequalities_{indicator_id}_{column}_gaps_{stamp}.csv", mime="text/csv",
                            key="ineq_gaps_csv")
+
+
+@st.cache_resource(show_spinner="Computing deprivation gaps for every indicator...", max_entries=4)
+def ordered_gaps(run_key: str, _run: AuditRun, _loaded: LoadedCatalogue) -> pl.DataFrame:
+    """Each indicator's gaps for its first ordered breakdown (IMD quintile on the sample), suppressed as
+    everywhere: the rows behind the one-line summaries in the trust profile and alliance view."""
+    parts = []
+    rule = _loaded.catalogue.defaults.suppression
+    for indicator_id, wanted in available(_run, _loaded).items():
+        for b in wanted:
+            result = inequality(run_key, indicator_id, b.column, _loaded, b)
+            if result.ordered and result.gaps.height:
+                _, gaps = inequalities_for_sharing(result.groups, result.gaps, rule)
+                parts.append(gaps)
+                break
+    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+
+def gap_line(gaps: pl.DataFrame, indicator_id: str, level: str, code: str, *, title: str,
+             multiplier: float) -> str | None:
+    """One line for a unit and indicator ("Deprivation gap: ... wider than expected (alert)"), or None."""
+    if gaps.height == 0:
+        return None
+    rows = gaps.filter(pl.col("indicator_id") == indicator_id)
+    mine = rows.filter(pl.col("level") == level, pl.col("unit_code") == code)
+    national = rows.filter(pl.col("level") == "national")
+    if mine.height == 0 or national.height == 0:
+        return None
+    r = mine.row(0, named=True)
+    label = r.get("breakdown_label") or r.get("breakdown")
+    if r.get("suppressed"):
+        return f"Gap by {label}: not shown (a group has a small count)."
+    return gap_sentence(r, national.row(0, named=True), title=title, multiplier=multiplier)
+
+
+def indicator_gap_line(run_key: str, run: AuditRun, loaded: LoadedCatalogue, indicator_id: str, level: str,
+                       code: str) -> str | None:
+    """The one-line gap summary for one indicator only (the alliance view shows one indicator at a time)."""
+    for b in available(run, loaded).get(indicator_id, []):
+        result = inequality(run_key, indicator_id, b.column, loaded, b)
+        if result.ordered and result.gaps.height:
+            _, gaps = inequalities_for_sharing(result.groups, result.gaps, loaded.catalogue.defaults.suppression)
+            spec = run.results[indicator_id].spec
+            return gap_line(gaps, indicator_id, level, code, title=spec.title, multiplier=spec.multiplier)
+    return None

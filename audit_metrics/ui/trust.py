@@ -9,6 +9,7 @@ from audit_metrics import export, figures, views
 from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
+from audit_metrics.ui.inequalities import gap_line, ordered_gaps
 from audit_metrics.ui.state import best_by_indicator, chart, qp_index, set_qp, trust_label
 
 
@@ -50,6 +51,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                "are the 95% and 99.8% limits. ▲ above / ▼ below expected; orange worse, blue better."
                + (f" {hidden} result(s) with a count of {rule.min_count}-{rule.max_count} are not drawn." if hidden else ""))
     st.subheader("Indicator by indicator")
+    gaps = ordered_gaps(run_key, run, loaded)  # one inequality line per indicator where the data allow it
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
         risk_adjusted = spec.risk_adjustment is not None
@@ -87,3 +89,6 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                 st.caption(" ".join(notes))
             if learn:
                 st.caption(f"Doing best (to learn from): {learn}.")
+            gap = gap_line(gaps, r["indicator_id"], "trust", code, title=spec.title, multiplier=spec.multiplier)
+            if gap:
+                st.caption(f"Inequality: {gap}")
