@@ -838,8 +838,12 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     _close(col, list(schema)))
 
     all_columns = sorted({c for schema in schemas.values() for c in schema})
+    # a catalogue-wide breakdown applies where a dataset has the column; one that applies to nothing while
+    # there are patient-level indicators to break down is most likely misspelt
+    patient_level = any(ind is not None and ind.dataset in cat.datasets and not is_aggregate(ind, cat.datasets)
+                        for ind in cat.indicators)
     for j, b in enumerate(cat.breakdowns):
-        if schemas and all(b.column not in schema for schema in schemas.values()):
+        if patient_level and schemas and all(b.column not in schema for schema in schemas.values()):
             add(("breakdowns", j), f"breakdown column {b.column!r} is in no dataset",
                 _close(b.column, all_columns) or "name a column of a patient-level extract")
     seen: dict[str, int] = {}
