@@ -244,13 +244,26 @@ class CountDistribution:
     def ppf(self, p: float) -> np.ndarray:
         return self._ppf(p)[0]
 
+    def _inverse_guess(self, p: float) -> np.ndarray:
+        """scipy's continuous inverse of the same distribution function, rounded up."""
+        with np.errstate(all="ignore"):
+            if self.kind == "binomial":
+                n = self.size
+                prob = np.clip(self.mean / np.where(n > 0, n, 1), 0, 1)
+                guess = special.bdtrik(p, n, prob)
+            elif self.kind == "poisson":
+                guess = special.pdtrik(p, self.mean)
+            else:
+                guess = special.nbdtrik(p, self.size, self.size / (self.size + self.mean))
+        return np.where(np.isfinite(guess), np.ceil(guess), 0.0)
+
     def _ppf(self, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Smallest integer r with F(r) >= p.
 
         A Cornish-Fisher starting point (normal quantile with the skewness term), then integer steps
-        against the exact CDF, taken only for the counts not yet settled (usually 0-2 steps). The
-        same r as before (scipy's continuous inverse bdtrik / pdtrik / nbdtrik, settled by the same
-        steps), at a fraction of the cost.
+        against the exact CDF, taken only for the counts not yet settled (usually 0-2 steps); counts
+        still unsettled after 6 steps (very skewed distributions) restart from scipy's continuous
+        inverse (bdtrik / pdtrik / nbdtrik), the previous method, and are settled the same way.
         """
         shape = np.broadcast(self.size, self.mean).shape
         z = special.ndtri(p)
@@ -265,10 +278,12 @@ class CountDistribution:
         todo = np.arange(r.size)
         top = np.atleast_1d(top)
         f_r, f_below = np.zeros(r.size), np.zeros(r.size)
-        for _ in range(400):  # bounded so that bad input cannot loop
+        for step in range(200):  # bounded so that bad input cannot loop
             if todo.size == 0:
                 break
             dist = self._subset(todo)
+            if step == 6:  # very skewed (e.g. strongly overdispersed) counts: restart from scipy's inverse
+                r[todo] = np.clip(dist._inverse_guess(p), 0, top[todo])
             rr = r[todo]
             at, below = dist.cdf(rr), dist.cdf(rr - 1)
             up = (at < p) & (rr < top[todo])
