@@ -209,7 +209,7 @@ def test_inequalities_view_renders_in_chromium(server: str, browser: object, tmp
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert any("by IMD quintile" in t for t in titles) and any("Funnel of gaps" in t for t in titles)
+    assert any("By IMD quintile" in t for t in titles) and any("Funnel of gaps" in t for t in titles)
     body = page.inner_text("body")
     assert "wider than expected" in body and "Gleddale" in body
     shot = _screenshot(page, tmp_path, "inequalities")

@@ -24,7 +24,8 @@ from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, qp_index, set_qp
 
 GAP_COLUMNS = {
-    "unit_name": "Unit", "patients": "Patients", "sii": "Slope index (SII)", "sii_lower": "SII lower 95%",
+    "unit_name": "Unit", "patients": "Patients", "sii": "Slope index (SII: least minus most disadvantaged)",
+    "sii_lower": "SII lower 95%",
     "sii_upper": "SII upper 95%", "rii": "Relative index (RII)", "gap": "Most minus least disadvantaged",
     "status_label": "Gap against the national gap", "not_assessed_reason": "Not assessed because",
 }
@@ -152,7 +153,8 @@ def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str |
     fig.add_hline(y=d0 * multiplier, line={"color": "#444"}, annotation_text="national gap")
     fig.update_layout(title="Funnel of gaps: each unit's gap against the national gap", height=420,
                       xaxis_title="Precision of the gap (1 / standard error)",
-                      yaxis_title="Gap: most minus least disadvantaged (points)" if multiplier == 100 else "Gap",
+                      yaxis_title=("Disadvantage gap from the slope index (points)" if multiplier == 100
+                                   else "Disadvantage gap (slope index)"),
                       margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -204,7 +206,7 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     g1, g2 = st.columns(2)
     with g1:
         chart(gradient_figure(groups.filter(pl.col("unit_code").is_in(["national", unit])), unit=unit,
-                              multiplier=m, title=f"{spec.title} by {label}", label=label), "ineq_gradient")
+                              multiplier=m, title=f"By {label}: national and this unit", label=label), "ineq_gradient")
     if result.ordered and gaps.height:
         level_gaps = gaps.filter(pl.col("level").is_in([level, "national"]))
         shown = level_gaps.filter(~pl.col("suppressed"))
@@ -239,7 +241,9 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
                    "one, with the same alert (95%) and alarm (99.8%) rules and overdispersion handling as the "
                    "main funnel.")
         st.subheader(f"Gaps by {level_name.lower()}")
-        view = level_gaps.with_columns(*[(pl.col(c) * m).alias(c) for c in ("sii", "sii_lower", "sii_upper", "gap")])
+        view = level_gaps.with_columns(*[(pl.col(c) * m).round(1).alias(c) for c in ("sii", "sii_lower", "sii_upper",
+                                                                                       "gap")],
+                                       pl.col("rii").round(2))
         st.dataframe(view.select([c for c in GAP_COLUMNS if c in view.columns]), hide_index=True,
                      column_config=GAP_COLUMNS, key="ineq_gaps_table")
     else:
@@ -251,8 +255,8 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
             st.metric("Unit-group results outside the 95% limits", flagged.height)
     st.subheader(f"{names.get(unit, unit)}: by {label}")
     mine = groups.filter(pl.col("unit_code") == unit).sort("group_order")
-    mine = mine.with_columns(*[pl.col(c).cast(pl.Float64) * m for c in ("value", "lower_ci", "upper_ci",
-                                                                         "national_group_value")])
+    mine = mine.with_columns(*[(pl.col(c).cast(pl.Float64) * m).round(1) for c in ("value", "lower_ci", "upper_ci",
+                                                                                    "national_group_value")])
     st.dataframe(mine.select([c for c in GROUP_COLUMNS if c in mine.columns]), hide_index=True,
                  column_config=GROUP_COLUMNS, key="ineq_groups_table")
     stamp = datetime.now(UTC).strftime("%Y%m%d")
