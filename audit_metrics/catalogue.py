@@ -116,9 +116,18 @@ class DatasetSpec(_Model):
 
 
 class UnitsSpec(_Model):
-    """The reference table of organisations results are reported for."""
+    """The reference table of organisations results are reported for.
 
-    file: str = Field(description="CSV of units, relative to the catalogue file.")
+    Either a file of its own (``file``) or the distinct units of a dataset (``from: DATASET``), for a
+    published table that carries each provider's code and name on every row.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    file: str | None = Field(None, description="CSV of units, relative to the catalogue file.")
+    from_dataset: str | None = Field(
+        None, alias="from", description="Instead of a file: take the units from this dataset's code and name "
+        "columns (one unit per distinct code).")
     code: str = Field(description="Column with the unit code (ODS-style).")
     name: str = Field(description="Column with the unit name.")
     groups: list[str] = Field(
@@ -127,6 +136,19 @@ class UnitsSpec(_Model):
         None, description="CSV with old_code,new_code: predecessor codes mapped to successors.")
     expected_cases: str | None = Field(
         None, description="Column with the externally expected number of cases (case ascertainment).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UnitsSpec:
+        if (self.file is None) == (self.from_dataset is None):
+            msg = ("give the units either as a file (file: trusts.csv) or from a dataset (from: DATASET), "
+                   "not both and not neither")
+            raise ValueError(msg)
+        return self
+
+    @property
+    def source(self) -> str:
+        """How the units are named to users: the file, or 'dataset NAME'."""
+        return self.file if self.file is not None else f"dataset {self.from_dataset!r}"
 
 
 class SuppressionSpec(_Model):
@@ -235,7 +257,9 @@ class IndicatorSpec(_MethodOptions):
     id: Annotated[str, Field(pattern=_ID, description="Lower-case identifier, e.g. bowel_mort90.")]
     title: str
     audit: str | None = None
-    tumour_site: str
+    tumour_site: str = Field(
+        "All", description="Grouping shown to users (tumour site, or any topic); 'All' when it means nothing "
+        "for the indicator (e.g. SHMI covers all admissions).")
     description: str | None = None
     dataset: str
     cohort: str | None = Field(None, description="Boolean expression selecting the cohort (patient data) or the "
@@ -791,8 +815,9 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     add(("datasets", name), f"dataset {name!r}: {p.message} ({p.file})", p.hint)
         except Exception as exc:  # anything else is reported too, at the declaration
             add(("datasets", name), f"dataset {name!r}: {str(exc).splitlines()[0][:300] if str(exc) else exc!r}")
-    units_path = loaded.base_dir / cat.units.file
-    if not units_path.exists():
+    if cat.units.from_dataset is not None:
+        _check_units_from_dataset(loaded, schemas, data, add, problems)
+    elif not (units_path := loaded.base_dir / cat.units.file).exists():
         add(("units", "file"), f"units file {cat.units.file!r} not found",
             "paths are relative to the catalogue file")
     else:
@@ -806,16 +831,16 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             col = getattr(cat.units, key)
             if header is not None and col is not None and col not in header:
                 add(("units", key), f"units.{key}: column {col!r} is not in {cat.units.file}",
-                    _close(col, header))
+                    _close(col, header) or f"columns found: {', '.join(header)}")
         for i, col in enumerate(cat.units.groups):
             if header is not None and col not in header:
                 add(("units", "groups", i), f"units.groups: column {col!r} is not in {cat.units.file}",
-                    _close(col, header))
+                    _close(col, header) or f"columns found: {', '.join(header)}")
         if cat.units.mergers and not (loaded.base_dir / cat.units.mergers).exists():
             add(("units", "mergers"), f"mergers file {cat.units.mergers!r} not found")
         elif len(problems) == before:
             try:  # the rows themselves (codes, groups, mergers), exactly as a run will read them
-                load_units(loaded)
+                load_units(loaded, data=data)
             except ExtractError as exc:
                 problems.extend(exc.problems)
 
@@ -872,7 +897,12 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                 try:
                     compile_expression(text, schema)
                 except ExpressionProblem as exc:
-                    add((*base, key), f"{ind.id}.{key}: {exc.message}", exc.hint)
+                    hint = exc.hint
+                    if key == "numerator" and text.strip() in schema and schema[text.strip()].is_numeric():
+                        # a count column where a patient-level condition was expected: the table is aggregate
+                        hint = (f"{text.strip()!r} is a count column, so {ind.dataset!r} looks like a table of one "
+                                f"row per unit (and period): add 'aggregate: true' under datasets: {ind.dataset}:")
+                    add((*base, key), f"{ind.id}.{key}: {exc.message}", hint)
             for key in ("expected", "person_time"):
                 col = getattr(ind, key)
                 if col is not None and col not in schema:
@@ -921,6 +951,39 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             add((*base, "statistic"), f"{ind.id}: 'ratio_of_counts' needs aggregate counts",
                 "give numerator and denominator count columns")
     return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _check_units_from_dataset(loaded: LoadedCatalogue, schemas: Mapping[str, pl.Schema],
+                              data: Mapping[str, str | Path] | None, add: Any, problems: list[Problem]) -> None:
+    """``units: {from: DATASET}``: the dataset is declared and has the code, name and group columns."""
+    from audit_metrics.io import load_units  # local: io depends on this module
+
+    units = loaded.catalogue.units
+    name = units.from_dataset
+    if name not in loaded.catalogue.datasets:
+        add(("units", "from"), f"units.from: unknown dataset {name!r}",
+            _close(str(name), list(loaded.catalogue.datasets))
+            or f"name one of the datasets: {', '.join(loaded.catalogue.datasets)}")
+        return
+    schema = schemas.get(str(name))
+    if schema is None:  # the dataset itself could not be read: already reported
+        return
+    before = len(problems)
+    wanted = [("code", units.code), ("name", units.name), ("expected_cases", units.expected_cases),
+              *[(("groups", i), g) for i, g in enumerate(units.groups)]]
+    for key, col in wanted:
+        if col is not None and col not in schema:
+            where = ("units", *key) if isinstance(key, tuple) else ("units", key)
+            label = "groups" if isinstance(key, tuple) else key
+            add(where, f"units.{label}: column {col!r} is not in dataset {name!r}",
+                _close(col, list(schema)) or f"columns found: {', '.join(schema)}")
+    if units.mergers and not (loaded.base_dir / units.mergers).exists():
+        add(("units", "mergers"), f"mergers file {units.mergers!r} not found")
+    elif len(problems) == before:
+        try:
+            load_units(loaded, data=data)
+        except ExtractError as exc:
+            problems.extend(exc.problems)
 
 
 def _close(name: str, choices: list[str]) -> str | None:

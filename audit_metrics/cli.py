@@ -25,6 +25,22 @@ def _data_overrides(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
+def _add_catalogue(p: argparse.ArgumentParser) -> None:
+    """The catalogue, the same way for every command: positional, or --catalogue (--indicators: older name)."""
+    p.add_argument("catalogue", nargs="?", default=None, metavar="CATALOGUE",
+                   help="the indicator catalogue (default: indicators.yaml)")
+    p.add_argument("--catalogue", "--indicators", dest="catalogue_option", metavar="CATALOGUE",
+                   help="the same, as an option (--indicators is the older name)")
+
+
+def _resolve_catalogue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One catalogue path in ``args.indicators`` (what the commands read), however it was given."""
+    positional, option = getattr(args, "catalogue", None), getattr(args, "catalogue_option", None)
+    if positional and option and positional != option:
+        parser.error(f"two catalogues given ({positional} and --catalogue {option}); give one")
+    args.indicators = positional or option or "indicators.yaml"
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from audit_metrics.catalogue import load_catalogue
     from audit_metrics.io import load_all
@@ -114,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check the indicator catalogue against its schema and data")
-    p.add_argument("indicators", nargs="?", default="indicators.yaml")
+    _add_catalogue(p)
     p.add_argument("--data", action="append", metavar="NAME=PATH", help="use another file for a dataset")
     p.add_argument("--rows", action="store_true", help="also load the data and print the row accounting")
     p.set_defaults(func=_cmd_validate)
@@ -124,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("run", help="compute funnel limits and outlier status for every indicator")
-    p.add_argument("--indicators", default="indicators.yaml")
+    _add_catalogue(p)
     p.add_argument("--data", action="append", metavar="NAME=PATH", help="use another file for a dataset")
     p.add_argument("--out", required=True, help="results file: .csv, .xlsx or .parquet")
     p.add_argument("--indicator", action="append", metavar="ID", help="only these indicators")
@@ -159,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("validate", "run"):
+        _resolve_catalogue(parser, args)
     try:
         return int(args.func(args))
     except CatalogueError as exc:

@@ -482,15 +482,30 @@ def _lines(frame: pl.DataFrame) -> str:
     return ", ".join(map(str, rows)) + more
 
 
-def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None) -> Units:
-    """The units reference table, with merger recoding; every problem in either file is reported."""
+def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None, *,
+               data: Mapping[str, str | Path] | None = None) -> Units:
+    """The units reference table, with merger recoding; every problem in either file is reported.
+
+    With ``units: {from: DATASET}`` the units are the distinct codes of that dataset (its name and group
+    columns taken from the code's last row, the most recent in a table ordered by period).
+    """
     spec: UnitsSpec = loaded.catalogue.units
-    path = loaded.base_dir / spec.file
-    raw = read_extract(path, limits=limits)
+    if spec.from_dataset is not None:
+        path = loaded.dataset_path(spec.from_dataset, data)
+        raw = read_extract(path, loaded.catalogue.datasets[spec.from_dataset], limits=limits)
+    else:
+        path = loaded.base_dir / str(spec.file)
+        raw = read_extract(path, limits=limits)
     missing = [c for c in (spec.code, spec.name, *spec.groups) if c not in raw.columns]
     if missing:
-        raise ExtractError(Problem(str(path), f"missing column(s) {', '.join(missing)}", 1,
-                                   hint=f"the catalogue's units section expects {spec.code}, {spec.name}"))
+        found = ", ".join(c for c in raw.columns if c != ROW)
+        raise ExtractError(Problem(str(path), f"missing column(s) {', '.join(missing)}", _header_line(raw),
+                                   hint=f"the catalogue's units section expects {spec.code}, {spec.name}; "
+                                   f"columns found: {found}"))
+    if spec.from_dataset is not None:
+        # codes the mergers retire are rows of the data, not units: they are recoded when the data is read
+        retired = _old_codes(loaded.base_dir / spec.mergers, limits) if spec.mergers else set()
+        raw = _units_of_dataset(raw, spec, path, retired)
     cols = {spec.code: "unit_code", spec.name: "unit_name"}
     groups = [g for g in spec.groups if g not in cols]
     frame = raw.select(
@@ -536,12 +551,49 @@ def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None) -> Uni
     if spec.mergers:
         try:
             mergers = read_mergers(loaded.base_dir / spec.mergers, set(coded["unit_code"].to_list()),
-                                   units_file=spec.file, limits=limits)
+                                   units_file=spec.source, limits=limits)
         except ExtractError as exc:
             problems.extend(exc.problems)
     if problems:
         raise ExtractError(*problems)
     return Units(frame.drop(ROW), tuple(spec.groups), mergers)
+
+
+def _old_codes(path: Path, limits: ReadLimits | None) -> set[str]:
+    """The old codes of a mergers file (empty when it cannot be read: ``read_mergers`` reports why)."""
+    try:
+        raw = read_extract(path, limits=limits)
+    except ExtractError:
+        return set()
+    if "old_code" not in raw.columns:
+        return set()
+    return set(raw.select(_text("old_code")).to_series().drop_nulls().to_list())
+
+
+def _units_of_dataset(raw: pl.DataFrame, spec: UnitsSpec, path: Path, retired: set[str]) -> pl.DataFrame:
+    """One row per distinct code of a dataset (rows without a code are left to the dataset's own accounting)."""
+    code = _text(spec.code)
+    rows = raw.with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null(),
+                                                         ~pl.col("__code").is_in(list(retired)))
+    problems = []
+    for g in spec.groups:  # a unit in two alliances would be counted in both: refuse, naming the lines
+        clash = (rows.filter(_text(g).is_not_null()).group_by("__code")
+                 .agg(_text(g).unique(maintain_order=True).alias("values"), pl.col(ROW).first().alias("first"),
+                      pl.col(ROW).last().alias("last"))
+                 .filter(pl.col("values").list.len() > 1).sort("first"))
+        for r in clash.head(_MAX_EXAMPLES).iter_rows(named=True):
+            problems.append(Problem(str(path), f"unit {r['__code']!r} has more than one {g} "
+                                    f"({', '.join(map(repr, r['values'][:3]))}; lines {r['first']} and {r['last']})",
+                                    int(r["last"]), g, hint=f"give each unit one {g}, or list the units in a "
+                                    "file of their own (units: file:)"))
+    if problems:
+        raise ExtractError(*problems)
+    return rows.unique("__code", keep="last", maintain_order=True).drop("__code")
+
+
+def _header_line(raw: pl.DataFrame) -> int:
+    """The line of a table's header (the line before its first row), for messages about its columns."""
+    return max(int(raw[ROW].min()) - 1, 1) if raw.height else 1
 
 
 def read_mergers(path: Path, unit_codes: set[str], *, units_file: str = "the units file",
@@ -702,6 +754,14 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
                 .sort("n", descending=True))
     notes: list[str] = []
+    unknown = (checked.filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
+               .select(code.alias("code")).group_by("code").len().sort("code"))
+    if unknown.height:
+        shown = unknown.head(10)
+        listed = ", ".join(f"{c} ({n:,} row{'s' if n != 1 else ''})" for c, n in shown.iter_rows())
+        more = f" and {unknown.height - shown.height:,} more" if unknown.height > shown.height else ""
+        notes.append(f"{unknown.height:,} unit code(s) in {unit_column} are not in the units file: {listed}{more}; "
+                     "add them to the units file, or map old codes to current ones under units: mergers:")
     if units.mergers:
         recoded = used.filter(pl.col(unit_column).cast(pl.String).str.strip_chars()
                               .is_in(list(units.mergers))).height
@@ -743,7 +803,7 @@ def load_all(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None =
              only: Sequence[str] | None = None) -> tuple[Units, dict[str, LoadedDataset]]:
     """Load the units and every dataset the (selected) indicators use."""
     cat = loaded.catalogue
-    units = load_units(loaded)
+    units = load_units(loaded, data=data)
     wanted = [i for i in cat.indicators if only is None or i.id in only]
     datasets: dict[str, LoadedDataset] = {}
     for name in dict.fromkeys(i.dataset for i in wanted):

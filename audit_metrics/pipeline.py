@@ -452,7 +452,9 @@ def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, peri
     change the cohort or the model (not the limits or overdispersion options)."""
     definition = json.dumps(spec.model_dump(include=_DEFINITION), sort_keys=True, default=str)
     accounting = json.dumps([ds.accounting.rows_used, [(e.reason, e.rows) for e in ds.accounting.exclusions]])
-    return (ds.digest, accounting, definition, unit_column, str(period_column))
+    # the unit codes as used (after merger recoding): the same bytes recoded differently are other counts
+    codes = str(ds.frame[unit_column].hash(seed=0).sum()) if unit_column in ds.frame.columns else ""
+    return (ds.digest, accounting, definition, unit_column, str(period_column), codes)
 
 
 def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_column: str | None,

@@ -24,6 +24,9 @@ __all__ = [
     "display_table",
     "excess_events",
     "excess_events_for_sharing",
+    "group_level",
+    "level_label",
+    "no_grouping_message",
     "on_scale",
     "outlier_list",
     "outliers_for_sharing",
@@ -33,6 +36,39 @@ __all__ = [
 ]
 
 FLAGGED = ("alert_low", "alert_high", "alarm_low", "alarm_high")
+ALLIANCE = "cancer_alliance"
+_LABELS = {"trust": ("Trust", "Trusts"), "cancer_alliance": ("Cancer Alliance", "Cancer Alliances"),
+           "region": ("Region", "Regions"), "icb": ("ICB", "ICBs"), "national": ("England", "England")}
+
+
+def level_label(level: str, *, plural: bool = False) -> str:
+    """How a level (a units group column) is named to users: 'cancer_alliance' -> 'Cancer Alliance'."""
+    if level in _LABELS:
+        return _LABELS[level][plural]
+    words = level.replace("_", " ").strip()
+    label = words[:1].upper() + words[1:]
+    return f"{label}s" if plural and not label.endswith("s") else label
+
+
+def group_level(groups: Sequence[str], preferred: str = ALLIANCE) -> str | None:
+    """The level a grouped view shows: the Cancer Alliance if the units have one, else the first group.
+
+    None when the units file defines no grouping (only codes and names), so views that need a level
+    say so instead of failing.
+    """
+    if preferred in groups:
+        return preferred
+    return groups[0] if groups else None
+
+
+def no_grouping_message(units_file: str | None = None) -> str:
+    """What a view that needs a higher level shows when the catalogue defines none."""
+    where = f" (`{units_file}`)" if units_file else ""
+    return (f"No grouping is defined: the units{where} have only codes and names, so results cannot be rolled "
+            "up to Cancer Alliances or regions. To add one, put the columns in the units file and list them in "
+            "the catalogue, e.g. `units: {..., groups: [cancer_alliance, region]}`; or point `units:` at the "
+            "shipped reference geography of English NHS trusts (`reference/nhs_trusts.csv`, see the README, "
+            "\"Your own data\").")
 
 
 def direction_of() -> pl.Expr:
@@ -55,15 +91,20 @@ def pooled(run: AuditRun) -> pl.DataFrame:
 def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alarm"),
                  directions: Sequence[str] = ("worse", "better", "higher", "lower"),
                  alliances: Sequence[str] | None = None, tumour_sites: Sequence[str] | None = None,
-                 unit_level: str = "trust") -> pl.DataFrame:
-    """Flagged results, filtered as a QI lead would (alarm-only, worse-only, my alliance...)."""
+                 unit_level: str = "trust", group: str | None = None) -> pl.DataFrame:
+    """Flagged results, filtered as a QI lead would (alarm-only, worse-only, my alliance...).
+
+    ``alliances`` are values of the ``group`` column (the Cancer Alliance by default; the parent level
+    where the units have no such column).
+    """
     out = table.filter(pl.col("level") == unit_level, pl.col("status").cast(pl.String).is_in(FLAGGED))
     if "direction" not in out.columns:
         out = out.with_columns(direction_of().alias("direction"))
     wanted = [f"{lv}_{side}" for lv in levels for side in ("low", "high")]
     out = out.filter(pl.col("status").cast(pl.String).is_in(wanted), pl.col("direction").is_in(list(directions)))
     if alliances:
-        column = "cancer_alliance" if "cancer_alliance" in out.columns else "parent_code"
+        column = group or ALLIANCE
+        column = column if column in out.columns else "parent_code"
         out = out.filter(pl.col(column).is_in(list(alliances)))
     if tumour_sites:
         out = out.filter(pl.col("tumour_site").is_in(list(tumour_sites)))

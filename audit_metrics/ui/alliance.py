@@ -19,15 +19,28 @@ EXCESS_COLUMNS = {
 
 
 def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, run_key: str = "") -> None:
-    alliances = sorted(table.filter(pl.col("level") == "cancer_alliance")["unit_code"].unique().to_list())
+    level = views.group_level(run.units.groups if run.units else ())
+    if level is None:
+        st.header("Cancer Alliance")
+        st.info(views.no_grouping_message(loaded.catalogue.units.source))
+        return
+    name, names = views.level_label(level), views.level_label(level, plural=True)
+    alliances = sorted(table.filter(pl.col("level") == level)["unit_code"].drop_nulls().unique().to_list())
+    if not alliances:
+        st.header(name)
+        st.warning(f"No results at {name} level.")
+        return
     pending = st.session_state.pop("pending_alliance", None)
     if pending in alliances:
         st.session_state["alliance"] = pending
-    elif "alliance" not in st.session_state:
+    elif st.session_state.get("alliance") not in alliances:
         st.session_state["alliance"] = alliances[qp_index("alliance", alliances)]
-    alliance = st.selectbox("Cancer Alliance", alliances, key="alliance")
+    if level != "cancer_alliance":
+        st.caption(f"These units have no Cancer Alliance; they are grouped by {name.lower()} (the first level "
+                   "listed under `units: groups:` in the catalogue).")
+    alliance = st.selectbox(name, alliances, key="alliance")
     set_qp(alliance=alliance)
-    members = table.filter(pl.col("level") == "trust", pl.col("cancer_alliance") == alliance)["unit_code"].unique().to_list()
+    members = table.filter(pl.col("level") == "trust", pl.col(level) == alliance)["unit_code"].unique().to_list()
     st.header(alliance)
     ids = list(run.results)
     indicator = st.selectbox("Indicator", ids, format_func=lambda i: f"{run.results[i].spec.tumour_site}: {run.results[i].spec.title}",
@@ -38,31 +51,31 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     ra = spec.risk_adjustment is not None
     c1, c2 = st.columns(2)
     with c1:
-        st.markdown(f"**The alliance's {len(members)} trusts (circled) against all trusts**")
+        st.markdown(f"**The {name.lower()}'s {len(members)} trusts (circled) against all trusts**")
         rows = result.table.filter(pl.col("level") == "trust", pl.col("period") == pooled)
         curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title="Trusts", better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=members, label_highlight="This alliance's trusts"), "all_trusts")
+                                    highlight=members, label_highlight=f"This {name.lower()}'s trusts"), "all_trusts")
     with c2:
-        st.markdown("**The alliance as a whole, among all Cancer Alliances**")
-        rows = result.table.filter(pl.col("level") == "cancer_alliance", pl.col("period") == pooled)
-        curve = result.curves.filter(pl.col("level") == "cancer_alliance", pl.col("period") == pooled)
-        chart(figures.funnel_figure(rows, curve, title="Cancer Alliances", better=spec.better, statistic=spec.statistic,
+        st.markdown(f"**The {name.lower()} as a whole, among all {names}**")
+        rows = result.table.filter(pl.col("level") == level, pl.col("period") == pooled)
+        curve = result.curves.filter(pl.col("level") == level, pl.col("period") == pooled)
+        chart(figures.funnel_figure(rows, curve, title=names, better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=[alliance], label_highlight="This alliance"), "all_alliances")
-    gap = indicator_gap_line(run_key, run, loaded, indicator, "cancer_alliance", alliance)
-    if gap:  # one inequality line for the alliance on this indicator, where the data allow it
+                                    highlight=[alliance], label_highlight=f"This {name.lower()}"), "all_alliances")
+    gap = indicator_gap_line(run_key, run, loaded, indicator, level, alliance)
+    if gap:  # one inequality line for the group on this indicator, where the data allow it
         st.caption(f"Inequality: {gap}")
     st.subheader("Where would improvement help most people?")
-    st.markdown("Observed minus expected events for each of the alliance's trusts on every indicator, signed so "
+    st.markdown(f"Observed minus expected events for each of the {name.lower()}'s trusts on every indicator, signed so "
                 "that a positive number is patients who would have had the better outcome had the trust matched "
                 "the expected rate (for its case-mix, where adjusted). Largest first.")
     rule = loaded.catalogue.defaults.suppression
     excess = views.excess_events_for_sharing(table, units=members, rule=rule)
     st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}' with the values that would "
-               "reveal them left blank; where a trust's count is hidden, the next smallest in the alliance is hidden "
-               "too, as the alliance's total is shown in its funnel.")
+               f"reveal them left blank; where a trust's count is hidden, the next smallest in the {name.lower()} is "
+               f"hidden too, as the {name.lower()}'s total is shown in its funnel.")
     st.dataframe(excess.drop("suppressed").with_columns(pl.col("expected", "excess_events").round(1),
                                                         pl.col("status").cast(pl.String)),
                  hide_index=True, key="all_excess", column_config=EXCESS_COLUMNS)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from audit_metrics import figures, narrative, views
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import LEVELS, chart, display_table, qp_index, set_qp, trust_label
+from audit_metrics.ui.state import chart, display_table, levels, qp_index, set_qp, trust_label
 
 
 def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> None:
@@ -65,8 +65,13 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
     set_qp(indicator=indicator)
     result = run.results[indicator]
     spec = result.spec
-    level_name = c2.radio("Compare", list(LEVELS), horizontal=True, key="ind_level")
-    level = LEVELS[level_name]
+    groups = run.units.groups if run.units else ()
+    compare = levels(groups)
+    if st.session_state.get("ind_level") not in compare:
+        st.session_state.pop("ind_level", None)
+    level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level",
+                          help=None if groups else "No grouping is defined in the units file: trusts only.")
+    level = compare[level_name]
     periods = [result.pooled_period, *sorted(p for p in result.table["period"].unique().to_list() if p != result.pooled_period)]
     period = c3.selectbox("Period", periods, key="ind_period")
     rows = result.table.filter(pl.col("level") == level, pl.col("period") == period)
@@ -79,7 +84,9 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
         st.session_state["ind_highlight"] = pending_trust
     elif "ind_highlight" not in st.session_state:
         st.session_state["ind_highlight"] = trust_codes[qp_index("trust", trust_codes, "(none)")]
-    highlight = h1.selectbox("Highlight a trust (and its Cancer Alliance's trusts)", trust_codes,
+    family = views.group_level(groups)
+    highlight = h1.selectbox(f"Highlight a trust (and its {views.level_label(family)}'s trusts)" if family
+                             else "Highlight a trust", trust_codes,
                              format_func=lambda c: labels.get(c, c), key="ind_highlight")
     kind = h2.radio("Chart", ["Funnel plot", "Caterpillar (ranked intervals)"], horizontal=True, key="ind_chart")
     st.header(spec.title)
@@ -92,16 +99,16 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
     if highlight != "(none)":
         set_qp(trust=highlight)
         if level == "trust":
-            alliance = rows.filter(pl.col("unit_code") == highlight)["cancer_alliance"]
             highlight_codes = [highlight]
-            if alliance.len() and alliance[0] is not None:
-                highlight_codes += rows.filter(pl.col("cancer_alliance") == alliance[0],
-                                               pl.col("unit_code") != highlight)["unit_code"].to_list()
+            if family is not None and family in rows.columns:
+                parent = rows.filter(pl.col("unit_code") == highlight)[family]
+                if parent.len() and parent[0] is not None:
+                    highlight_codes += rows.filter(pl.col(family) == parent[0],
+                                                   pl.col("unit_code") != highlight)["unit_code"].to_list()
         else:
             parent = table.filter(pl.col("unit_code") == highlight, pl.col("level") == "trust")
-            col = "cancer_alliance" if level == "cancer_alliance" else "region"
-            if parent.height and col in parent.columns:
-                highlight_codes = [parent[col][0]]
+            if parent.height and level in parent.columns:
+                highlight_codes = [parent[level][0]]
     n = rows.filter(pl.col("status").cast(pl.String) != "not_assessed").height
     flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     what = "risk-adjusted rate" if risk_adjusted else "value"

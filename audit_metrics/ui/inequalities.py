@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from audit_metrics import export, figures
+from audit_metrics import export, figures, views
 from audit_metrics.catalogue import BreakdownSpec, LoadedCatalogue, is_aggregate
 from audit_metrics.inequality import (
     NOT_RECORDED,
@@ -186,7 +186,12 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     groups, gaps = inequalities_for_sharing(result.groups, result.gaps, rule)
     label = breakdowns[column].label or column.replace("_", " ")
     m = spec.multiplier
-    levels = {"Trust": "trust", "Cancer Alliance": "cancer_alliance"}
+    levels = {"Trust": "trust"}
+    family = views.group_level(run.units.groups if run.units else ())
+    if family is not None:  # units without a grouping compare trusts only
+        levels[views.level_label(family)] = family
+    if st.session_state.get("ineq_level") not in levels:
+        st.session_state.pop("ineq_level", None)
     level_name = c3.radio("Compare", list(levels), horizontal=True, key="ineq_level")
     level = levels[level_name]
     units = groups.filter(pl.col("level") == level).select("unit_code", "unit_name").unique().sort("unit_name")

@@ -25,14 +25,19 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     st.markdown("Results outside their funnel limits, for QI follow-up. Download as CSV or Excel "
                 "(with a methods and provenance sheet).")
     trusts = table.filter(pl.col("level") == "trust")
+    family = views.group_level(run.units.groups if run.units else ())
+    family = family if family in trusts.columns else None
     c1, c2, c3, c4 = st.columns(4)
-    alliances = c1.multiselect("Cancer Alliance", sorted(trusts["cancer_alliance"].drop_nulls().unique().to_list()),
-                               key="out_alliance")
+    alliances = (c1.multiselect(views.level_label(family), sorted(trusts[family].drop_nulls().unique().to_list()),
+                                key="out_alliance") if family else [])
+    if family is None:
+        c1.caption("No Cancer Alliance or other grouping is defined for these units.")
     sites = c2.multiselect("Tumour site", sorted(trusts["tumour_site"].unique().to_list()), key="out_sites")
     levels = c3.multiselect("Level", ["alarm", "alert"], default=["alarm", "alert"], key="out_levels")
     directions = c4.multiselect("Direction", ["worse", "better", "higher", "lower"],
                                 default=["worse", "better", "higher", "lower"], key="out_directions")
-    out = views.outlier_list(table, levels=levels, directions=directions, alliances=alliances, tumour_sites=sites)
+    out = views.outlier_list(table, levels=levels, directions=directions, alliances=alliances, tumour_sites=sites,
+                             group=family)
     rule = loaded.catalogue.defaults.suppression
     safe, withheld = views.outliers_for_sharing(out, rule)
     st.markdown(f"**{safe.height} flagged results** match.")
@@ -40,10 +45,11 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
                "would reveal them left blank, here and in the downloads."
                + (f" {withheld} further flagged result(s) are not listed because the flag alone would reveal "
                   "such a count." if withheld else ""))
-    shown = display_table(safe).select("tumour_site", "indicator_title", "unit_name", "cancer_alliance",
+    shown = display_table(safe).select("tumour_site", "indicator_title", "unit_name", *([family] if family else []),
                                        "status_label", "observed", "denominator", "value", "adjusted_value",
                                        "z", "p_value")
-    st.dataframe(shown, hide_index=True, key="out_table", column_config=OUTLIER_COLUMNS)
+    config = {**OUTLIER_COLUMNS, **({family: views.level_label(family)} if family else {})}
+    st.dataframe(shown, hide_index=True, key="out_table", column_config=config)
     filters = {"alliances": alliances, "tumour_sites": sites, "levels": levels, "directions": directions}
 
     def exported() -> pl.DataFrame:

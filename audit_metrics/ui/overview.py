@@ -28,18 +28,21 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
         if trusts.height == 0:
             st.warning("No indicator is reported for this period alone.")
             return
-    c1, c2, c3 = st.columns(3)
+    groups = [g for g in (run.units.groups if run.units else ()) if g in trusts.columns]
+    columns = st.columns(1 + max(len(groups), 1))
     sites = sorted(trusts["tumour_site"].unique().to_list())
-    chosen_sites = c1.multiselect("Tumour site", sites, default=sites, key="ov_sites")
-    alliances = ["All", *sorted(trusts["cancer_alliance"].drop_nulls().unique().to_list())]
-    alliance = c2.selectbox("Cancer Alliance", alliances, key="ov_alliance")
-    regions = ["All", *sorted(trusts["region"].drop_nulls().unique().to_list())]
-    region = c3.selectbox("Region", regions, key="ov_region")
+    chosen_sites = columns[0].multiselect("Tumour site", sites, default=sites, key="ov_sites")
     grid = trusts.filter(pl.col("tumour_site").is_in(chosen_sites))
-    if alliance != "All":
-        grid = grid.filter(pl.col("cancer_alliance") == alliance)
-    if region != "All":
-        grid = grid.filter(pl.col("region") == region)
+    for column, group in zip(columns[1:], groups, strict=False):
+        # keys kept for the two usual levels, so shared links and tests stay stable
+        key = {"cancer_alliance": "ov_alliance", "region": "ov_region"}.get(group, f"ov_group_{group}")
+        chosen = column.selectbox(views.level_label(group), ["All", *sorted(trusts[group].drop_nulls().unique().to_list())],
+                                  key=key)
+        if chosen != "All":
+            grid = grid.filter(pl.col(group) == chosen)
+    if not groups:
+        columns[1].caption("No Cancer Alliance or region is defined for these units, so there is nothing to filter "
+                           "by; see the Cancer Alliance view for how to add one.")
     new = trends.new_flag_keys()  # flags new since the last recorded release (see the Releases view)
     if new is not None and st.checkbox(f"Only flags new since the last release ({new[0]}: {new[1].height})",
                                        key="ov_new"):
@@ -47,7 +50,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
     if grid.height == 0:
         st.warning("No results match these filters.")
         return
-    grid = grid.sort("cancer_alliance", "unit_name")
+    grid = grid.sort(*groups[:1], "unit_name")
     chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
                                 title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
           "tartan")

@@ -24,7 +24,13 @@ from audit_metrics.ui import auth
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities", "Outliers & export",
          "Indicator catalogue", "Data", "Releases")
-LEVELS = {"Trusts": "trust", "Cancer Alliances": "cancer_alliance", "Regions": "region"}
+
+
+def levels(groups: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The levels results can be compared at: trusts, then each group the units define (none: trusts only)."""
+    return {"Trusts": "trust", **{views.level_label(g, plural=True): g for g in groups}}
+
+
 MAX_UPLOAD_MB = 200
 SAMPLE_NOTE = ("**Synthetic sample data.** Every trust, Cancer Alliance, region and patient here is "
                "fictional (codes start with Z); the numbers illustrate the method only.")
@@ -33,10 +39,18 @@ SAMPLE_NOTE = ("**Synthetic sample data.** Every trust, Cancer Alliance, region 
 # ------------------------------------------------------------------ settings and computation
 
 
-def catalogue_path() -> Path:
-    argv = sys.argv[1:]
-    if "--indicators" in argv and argv.index("--indicators") + 1 < len(argv):
-        return Path(argv[argv.index("--indicators") + 1]).resolve()
+def catalogue_path(argv: list[str] | None = None) -> Path:
+    """The catalogue, given as for the command line (``streamlit run app.py -- CATALOGUE``, or ``--catalogue``
+    / the older ``--indicators``), else ``AUDIT_METRICS_CATALOGUE``, else the bundled one."""
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg in ("--catalogue", "--indicators") and i + 1 < len(argv):
+            return Path(argv[i + 1]).resolve()
+        if arg.startswith(("--catalogue=", "--indicators=")):
+            return Path(arg.split("=", 1)[1]).resolve()
+    positional = [a for a in argv if a.lower().endswith((".yaml", ".yml")) and not a.startswith("-")]
+    if positional:
+        return Path(positional[0]).resolve()
     return Path(os.environ.get("AUDIT_METRICS_CATALOGUE", ROOT / "indicators.yaml")).resolve()
 
 
@@ -99,7 +113,8 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         key = hashlib.sha256(text.encode()).hexdigest()
         draft = _parsed(str(path), key, text)
         files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
-        files.append(path.parent / draft.catalogue.units.file)
+        if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed
+            files.append(path.parent / draft.catalogue.units.file)
         data_key = _file_identity(files)
         loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
     except CatalogueError as exc:
