@@ -403,7 +403,10 @@ def test_mergers_reach_the_data_and_the_accounting_balances(tmp_path: Path) -> N
     assert ds.accounting.balanced and ds.accounting.rows_read == 5
     assert {e.reason: e.examples for e in ds.accounting.exclusions} == {
         "unknown unit code in code": (5,), "missing unit code (code)": (6,)}
-    assert ds.accounting.notes == ("2 rows recoded from a merged unit code (X1→C03, X2→C03)",)
+    assert ds.accounting.notes == (
+        "1 unit code(s) in code are not in the units file: Z99 (1 row); add them to the units file, or map old "
+        "codes to current ones under units: mergers:",
+        "2 rows recoded from a merged unit code (X1→C03, X2→C03)")
 
 
 def test_integer_unit_codes_with_mergers_do_not_crash(tmp_path: Path) -> None:
