@@ -89,7 +89,16 @@ class DatasetSpec(_Model):
     path: str = Field(description="File path, relative to the catalogue file. CSV, Parquet or .xlsx.")
     format: Literal["csv", "parquet", "xlsx"] | None = Field(
         None, description="File format; taken from the file extension when omitted.")
-    sheet: str | None = Field(None, description="Excel sheet name (first sheet when omitted).")
+    sheet: str | Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Excel sheet: its name, or its number counted from 1 (first sheet when omitted).")
+    header_row: int | None = Field(
+        None, ge=1, description="Row (line) that names the columns, counted from 1 as a spreadsheet numbers rows; "
+        "titles above it are skipped. Published workbooks often have it on row 9 or so.")
+    skip_rows: int | None = Field(
+        None, ge=0, description="Rows to skip before the column names (the same as header_row: skip_rows + 1).")
+    encoding: Literal["utf-8", "cp1252", "latin-1"] | None = Field(
+        None, description="Text encoding of a CSV file: utf-8 (default), or cp1252 for files saved by Excel on "
+        "Windows (a £ or © that is not UTF-8).")
     unit_column: str | None = Field(
         None, description="Column holding the unit code; defaults to units.code.")
     period_column: str | None = Field(
@@ -113,6 +122,14 @@ class DatasetSpec(_Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_header(self) -> DatasetSpec:
+        if self.header_row is not None and self.skip_rows is not None and self.header_row != self.skip_rows + 1:
+            msg = (f"header_row {self.header_row} and skip_rows {self.skip_rows} disagree (header_row is "
+                   "skip_rows + 1); give one of them")
+            raise ValueError(msg)
+        return self
 
 
 class UnitsSpec(_Model):
@@ -792,7 +809,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                        data: Mapping[str, str | Path] | None = None) -> list[Problem]:
     """Every semantic problem: ids, datasets, columns, expressions and option combinations."""
     # local: io depends on this module
-    from audit_metrics.io import csv_header, dataset_schema, load_units
+    from audit_metrics.io import csv_header, dataset_schema, load_units, missing_column_hint
 
     cat = loaded.catalogue
     file = str(loaded.path)
@@ -851,7 +868,8 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         unit_col = spec.unit_column or cat.units.code
         if unit_col not in schema:
             add(("datasets", name), f"dataset {name!r} has no unit column {unit_col!r}",
-                _close(unit_col, list(schema)) or "set unit_column for this dataset")
+                missing_column_hint(loaded.dataset_path(name, data), spec, unit_col, list(schema))
+                + "; or set unit_column for this dataset")
         for attr in ("period_column", "date_column"):
             col = getattr(spec, attr)
             if col and col not in schema:
@@ -927,7 +945,8 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     continue
                 if col not in schema:
                     add((*base, key), f"{ind.id}.{key}: unknown column {col!r} in dataset {ind.dataset!r}",
-                        _close(col, list(schema)) or "for aggregate data, numerator and denominator are column names")
+                        missing_column_hint(loaded.dataset_path(ind.dataset, data), cat.datasets[ind.dataset], col,
+                                            list(schema)))
                 elif not schema[col].is_numeric():
                     declared = cat.datasets[ind.dataset].columns.get(col)
                     if declared not in {"integer", "float"}:

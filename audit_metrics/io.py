@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import stat
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,10 +175,15 @@ def csv_header(path: str | Path) -> list[str]:
     return _check_csv_text(path)
 
 
-def _check_csv_text(path: Path) -> list[str]:
-    """Empty, not UTF-8, or not comma-separated: read in chunks, so memory stays small for any size."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    first_line = ""
+def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8") -> list[str]:
+    """Empty, not UTF-8, or not comma-separated: read in chunks, so memory stays small for any size.
+
+    ``header_line`` is the line holding the column names (published tables put titles above it);
+    ``encoding`` the declared text encoding (UTF-8 unless the catalogue says otherwise).
+    """
+    utf8 = encoding == "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
+    head = ""  # the text up to the end of the header line (bounded)
     seen_text = False
     offset = 0
     newlines = 0
@@ -187,69 +193,100 @@ def _check_csv_text(path: Path) -> list[str]:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
-                raise ExtractError(Problem(str(path), f"not UTF-8 text (byte {offset + max(exc.start, 0)})", line,
-                                           hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
+                raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (byte "
+                                           f"{offset + max(exc.start, 0)})", line, hint=_ENCODING_HINT)) from None
             seen_text = seen_text or bool(text.strip())
-            if not first_line.endswith("\n") and len(first_line) < _CHUNK:
-                first_line += text[: text.find("\n") + 1] if "\n" in text else text
+            if head.count("\n") < header_line and len(head) < header_line * _CHUNK:
+                head += text
             offset += len(chunk)
             newlines += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise ExtractError(Problem(str(path), f"not UTF-8 text (the file ends inside a character, byte {offset})",
-                                       newlines + 1, hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')")) from None
+            raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (the file ends inside "
+                                       f"a character, byte {offset})", newlines + 1, hint=_ENCODING_HINT)) from None
     if not seen_text:
         raise ExtractError(Problem(str(path), "the file is empty", hint="export the extract again"))
+    lines = head.split("\n")
+    if len(lines) < header_line or (header_line > 1 and not "".join(lines[header_line:]).strip()
+                                     and newlines < header_line):
+        raise ExtractError(Problem(str(path), f"the file has no line {header_line} (header_row)", None,
+                                   hint="check header_row: it counts lines from 1, as a spreadsheet numbers rows"))
+    first_line = lines[header_line - 1]
     if not first_line.strip():
-        raise ExtractError(Problem(str(path), "the first line (the header) is blank", 1,
-                                   hint="the first line must name the columns"))
-    header = next(csv.reader([first_line.splitlines()[0]]))
+        where = "the first line (the header)" if header_line == 1 else f"line {header_line} (header_row)"
+        raise ExtractError(Problem(str(path), f"{where} is blank", header_line,
+                                   hint="the first line must name the columns" if header_line == 1 else
+                                   "header_row must be the line that names the columns"))
+    header = next(csv.reader([first_line.rstrip("\r")]))
     if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
         delim = next(d for d in (";", "\t", "|") if d in header[0])
         raise ExtractError(Problem(str(path), f"the file looks {'tab' if delim == chr(9) else repr(delim)}"
-                                   "-separated, not comma-separated", 1,
+                                   "-separated, not comma-separated", header_line,
                                    hint="save as comma-separated CSV"))
     header = [h.strip() for h in header]
-    _check_header(path, header)
+    _check_header(path, [h for h in header if h], header_line)
     return header
 
 
-def _check_header(path: Path, header: Sequence[str]) -> None:
+_ENCODING_HINT = ("save the file as UTF-8 (in Excel: 'CSV UTF-8'), or, for a file as published, declare its "
+                  "encoding under the dataset: encoding: cp1252 (Excel on Windows)")
+
+
+def _transcoded(path: Path, encoding: str, folder: str) -> Path:
+    """A UTF-8 copy of a text file in another encoding, written in chunks (lines and bytes keep their order)."""
+    target = Path(folder) / "utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as out:
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    return target
+
+
+def _check_header(path: Path, header: Sequence[str], line: int = 1) -> None:
     seen: set[str] = set()
     for name in header:
         if not name:
-            raise ExtractError(Problem(str(path), "a column has no name", 1,
+            raise ExtractError(Problem(str(path), "a column has no name", line,
                                        hint="give every column a header"))
         if name in seen:
-            raise ExtractError(Problem(str(path), f"column {name!r} appears more than once", 1, name,
+            raise ExtractError(Problem(str(path), f"column {name!r} appears more than once", line, name,
                                        hint="rename or remove the duplicate column"))
         seen.add(name)
 
 
-def _locate_csv_error(path: Path, exc: Exception) -> ExtractError:
-    """Turn a CSV parser failure into a located problem (the parser's own text can quote megabytes)."""
+def _locate_csv_error(path: Path, exc: Exception, shown: Path | None = None, header_line: int = 1) -> ExtractError:
+    """Turn a CSV parser failure into a located problem (the parser's own text can quote megabytes).
+
+    ``shown``: the file to name, when ``path`` is a transcoded copy of it; ``header_line``: where the
+    table's header is (rows above it are titles, with any number of fields).
+    """
+    name = str(shown or path)
     expected: int | None = None
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         start = 1
         try:
             for row in reader:
+                if start < header_line:
+                    start = reader.line_num + 1
+                    continue
                 if expected is None:
                     expected = len(row)
                 elif len(row) > expected:
                     return ExtractError(Problem(
-                        str(path), f"line has {len(row)} fields but the header has {expected}", start,
+                        name, f"line has {len(row)} fields but the header has {expected}", start,
                         hint="a text value with a comma needs double quotes around it; or remove the extra "
                         "separators"))
                 start = reader.line_num + 1
         except csv.Error as err:
             where = f" ({err})" if "EOF" not in str(err) else ""
             return ExtractError(Problem(
-                str(path), f"a double quote opened on this line is never closed{where}", start,
+                name, f"a double quote opened on this line is never closed{where}", start,
                 hint='close the quote, or write a quote inside a value as two: ""'))
     first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-    return ExtractError(Problem(str(path), f"not a readable CSV file ({first})",
+    return ExtractError(Problem(name, f"not a readable CSV file ({first})",
                                hint="export the extract again as comma-separated UTF-8 text"))
 
 
@@ -318,21 +355,62 @@ def _check_columns(path: Path, n: int, limits: ReadLimits) -> None:
                                    hint="export only the columns the catalogue uses"))
 
 
+@dataclass(frozen=True)
+class TableLayout:
+    """Where the table sits in a published file: what was read around it, for the row accounting."""
+
+    header_line: int = 1                 # the row (line) that names the columns
+    below: tuple[int, ...] = ()          # rows after the table's last row: blank lines, notes, footnotes
+    unnamed_empty: tuple[str, ...] = ()  # columns with no name and no values (merged title cells, spacers)
+
+    def notes(self) -> tuple[str, ...]:
+        out = []
+        if self.header_line > 1:
+            out.append(f"column names read from line {self.header_line}; lines 1-{self.header_line - 1} above "
+                       "them (titles, notes) are not data")
+        if self.unnamed_empty:
+            out.append(f"{len(self.unnamed_empty)} empty column(s) without a name left out "
+                       f"({', '.join(self.unnamed_empty)})")
+        return tuple(out)
+
+
+def _header_of(spec: DatasetSpec | None) -> int:
+    """The 1-based row of the column names (``header_row``, or ``skip_rows`` + 1)."""
+    if spec is None:
+        return 1
+    if spec.header_row is not None:
+        return spec.header_row
+    return (spec.skip_rows or 0) + 1
+
+
 def read_extract(path: str | Path, spec: DatasetSpec | None = None,
                  limits: ReadLimits | None = None) -> pl.DataFrame:
     """Read a file as it is (CSV and Excel as text), adding the ``__row`` line number."""
+    return read_table(path, spec, limits)[0]
+
+
+def read_table(path: str | Path, spec: DatasetSpec | None = None,
+               limits: ReadLimits | None = None) -> tuple[pl.DataFrame, TableLayout]:
+    """Read a table as published: the header on ``header_row``, empty unnamed columns and rows below the
+    table (blank lines, notes, footnotes) set aside and reported in the layout; ``__row`` is the line
+    (spreadsheet row) number of each row."""
     path = Path(path)
     limits = limits or ReadLimits()
     fmt = _format_of(path, spec)
     check_regular_file(path)
+    header = _header_of(spec)
     if fmt == "csv":
-        _check_columns(path, len(_check_csv_text(path)), limits)
-        try:
-            df = pl.read_csv(path, infer_schema=False)
-        except Exception as exc:  # polars' messages quote the data and give developer advice
-            raise _locate_csv_error(path, exc) from None
-        df = df.rename({c: c.strip() for c in df.columns})
-        return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
+        encoding = (spec.encoding if spec else None) or "utf-8"
+        parsed = _check_csv_text(path, header, encoding)
+        _check_columns(path, len(parsed), limits)
+        with tempfile.TemporaryDirectory(prefix="audit_metrics_") as folder:
+            source = path if encoding == "utf-8" else _transcoded(path, encoding, folder)
+            try:
+                df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
+            except Exception as exc:  # polars' messages quote the data and give developer advice
+                raise _locate_csv_error(source, exc, shown=path, header_line=header) from None
+        # the names as written (polars renames blank or repeated ones, which would hide them)
+        return _tidy(df, path, header, parsed if len(parsed) == df.width else None, spec)
     if fmt == "parquet":
         try:
             _check_columns(path, len(pl.read_parquet_schema(path)), limits)
@@ -343,18 +421,102 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
             raise ExtractError(Problem(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0]})",
                                        hint="export the extract again")) from None
         _check_header(path, df.columns)
-        return df.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+        return df.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW)), TableLayout(header_line=0)
     _check_xlsx(path, limits)
+    grid = _read_sheet(path, spec)
+    _check_columns(path, grid.width, limits)
+    if spec is None or (spec.header_row is None and spec.skip_rows is None):
+        filled = grid.select(pl.any_horizontal(pl.all().is_not_null() & (pl.all().str.strip_chars() != "")))
+        rows = filled.to_series().arg_true()
+        if rows.len() == 0:
+            raise ExtractError(Problem(str(path), "the sheet is empty"))
+        header = int(rows[0]) + 1  # the first row with anything in it, as Excel readers assume
+    if header > grid.height:
+        raise ExtractError(Problem(str(path), f"the sheet has {grid.height} rows, so none is row {header} "
+                                   "(header_row)", hint="check header_row: rows count from 1, as Excel numbers them"))
+    names = ["" if v is None else str(v) for v in grid.row(header - 1)]
+    if not any(n.strip() for n in names):
+        raise ExtractError(Problem(str(path), f"row {header} (the header) is blank", header,
+                                   hint="header_row must be the row that names the columns"))
+    body = grid.slice(header)
+    # unique placeholder names first, so blank or repeated names are judged by _tidy like a CSV's
+    body.columns = [f"{n}\x00{i}" for i, n in enumerate(names)]
+    return _tidy(body, path, header, names, spec)
+
+
+def _read_sheet(path: Path, spec: DatasetSpec | None) -> pl.DataFrame:
+    """Every cell of the sheet as text, from row 1 (blank rows kept, so row numbers are Excel's)."""
+    sheet = spec.sheet if spec else None
+    where: dict[str, object] = ({"sheet_id": sheet} if isinstance(sheet, int)
+                                else {"sheet_name": sheet} if sheet is not None else {})
     try:
-        df = pl.read_excel(path, sheet_name=spec.sheet if spec else None, infer_schema_length=0)
+        return pl.read_excel(path, **where, infer_schema_length=0, drop_empty_rows=False,  # type: ignore[call-overload]
+                             drop_empty_cols=False, read_options={"header_row": None, "skip_rows": 0})
     except Exception as exc:
-        raise ExtractError(Problem(str(path), f"not a readable Excel workbook ({str(exc).splitlines()[0]})",
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if sheet is not None:
+            names = _sheet_names(path)
+            if names is not None and (sheet not in names if isinstance(sheet, str) else not 1 <= sheet <= len(names)):
+                asked = f"sheet {sheet!r}" if isinstance(sheet, str) else f"sheet number {sheet}"
+                raise ExtractError(Problem(str(path), f"the workbook has no {asked}",
+                                           hint=f"its sheets are: {', '.join(map(repr, names))} (sheet: takes "
+                                           "a name, or a number counted from 1)")) from None
+        raise ExtractError(Problem(str(path), f"not a readable Excel workbook ({first})",
                                    hint="save as .xlsx")) from None
-    if df.height == 0 and not df.columns:
-        raise ExtractError(Problem(str(path), "the sheet is empty"))
-    _check_columns(path, len(df.columns), limits)
-    _check_header(path, df.columns)
-    return df.with_columns(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias(ROW))
+
+
+def _sheet_names(path: Path) -> list[str] | None:
+    try:
+        import fastexcel  # polars' Excel reader
+
+        return list(fastexcel.read_excel(path).sheet_names)
+    except Exception:
+        return None
+
+
+def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None = None,
+          spec: DatasetSpec | None = None) -> tuple[pl.DataFrame, TableLayout]:
+    """Name the columns, set aside empty unnamed ones and the rows below the table, number the rows."""
+    raw_names = list(names) if names is not None else list(df.columns)
+    df = df.with_columns(pl.int_range(header + 1, pl.len() + header + 1, dtype=pl.Int64).alias(ROW))
+    # rows below the table: after the last row with at least two cells filled (a note or a footnote
+    # fills one), or, in a table of one or two columns, after the last row with anything in it
+    blank = pl.all().exclude(ROW).cast(pl.String).str.strip_chars()
+    filled = df.select(pl.sum_horizontal((blank.is_not_null() & (blank != "")).cast(pl.Int32))).to_series()
+    rows = (filled >= (2 if len(raw_names) >= 3 else 1)).arg_true()
+    end = int(rows[-1]) + 1 if rows.len() else 0
+    below = tuple(df[ROW].slice(end).to_list())
+    df = df.slice(0, end)
+    dropped: list[str] = []
+    keep: dict[str, str] = {}
+    for i, (column, raw) in enumerate(zip(df.columns[:-1], raw_names, strict=True)):
+        name = raw.strip()
+        if name:
+            keep[column] = name
+            continue
+        values = df.get_column(column).cast(pl.String).str.strip_chars()
+        held = values.is_not_null() & (values != "")
+        if held.any():
+            guess = _guess_header_line(path, spec)
+            where = (f"the column names seem to be on row {guess}: add header_row: {guess} to the dataset"
+                     if guess is not None and guess != header else "give it a name in the header row, or check "
+                     "header_row")
+            raise ExtractError(Problem(str(path), f"column {_letters(i)} has values but no name (first on line "
+                                       f"{int(df.filter(held)[ROW][0])})", header, hint=where))
+        dropped.append(_letters(i))
+    df = df.select(*[pl.col(c).alias(n) for c, n in keep.items()], ROW)
+    _check_header(path, list(keep.values()), header)
+    return df, TableLayout(header_line=header, below=below, unnamed_empty=tuple(dropped))
+
+
+def _letters(index: int) -> str:
+    """A spreadsheet column letter (0 -> A, 26 -> AA)."""
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
 
 
 def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -698,14 +860,13 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         (numerator, denominator) pairs where numerator must not exceed denominator.
     """
     path = Path(path)
-    raw = read_extract(path, spec)
-    if unit_column not in raw.columns:
-        raise ExtractError(Problem(str(path), f"no unit column {unit_column!r}", 1, unit_column,
-                                   hint=f"columns are: {', '.join(c for c in raw.columns if c != ROW)}"))
-    for col in [*count_columns, *real_columns]:
+    raw, layout = read_table(path, spec)
+    for col, role in [(unit_column, "the unit code"), *[(c, "a count or expected column") for c in
+                                                       [*count_columns, *real_columns]]]:
         if col not in raw.columns:
-            raise ExtractError(Problem(str(path), f"missing column {col!r}", 1, col,
-                                       hint="the catalogue names this column as a numerator/denominator"))
+            raise ExtractError(Problem(str(path), f"no column {col!r} ({role} in the catalogue)",
+                                       max(layout.header_line, 1), col,
+                                       hint=missing_column_hint(path, spec, col, raw.columns)))
     typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns,
                            infer=_format_of(path, spec) != "parquet")
     checks: list[pl.Expr] = []
@@ -723,10 +884,13 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         # measurement either: a row holding one is excluded like any other value that is not a number
         if dtype.is_float() and col != ROW:
             first(~pl.col(col).is_finite() & pl.col(col).is_not_null(), f"value is not a finite number in column '{col}'")
+    data_cols = [c for c in typed.columns if c != ROW]
+    # a row with nothing in it (a spacer between blocks of a published table) is no record
+    first(pl.all_horizontal(_blank(c) for c in data_cols), "blank row")
     code = pl.col(unit_column).cast(pl.String).str.strip_chars()
     if units.mergers:
         code = code.replace(dict(units.mergers))
-    first(pl.col(unit_column).is_null(), f"missing unit code ({unit_column})")
+    first(_blank(unit_column), f"missing unit code ({unit_column})")
     first(~code.is_in(units.frame["unit_code"].implode()), f"unknown unit code in {unit_column}")
     for col, (lo, hi) in spec.ranges.items():
         if col in typed.columns:
@@ -739,7 +903,6 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         first(pl.col(num) > pl.col(den), f"{num} greater than {den}")
     if spec.periods is not None and spec.period_column:
         first(~pl.col(spec.period_column).cast(pl.String).is_in(spec.periods), "outside the reporting periods")
-    data_cols = [c for c in typed.columns if c != ROW]
     reason = pl.coalesce(*checks, pl.lit(None, dtype=pl.String)) if checks else pl.lit(None, pl.String)
     checked = typed.with_columns(reason.alias(REASON))
     # duplicates are judged among rows that passed the other checks, keeping the first occurrence
@@ -753,7 +916,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     excluded = (checked.filter(pl.col(REASON).is_not_null())
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
                 .sort("n", descending=True))
-    notes: list[str] = []
+    exclusions = [Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)]
+    if layout.below:  # read, and reported, but never a record
+        exclusions.append(Exclusion("below the table (blank line, note or footnote)", len(layout.below),
+                                    layout.below[:_MAX_EXAMPLES]))
+    notes: list[str] = list(layout.notes())
     unknown = (checked.filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
                .select(code.alias("code")).group_by("code").len().sort("code"))
     if unknown.height:
@@ -772,10 +939,62 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             notes.append(f"{recoded:,} rows recoded from a merged unit code ({pairs})")
     used = used.with_columns(code.alias(unit_column))
     accounting = RowAccounting(
-        dataset=name, file=str(path), rows_read=raw.height, rows_used=used.height,
-        exclusions=tuple(Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)),
-        notes=tuple(notes))
+        dataset=name, file=str(path), rows_read=raw.height + len(layout.below), rows_used=used.height,
+        exclusions=tuple(exclusions), notes=tuple(notes))
     return LoadedDataset(name, used, accounting, file_digest(path))
+
+
+def _blank(col: str) -> pl.Expr:
+    """Null, or text that is only spaces."""
+    value = pl.col(col)
+    return value.is_null() | (value.cast(pl.String).str.strip_chars() == "")
+
+
+def missing_column_hint(path: Path, spec: DatasetSpec | None, column: str, found: Sequence[str]) -> str:
+    """What to do about a column the catalogue names but the table lacks: a close name, or the row the
+    header is really on, and always the columns found."""
+    import difflib
+
+    names = [c for c in found if c != ROW]
+    listed = f"columns found: {', '.join(names)}" if names else "no columns were found"
+    close = difflib.get_close_matches(column, names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? ({listed})"
+    line = _line_naming(path, spec, column)
+    if line is not None and line != _header_of(spec):
+        return f"the column names seem to be on row {line}: add header_row: {line} to the dataset ({listed})"
+    return listed
+
+
+def _first_rows(path: Path, spec: DatasetSpec | None, rows: int = 60) -> list[list[str | None]]:
+    """The first ``rows`` rows of a CSV or sheet as text, for hints (empty when they cannot be read)."""
+    try:
+        if _format_of(path, spec) == "xlsx":
+            grid = _read_sheet(path, spec).head(rows)
+            return [[None if v is None else str(v) for v in row] for row in grid.iter_rows()]
+        if _format_of(path, spec) == "csv":
+            encoding = (spec.encoding if spec else None) or "utf-8"
+            with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
+                return [list(row) for _, row in zip(range(rows), csv.reader(fh), strict=False)]
+    except Exception:  # a hint only: the real problem is reported by the caller
+        return []
+    return []
+
+
+def _line_naming(path: Path, spec: DatasetSpec | None, column: str) -> int | None:
+    """The first row with a cell equal to ``column``: where the header really is."""
+    for i, row in enumerate(_first_rows(path, spec), start=1):
+        if any(v is not None and v.strip() == column for v in row):
+            return i
+    return None
+
+
+def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:
+    """The first row as full as the fullest of the first rows: titles above a table fill one cell each."""
+    counts = [sum(1 for v in row if v is not None and v.strip()) for row in _first_rows(path, spec)]
+    if not counts or max(counts) < 2:
+        return None
+    return counts.index(max(counts)) + 1
 
 
 def raw_not_blank(raw: pl.DataFrame, col: str) -> pl.Expr:

@@ -280,3 +280,130 @@ def test_units_from_the_dataset_problems_are_located(tmp_path: Path, capsys: pyt
     path = _from(tmp_path, "{from: oe, file: units.csv, code: code, name: name}")
     assert main(["validate", str(path)]) == 1
     assert "either as a file (file: trusts.csv) or from a dataset (from: DATASET)" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ item 6: spreadsheets as published
+
+PUBLISHED_CATALOGUE = """version: 1
+datasets:
+  cwt: {DATASET}
+units: {from: cwt, code: ODS CODE, name: PROVIDER}
+indicators:
+  - id: fds
+    title: Told within 28 days
+    dataset: cwt
+    numerator: WITHIN
+    denominator: TOTAL
+    better: higher
+"""
+
+
+def _published_workbook(path: Path) -> Path:
+    """A provider workbook shaped as NHS England publishes them: a notes sheet first; on the data sheet a
+    merged title, a merged group heading above the header on row 4, an unnamed spacer column, a blank
+    line between blocks, then notes and a copyright line below the table."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active["A1"] = "About these statistics"
+    sheet = book.create_sheet("Provider")
+    sheet["A1"] = "Cancer waiting times: provider based"
+    sheet.merge_cells("A1:F1")
+    sheet["A2"] = "Oct-23"
+    sheet["D3"] = "NUMBER OF PEOPLE"
+    sheet.merge_cells("D3:E3")
+    for col, name in enumerate(["", "ODS CODE", "PROVIDER", "TOTAL", "WITHIN", ""], start=1):
+        sheet.cell(row=4, column=col, value=name or None)
+    rows = {5: ["RCF", "AIREDALE", 76, 29], 6: ["RAE", "BRADFORD", 100, 80], 8: ["RXX", "EXETER", 50, 30],
+            9: ["RYY", "YORK", 40, 20]}
+    for row, values in rows.items():
+        for col, value in enumerate(values, start=2):
+            sheet.cell(row=row, column=col, value=value)
+    sheet["A11"] = "Notes:"
+    sheet["A12"] = "(1) ODS code of the accountable provider"
+    sheet["B13"] = "Copyright © 2023, NHS England"
+    book.save(path)
+    return path
+
+
+def _published(folder: Path, dataset: str) -> Path:
+    path = folder / "cat.yaml"
+    path.write_text(PUBLISHED_CATALOGUE.replace("{DATASET}", dataset), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("sheet", ["Provider", "2"])
+def test_workbook_as_published(tmp_path: Path, sheet: str) -> None:
+    _published_workbook(tmp_path / "cwt.xlsx")
+    run = run_audit(load_catalogue(_published(tmp_path, f"{{path: cwt.xlsx, sheet: {sheet}, header_row: 4}}")))
+    acc = run.datasets["cwt"]
+    # rows 5-13 read; Excel's own row numbers in the accounting
+    assert acc.balanced and acc.rows_read == 9 and acc.rows_used == 4
+    assert [(e.reason, e.rows, e.examples) for e in acc.exclusions] == [
+        ("blank row", 1, (7,)), ("below the table (blank line, note or footnote)", 4, (10, 11, 12, 13))]
+    assert "empty column(s) without a name left out (A, F)" in " ".join(acc.notes) or \
+        "empty column(s) without a name left out (A)" in " ".join(acc.notes)
+    nation = run.results["fds"].table.filter(pl.col("level") == "national").row(0, named=True)
+    assert (nation["observed"], nation["denominator"]) == (159, 266)
+
+
+def test_skip_rows_is_header_row_less_one(tmp_path: Path) -> None:
+    _published_workbook(tmp_path / "cwt.xlsx")
+    run = run_audit(load_catalogue(_published(tmp_path, "{path: cwt.xlsx, sheet: Provider, skip_rows: 3}")))
+    assert run.datasets["cwt"].rows_used == 4
+
+
+def test_header_not_on_the_first_row_is_found_and_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 9: the published .xlsx could not be read and the hint was wrong. Now the error lists the
+    columns found and says which row names them."""
+    _published_workbook(tmp_path / "cwt.xlsx")
+    assert main(["validate", str(_published(tmp_path, "{path: cwt.xlsx, sheet: Provider}"))]) == 1
+    err = capsys.readouterr().err
+    assert "cwt.xlsx:1: column B has values but no name (first on line 4)" in err
+    assert "the column names seem to be on row 4: add header_row: 4 to the dataset" in err
+    # a CSV whose header is lower down but whose first line names every column (titles padded with commas)
+    (tmp_path / "t.csv").write_text("Provider table,,,\nOct-23,,,\nODS CODE,PROVIDER,TOTAL,WITHIN\nA1,Alpha,10,5\n",
+                                    encoding="utf-8")
+    assert main(["validate", str(_published(tmp_path, "t.csv"))]) == 1
+    err = capsys.readouterr().err
+    assert "the column names seem to be on row 3: add header_row: 3 to the dataset" in err
+
+
+def test_workbook_sheet_problems_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _published_workbook(tmp_path / "cwt.xlsx")
+    for dataset, expected in [
+            ("{path: cwt.xlsx, sheet: Data, header_row: 4}", "the workbook has no sheet 'Data'"),
+            ("{path: cwt.xlsx, sheet: 3, header_row: 4}", "the workbook has no sheet number 3"),
+            ("{path: cwt.xlsx, sheet: Provider, header_row: 40}", "none is row 40 (header_row)"),
+            ("{path: cwt.xlsx, sheet: Provider, header_row: 4, skip_rows: 4}", "header_row 4 and skip_rows 4 disagree")]:
+        assert main(["validate", str(_published(tmp_path, dataset))]) == 1
+        err = capsys.readouterr().err
+        assert expected in err, (dataset, err)
+        if "no sheet" in expected:
+            assert "its sheets are: 'Notes', 'Provider'" in err
+
+
+def test_unnamed_column_with_values_is_refused_with_its_letter(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "t.csv").write_text("Title,,,\n,,,\ncode,,TOTAL,WITHIN\nA1,x,10,5\nB2,,10,5\n", encoding="utf-8")
+    text = PUBLISHED_CATALOGUE.replace("{DATASET}", "{path: t.csv, header_row: 3}").replace(
+        "{from: cwt, code: ODS CODE, name: PROVIDER}", "{from: cwt, code: code, name: code}")
+    (tmp_path / "cat.yaml").write_text(text, encoding="utf-8")
+    assert main(["validate", str(tmp_path / "cat.yaml")]) == 1
+    assert "t.csv:3: column B has values but no name (first on line 4)" in capsys.readouterr().err
+
+
+def test_csv_as_published_titles_footnotes_and_windows_text(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A CSV saved by Excel on Windows with a title block and a copyright line (as HSCIC published SHMI)."""
+    text = ("Provider table,,,,\r\nOct-23,,,,\r\n,ODS CODE,PROVIDER,TOTAL,WITHIN\r\n,RCF,AIREDALE,76,29\r\n"
+            ",RAE,BRADFORD,100,80\r\n,,,,\r\nCopyright \xa9 2023,,,,\r\n")
+    (tmp_path / "t.csv").write_bytes(text.encode("cp1252"))
+    bare = _published(tmp_path, "{path: t.csv, header_row: 3}")
+    assert main(["validate", str(bare)]) == 1
+    assert "declare its encoding under the dataset: encoding: cp1252" in capsys.readouterr().err
+    run = run_audit(load_catalogue(_published(tmp_path, "{path: t.csv, header_row: 3, encoding: cp1252}")))
+    acc = run.datasets["cwt"]
+    assert acc.balanced and acc.rows_used == 2
+    assert [(e.reason, e.examples) for e in acc.exclusions] == [
+        ("below the table (blank line, note or footnote)", (6, 7))]

@@ -1,0 +1,160 @@
+"""The real examples in examples/ (issue #9, item 11): published NHS tables, run end to end through the
+command line and the dashboard, and checked against what their publishers printed."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from audit_metrics.catalogue import load_catalogue
+from audit_metrics.cli import main
+from audit_metrics.pipeline import run_audit
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+CWT = ROOT / "examples" / "cwt_faster_diagnosis"
+SHMI = ROOT / "examples" / "shmi"
+VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export", "Indicator catalogue",
+         "Data")
+
+
+def _published_rows(path: Path, *, skip: int, encoding: str = "utf-8") -> list[dict[str, str]]:
+    """The publisher's table read with Python's csv module (independent of the code under test)."""
+    with path.open(encoding=encoding, newline="") as fh:
+        lines = list(csv.reader(fh))
+    header = [h.strip() for h in lines[skip]]
+    return [dict(zip(header, row, strict=False)) for row in lines[skip + 1:]]
+
+
+# ------------------------------------------------------------------ Cancer Waiting Times (28-day FDS)
+
+
+@pytest.fixture(scope="module")
+def cwt_run():
+    return run_audit(load_catalogue(CWT / "indicators.yaml"))
+
+
+def test_cwt_example_runs_from_the_readme_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, acc = tmp_path / "fds.xlsx", tmp_path / "accounting.csv"
+    assert main(["run", str(CWT / "indicators.yaml"), "--out", str(out), "--accounting-out", str(acc)]) == 0
+    printed = capsys.readouterr().out
+    assert "fds: 1,977 rows read, 1,944 used" in printed
+    assert "8 unit code(s) in ODS CODE (1) are not in the units file: GEC (1 row)" in printed
+    results = pl.read_excel(out)
+    assert set(results["level"].unique()) == {"trust", "cancer_alliance", "region", "national"}
+    assert results.filter(pl.col("level") == "cancer_alliance")["unit_code"].n_unique() == 21
+
+
+def test_cwt_accounting_balances_row_by_row(cwt_run) -> None:
+    acc = cwt_run.datasets["fds"]
+    assert acc.balanced and acc.rows_read == 1977  # lines 10-1986 of the published file
+    reasons = {e.reason: e.rows for e in acc.exclusions}
+    # the publisher's national total rows have no ODS code; a spacer line separates them from the trusts
+    assert reasons == {"missing unit code (ODS CODE (1))": 21, "unknown unit code in ODS CODE (1)": 11,
+                       "blank row": 1}
+    assert any("lines 1-8 above them" in n for n in acc.notes)
+
+
+@pytest.mark.parametrize(("indicator", "cancer"), [
+    ("fds_lung", "Suspected lung cancer"), ("fds_lower_gi", "Suspected lower gastrointestinal cancer"),
+    ("fds_breast", "Suspected breast cancer"), ("fds_skin", "Suspected skin cancer")])
+def test_cwt_national_figures_against_the_published_england_row(cwt_run, indicator: str, cancer: str) -> None:
+    """Oracle: NHS England's own 'ALL ENGLISH PROVIDERS' row, less the rows of providers that are not
+    NHS trusts in the reference geography (independent-sector codes, excluded and named), read with the
+    csv module. Exact: counts are whole numbers."""
+    rows = [r for r in _published_rows(CWT / "28-day-faster-diagnosis-provider-2023-10.csv", skip=8)
+            if r.get("REFERRAL ROUTE") == "URGENT SUSPECTED CANCER"
+            and r.get("SUSPECTED CANCER OR BREAST SYMPTOMATIC (2)") == cancer]
+    england = next(r for r in rows if r["ACCOUNTABLE PROVIDER"] == "ALL ENGLISH PROVIDERS")
+    trusts = set(pl.read_csv(ROOT / "reference" / "nhs_trusts.csv")["trust_code"])
+    others = [r for r in rows if r["ODS CODE (1)"] and r["ODS CODE (1)"] not in trusts]
+    total = int(england["TOTAL"]) - sum(int(r["TOTAL"]) for r in others)
+    within = int(england["WITHIN 28 DAYS"]) - sum(int(r["WITHIN 28 DAYS"]) for r in others)
+    nation = cwt_run.results[indicator].table.filter(pl.col("level") == "national").row(0, named=True)
+    assert (nation["denominator"], nation["observed"]) == (total, within)
+
+
+def test_cwt_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(CWT / "indicators.yaml"))
+    for view in VIEWS:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.query_params["view"] = view
+        at.run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+        assert not at.error, (view, [e.value for e in at.error])
+        if view == "Cancer Alliance":
+            assert at.selectbox(key="alliance").label == "Cancer Alliance"
+            assert len(at.selectbox(key="alliance").options) == 21
+        if view == "Overview":
+            assert "Synthetic sample data" not in " ".join(i.value for i in at.info)
+
+
+# ------------------------------------------------------------------ SHMI (HSCIC, January 2014)
+
+
+@pytest.fixture(scope="module")
+def shmi_run():
+    return run_audit(load_catalogue(SHMI / "indicators.yaml"))
+
+
+@pytest.fixture(scope="module")
+def shmi_published() -> pl.DataFrame:
+    rows = [r for r in _published_rows(SHMI / "SHMI-January_2014.csv", skip=0, encoding="cp1252")
+            if r.get("INDICATOR_CODE") == "I00699"]
+    return pl.DataFrame(rows).select(
+        pl.col("PROVIDER").alias("unit_code"),
+        *[pl.col(c).cast(pl.Float64) for c in ("OBSERVED", "EXPECTED", "VALUE", "PO_LL", "PO_UL", "OD_LL", "OD_UL")],
+        pl.col("OD_BANDING").cast(pl.Int64))
+
+
+def test_shmi_reproduces_the_published_limits_and_bandings(shmi_run, shmi_published: pl.DataFrame) -> None:
+    """Oracle: the publisher's own OD_LL / OD_UL (95% limits, random effects on 10%-trimmed z-scores) and
+    OD_BANDING (1 higher, 2 as expected, 3 lower than expected) for all 141 trusts. Tolerance 5e-5: the
+    file prints limits to 4 decimal places."""
+    table = shmi_run.results["shmi"].table.filter(pl.col("level") == "trust").join(shmi_published, on="unit_code")
+    assert table.height == 141
+    np.testing.assert_allclose(table["value"], table["VALUE"], atol=5e-5 + 1e-12)
+    np.testing.assert_allclose(table["lower_alert"], table["OD_LL"], atol=5e-5 + 1e-12)
+    np.testing.assert_allclose(table["upper_alert"], table["OD_UL"], atol=5e-5 + 1e-12)
+    status = table["status"].cast(pl.String)
+    banding = (pl.when(status.str.ends_with("_high")).then(1).when(status.str.ends_with("_low")).then(3)
+               .otherwise(2))
+    ours = table.select(banding.alias("band"))["band"]
+    assert (ours == table["OD_BANDING"]).all()
+    assert (table["OD_BANDING"] != 2).sum() == 26  # what the publication flagged
+
+
+def test_shmi_reproduces_the_published_poisson_limits(shmi_run, shmi_published: pl.DataFrame) -> None:
+    """Oracle: PO_LL / PO_UL, the publisher's exact Poisson 99.8% limits (4 decimal places)."""
+    table = (shmi_run.results["shmi_poisson"].table.filter(pl.col("level") == "trust")
+             .join(shmi_published, on="unit_code"))
+    assert table.height == 141
+    np.testing.assert_allclose(table["lower_alert"], table["PO_LL"], atol=5e-5 + 1e-12)
+    np.testing.assert_allclose(table["upper_alert"], table["PO_UL"], atol=5e-5 + 1e-12)
+
+
+def test_shmi_example_runs_from_the_readme_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "shmi.xlsx"
+    assert main(["run", str(SHMI / "indicators.yaml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # the copyright line and the blank line above it are below the table: read, reported, not data
+    assert "shmi: 143 rows read, 141 used" in printed
+    assert "2 excluded: below the table (blank line, note or footnote) (e.g. line 143, 144)" in printed
+    assert pl.read_excel(out).filter(pl.col("level") == "trust").height == 282
+
+
+def test_shmi_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(SHMI / "indicators.yaml"))
+    for view in VIEWS:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.query_params["view"] = view
+        at.run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+        assert not at.error, (view, [e.value for e in at.error])
+        if view == "Cancer Alliance":  # units from the table itself: no grouping, said plainly
+            assert "No grouping is defined" in " ".join(i.value for i in at.info)
