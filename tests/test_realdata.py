@@ -407,3 +407,27 @@ def test_csv_as_published_titles_footnotes_and_windows_text(tmp_path: Path,
     assert acc.balanced and acc.rows_used == 2
     assert [(e.reason, e.examples) for e in acc.exclusions] == [
         ("below the table (blank line, note or footnote)", (6, 7))]
+
+
+# ------------------------------------------------------------------ README: "Your own data"
+
+
+def test_your_own_data_snippets_are_valid_catalogue_blocks() -> None:
+    """The README's five-step section: every YAML snippet parses, and its indicators, datasets and units
+    are valid catalogue entries (so the documentation cannot drift from the schema)."""
+    import re
+
+    import yaml
+
+    from audit_metrics.catalogue import DatasetSpec, IndicatorSpec, UnitsSpec
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Your own data"):text.index("## The indicator catalogue")]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, flags=re.S)]
+    assert len(blocks) == 3
+    UnitsSpec.model_validate(blocks[0]["units"])
+    for spec in blocks[1]["datasets"].values():
+        DatasetSpec.model_validate(spec)
+    shapes = {i["id"]: IndicatorSpec.model_validate(i) for i in blocks[2]}
+    assert set(shapes) == {"lung_cns", "fds_lung", "shmi", "bowel_mort90"}
+    assert shapes["fds_lung"].cohort.startswith('"REFERRAL ROUTE"')
