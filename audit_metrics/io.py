@@ -861,11 +861,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     """
     path = Path(path)
     raw, layout = read_table(path, spec)
-    for col, role in [(unit_column, "the unit code"), *[(c, "a count or expected column") for c in
-                                                       [*count_columns, *real_columns]]]:
+    for col, message in [(unit_column, f"no unit column {unit_column!r}"),
+                         *[(c, f"missing column {c!r} (a count or expected column in the catalogue)")
+                           for c in [*count_columns, *real_columns]]]:
         if col not in raw.columns:
-            raise ExtractError(Problem(str(path), f"no column {col!r} ({role} in the catalogue)",
-                                       max(layout.header_line, 1), col,
+            raise ExtractError(Problem(str(path), message, max(layout.header_line, 1), col,
                                        hint=missing_column_hint(path, spec, col, raw.columns)))
     typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns,
                            infer=_format_of(path, spec) != "parquet")
