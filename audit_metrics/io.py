@@ -480,11 +480,14 @@ def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None
     raw_names = list(names) if names is not None else list(df.columns)
     df = df.with_columns(pl.int_range(header + 1, pl.len() + header + 1, dtype=pl.Int64).alias(ROW))
     # rows below the table: after the last row with at least two cells filled (a note or a footnote
-    # fills one), or, in a table of one or two columns, after the last row with anything in it
+    # fills one), or, in a table of one or two columns, after the last row with anything in it. Only
+    # for datasets (a spec): in a units or mergers file a short last line is a mistake to report.
     blank = pl.all().exclude(ROW).cast(pl.String).str.strip_chars()
     filled = df.select(pl.sum_horizontal((blank.is_not_null() & (blank != "")).cast(pl.Int32))).to_series()
     rows = (filled >= (2 if len(raw_names) >= 3 else 1)).arg_true()
     end = int(rows[-1]) + 1 if rows.len() else 0
+    if spec is None:
+        end = df.height
     below = tuple(df[ROW].slice(end).to_list())
     df = df.slice(0, end)
     dropped: list[str] = []
@@ -501,8 +504,8 @@ def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None
             where = (f"the column names seem to be on row {guess}: add header_row: {guess} to the dataset"
                      if guess is not None and guess != header else "give it a name in the header row, or check "
                      "header_row")
-            raise ExtractError(Problem(str(path), f"column {_letters(i)} has values but no name (first on line "
-                                       f"{int(df.filter(held)[ROW][0])})", header, hint=where))
+            raise ExtractError(Problem(str(path), f"a column has no name (column {_letters(i)}, which has values, "
+                                       f"first on line {int(df.filter(held)[ROW][0])})", header, hint=where))
         dropped.append(_letters(i))
     df = df.select(*[pl.col(c).alias(n) for c, n in keep.items()], ROW)
     _check_header(path, list(keep.values()), header)

@@ -20,7 +20,7 @@ APP = str(ROOT / "app.py")
 CWT = ROOT / "examples" / "cwt_faster_diagnosis"
 SHMI = ROOT / "examples" / "shmi"
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export", "Indicator catalogue",
-         "Data")
+         "Data", "Releases")
 
 
 def _published_rows(path: Path, *, skip: int, encoding: str = "utf-8") -> list[dict[str, str]]:

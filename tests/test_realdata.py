@@ -18,7 +18,7 @@ from audit_metrics.pipeline import run_audit
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export", "Indicator catalogue",
-         "Data")
+         "Data", "Releases")
 
 UNGROUPED = """version: 1
 datasets:
@@ -359,7 +359,7 @@ def test_header_not_on_the_first_row_is_found_and_named(tmp_path: Path, capsys: 
     _published_workbook(tmp_path / "cwt.xlsx")
     assert main(["validate", str(_published(tmp_path, "{path: cwt.xlsx, sheet: Provider}"))]) == 1
     err = capsys.readouterr().err
-    assert "cwt.xlsx:1: column B has values but no name (first on line 4)" in err
+    assert "cwt.xlsx:1: a column has no name (column B, which has values, first on line 4)" in err
     assert "the column names seem to be on row 4: add header_row: 4 to the dataset" in err
     # a CSV whose header is lower down but whose first line names every column (titles padded with commas)
     (tmp_path / "t.csv").write_text("Provider table,,,\nOct-23,,,\nODS CODE,PROVIDER,TOTAL,WITHIN\nA1,Alpha,10,5\n",
@@ -390,7 +390,7 @@ def test_unnamed_column_with_values_is_refused_with_its_letter(tmp_path: Path,
         "{from: cwt, code: ODS CODE, name: PROVIDER}", "{from: cwt, code: code, name: code}")
     (tmp_path / "cat.yaml").write_text(text, encoding="utf-8")
     assert main(["validate", str(tmp_path / "cat.yaml")]) == 1
-    assert "t.csv:3: column B has values but no name (first on line 4)" in capsys.readouterr().err
+    assert "t.csv:3: a column has no name (column B, which has values, first on line 4)" in capsys.readouterr().err
 
 
 def test_csv_as_published_titles_footnotes_and_windows_text(tmp_path: Path,
