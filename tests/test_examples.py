@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 CWT = ROOT / "examples" / "cwt_faster_diagnosis"
 SHMI = ROOT / "examples" / "shmi"
-VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export", "Indicator catalogue",
-         "Data", "Releases")
+VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities", "Outliers & export",
+         "Indicator catalogue", "Data", "Releases")
 
 
 def _published_rows(path: Path, *, skip: int, encoding: str = "utf-8") -> list[dict[str, str]]:

@@ -17,8 +17,8 @@ from audit_metrics.pipeline import run_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Outliers & export", "Indicator catalogue",
-         "Data", "Releases")
+VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities", "Outliers & export",
+         "Indicator catalogue", "Data", "Releases")
 
 UNGROUPED = """version: 1
 datasets:
