@@ -25,6 +25,7 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
         st.info(views.no_grouping_message(loaded.catalogue.units.source))
         return
     name, names = views.level_label(level), views.level_label(level, plural=True)
+    short = "alliance" if level == "cancer_alliance" else name.lower()  # how sentences name it
     alliances = sorted(table.filter(pl.col("level") == level)["unit_code"].drop_nulls().unique().to_list())
     if not alliances:
         st.header(name)
@@ -51,31 +52,35 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     ra = spec.risk_adjustment is not None
     c1, c2 = st.columns(2)
     with c1:
-        st.markdown(f"**The {name.lower()}'s {len(members)} trusts (circled) against all trusts**")
         rows = result.table.filter(pl.col("level") == "trust", pl.col("period") == pooled)
+        # trusts with results on this indicator (a reference list also holds trusts that never report it)
+        with_data = rows.filter(pl.col("unit_code").is_in(members), pl.col("observed").is_not_null()).height
+        st.markdown(f"**The {short}'s {with_data} trusts with results (circled) against all trusts**"
+                    + (f" ({len(members) - with_data} of its {len(members)} trusts have none)"
+                       if with_data < len(members) else ""))
         curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title="Trusts", better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=members, label_highlight=f"This {name.lower()}'s trusts"), "all_trusts")
+                                    highlight=members, label_highlight=f"This {short}'s trusts"), "all_trusts")
     with c2:
-        st.markdown(f"**The {name.lower()} as a whole, among all {names}**")
+        st.markdown(f"**The {short} as a whole, among all {names}**")
         rows = result.table.filter(pl.col("level") == level, pl.col("period") == pooled)
         curve = result.curves.filter(pl.col("level") == level, pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title=names, better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=[alliance], label_highlight=f"This {name.lower()}"), "all_alliances")
+                                    highlight=[alliance], label_highlight=f"This {short}"), "all_alliances")
     gap = indicator_gap_line(run_key, run, loaded, indicator, level, alliance)
     if gap:  # one inequality line for the group on this indicator, where the data allow it
         st.caption(f"Inequality: {gap}")
     st.subheader("Where would improvement help most people?")
-    st.markdown(f"Observed minus expected events for each of the {name.lower()}'s trusts on every indicator, signed so "
+    st.markdown(f"Observed minus expected events for each of the {short}'s trusts on every indicator, signed so "
                 "that a positive number is patients who would have had the better outcome had the trust matched "
                 "the expected rate (for its case-mix, where adjusted). Largest first.")
     rule = loaded.catalogue.defaults.suppression
     excess = views.excess_events_for_sharing(table, units=members, rule=rule)
     st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}' with the values that would "
-               f"reveal them left blank; where a trust's count is hidden, the next smallest in the {name.lower()} is "
-               f"hidden too, as the {name.lower()}'s total is shown in its funnel.")
+               f"reveal them left blank; where a trust's count is hidden, the next smallest in the {short} is "
+               f"hidden too, as the {short}'s total is shown in its funnel.")
     st.dataframe(excess.drop("suppressed").with_columns(pl.col("expected", "excess_events").round(1),
                                                         pl.col("status").cast(pl.String)),
                  hide_index=True, key="all_excess", column_config=EXCESS_COLUMNS)
