@@ -7,13 +7,14 @@ greyscale printing. The only other place that formats numbers is ``export.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
 from audit_metrics import views
+from audit_metrics.funnel import coverage_z
 from audit_metrics.outliers import coverage_label
 
 __all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "slice_figure", "status_style", "tartan_figure"]
@@ -219,14 +220,26 @@ def tartan_figure(grid: pl.DataFrame, *, title: str) -> go.Figure:
     return fig
 
 
-def slice_figure(rows: pl.DataFrame, *, title: str) -> go.Figure:
-    """One row per indicator: the unit's z-score against the alert and alarm bands ("a slice
-    through each funnel"). ``rows`` needs indicator_title, z, status, better, status_label."""
+def slice_figure(rows: pl.DataFrame, *, title: str,
+                 limits: Mapping[str, Sequence[float]] | None = None) -> go.Figure:
+    """One row per indicator: the unit's z-score against its alert and alarm bands ("a slice
+    through each funnel"). ``rows`` needs indicator_id, indicator_title, z, status, better,
+    status_label; ``limits`` gives each indicator's coverages (default 95% and 99.8%), so the bands
+    are each indicator's own."""
     data = rows.filter(pl.col("z").is_not_null())
     y = data["indicator_title"].to_list()
     fig = go.Figure()
-    for lo, hi, colour in ((-3.09, 3.09, "#F0F4F5"), (-1.96, 1.96, "#DDE5E8")):
-        fig.add_vrect(x0=lo, x1=hi, fillcolor=colour, line_width=0, layer="below")
+    default = (0.95, 0.998)
+    for level, colour in ((-1, "#F0F4F5"), (0, "#DDE5E8")):  # alarm band behind, alert band in front
+        xs: list[float | None] = []
+        ys: list[str | None] = []
+        for r in data.iter_rows(named=True):
+            coverage = (limits or {}).get(r.get("indicator_id"), default)
+            zc = coverage_z(coverage[level])
+            xs += [-zc, zc, None]
+            ys += [r["indicator_title"], r["indicator_title"], None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 18},
+                                 hoverinfo="skip", showlegend=False))
     fig.add_vline(x=0, line={"color": PALETTE["target"], "width": 1})
     for r in data.iter_rows(named=True):
         colour, symbol, size = status_style(str(r["status"]), r["better"])
@@ -234,7 +247,10 @@ def slice_figure(rows: pl.DataFrame, *, title: str) -> go.Figure:
                                  marker={"color": colour, "symbol": symbol, "size": size + 2},
                                  showlegend=False, customdata=[[r["status_label"], r["z"]]],
                                  hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>z = %{customdata[1]:.2f}<extra></extra>"))
-    layout = _layout(title, "Standardised difference from expected (z; bands: 95% and 99.8% limits)", "")
+    coverages = {tuple((limits or {}).get(r, default)) for r in data["indicator_id"]} if "indicator_id" in data.columns else {default}
+    bands = (views.limits_phrase(next(iter(coverages))) if len(coverages) == 1 else
+             "each indicator's alert and alarm limits")
+    layout = _layout(title, f"Standardised difference from expected (z; bands: {bands})", "")
     layout["height"] = max(300, 26 * len(y) + 140)
     layout["xaxis"]["range"] = [-6.3, 6.3]
     layout["yaxis"] = {"automargin": True, "categoryorder": "array", "categoryarray": y[::-1]}

@@ -26,6 +26,7 @@ __all__ = [
     "excess_events_for_sharing",
     "group_level",
     "level_label",
+    "limits_phrase",
     "no_grouping_message",
     "on_scale",
     "outlier_list",
@@ -449,3 +450,13 @@ def hover_text(result: ResultOnScale) -> str:
     label = result.status_label
     lines.append(label[:1].upper() + label[1:])
     return "<br>".join(lines)
+
+
+def limits_phrase(coverages: Sequence[float]) -> str:
+    """'95% and 99.8% limits (about 2.0 and 3.1 standard deviations)', from the coverages in use."""
+    from audit_metrics.funnel import coverage_z
+
+    pcts = [f"{c * 100:.10g}%" for c in coverages]
+    sds = [f"{coverage_z(c):.1f}" for c in coverages]
+    return (f"{' and '.join(pcts)} limit{'s' if len(pcts) > 1 else ''} (about {' and '.join(sds)} standard "
+            f"deviation{'s' if len(sds) > 1 or sds[0] != '1.0' else ''})")

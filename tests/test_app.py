@@ -327,3 +327,19 @@ def test_pooled_label_is_pooled_for_by_period_indicators(overview: AppTest) -> N
     assert options == ["All periods pooled", "2021/22", "2022/23", "2023/24"]
     at = _app(view="Indicator", indicator="bowel_emergency_dx")
     assert at.selectbox(key="ind_period").value == "2021/22 to 2023/24"
+
+
+def test_trust_profile_states_the_limits_in_use_after_saving_new_ones(editing: Path) -> None:
+    """#12 defect 5: after saving limits of 90%/99.8%, the text still said 95%/99.8% ("about 2 and 3 SD")."""
+    at = _app(view="Indicator catalogue")
+    edited = editing.read_text().replace("limits: [0.95, 0.998]", "limits: [0.9, 0.998]", 1)
+    at.text_area(key="cat_text").set_value(edited).run()
+    at.button(key="cat_save").click().run()
+    assert not at.exception and editing.read_text() == edited
+    at.sidebar.radio[0].set_value("Trust profile").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "the 90% and 99.8% limits (about 1.6 and 3.1 standard deviations)" in captions
+    assert "Expected range (90%)" in captions and "Expected range (95%)" not in captions
+    axis = _charts(at)[0]["layout"]["xaxis"]["title"]["text"]
+    assert "90% and 99.8% limits" in axis

@@ -45,10 +45,15 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     if ascertainment is not None and ascertainment == ascertainment and ascertainment < 0.8:
         st.warning(f"Case ascertainment is low: the audit holds {ascertainment:.0%} of the cases expected from "
                    "hospital activity data. Results may not represent all of this trust's patients.")
-    chart(figures.slice_figure(rows, title="Each indicator as a slice through its funnel"), "trust_slice")
+    limits = {i: tuple(r.options.limits) for i, r in run.results.items()}
+    chart(figures.slice_figure(rows, title="Each indicator as a slice through its funnel", limits=limits),
+          "trust_slice")
     hidden = rows.filter(pl.col("suppressed") & (pl.col("status").cast(pl.String) != "not_assessed").fill_null(True)).height
+    shown = {limits[i] for i in rows["indicator_id"]}
+    bands = (f"the {views.limits_phrase(next(iter(shown)))}" if len(shown) == 1 else
+             "each indicator's own alert and alarm limits (they differ between indicators)")
     st.caption("Each marker is how far this trust is from expected, in standard deviations; the shaded bands "
-               "are the 95% and 99.8% limits. ▲ above / ▼ below expected; orange worse, blue better."
+               f"are {bands}. ▲ above / ▼ below expected; orange worse, blue better."
                + (f" {hidden} result(s) with a count of {rule.min_count}-{rule.max_count} are not drawn." if hidden else ""))
     st.subheader("Indicator by indicator")
     gaps = ordered_gaps(run_key, run, loaded)  # one inequality line per indicator where the data allow it
