@@ -343,3 +343,24 @@ def test_trust_profile_states_the_limits_in_use_after_saving_new_ones(editing: P
     assert "Expected range (90%)" in captions and "Expected range (95%)" not in captions
     axis = _charts(at)[0]["layout"]["xaxis"]["title"]["text"]
     assert "90% and 99.8% limits" in axis
+
+
+def test_malformed_upload_is_refused_in_the_data_view_only() -> None:
+    """#12 defect 6: a malformed upload replaced the data, every view showed 'The indicator catalogue ...
+    has N problem(s)' with server paths, and only a reload got out. It is now checked first: its problems
+    are shown in the Data view, and the data in use (and every other view) stay as they were."""
+    at = _app(view="Data")
+    at.selectbox(key="data_name").set_value("patients").run()
+    at.file_uploader(key="data_upload").set_value(("my_extract.csv", b"foo,bar\n1,2\n3,4\n", "text/csv")).run()
+    at.button(key="data_use").click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "cannot replace the patients dataset" in errors and "Nothing has changed" in errors
+    assert any("lacks" in m.value and "trust_code" in m.value for m in at.markdown)  # what to fix, first
+    detail = " ".join(c.value for c in at.code)
+    assert "problem" in errors and detail
+    assert "/tmp" not in detail and "audit_metrics_" not in detail and str(Path(APP).parent) not in detail
+    assert not at.session_state["data_overrides"]
+    assert any("Synthetic sample data" in i.value for i in at.info)  # the sample is still in use
+    at.sidebar.radio[0].set_value("Overview").run()
+    assert not at.exception and not at.error and _charts(at)  # other views are unaffected

@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import tempfile
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
-from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics.catalogue import LoadedCatalogue, read_catalogue_text
+from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import MAX_UPLOAD_MB, editing_enabled
+from audit_metrics.ui.state import (
+    MAX_UPLOAD_MB,
+    _file_identity,
+    _parsed,
+    catalogue_path,
+    compute,
+    editing_enabled,
+)
+
+MAX_SHOWN = 20
+
+
+def _escaped(text: str) -> str:
+    """A file name as text, not Markdown/HTML (an uploaded name is the uploader's to choose)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:$])", r"\\\1", text)
+
+
+def _missing_columns(problems: list[str], filename: str) -> str | None:
+    """One line a person can act on first: the columns the catalogue needs that the file lacks."""
+    names = list(dict.fromkeys(re.findall(r"column '([^']+)'", "\n".join(problems))))
+    if not names:
+        return None
+    return (f"{_escaped(filename)} lacks {len(names)} column(s) the catalogue uses: {', '.join(names[:30])}"
+            + (" ..." if len(names) > 30 else "") + ". Check it is an extract of this dataset.")
+
+
+def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[str]:
+    """Every problem the dashboard would hit with these data, checked before they are used (the
+    computation is cached, so a file that passes is ready at once). Server paths are replaced by
+    what the person knows: the uploaded file's name and the catalogue's name."""
+    path = catalogue_path()
+    try:
+        text = read_catalogue_text(path)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        draft = _parsed(str(path), key, text)
+        files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
+        files.append(path.parent / draft.catalogue.units.file)
+        compute(str(path), key, tuple(sorted(overrides.items())), _file_identity(files), text)
+    except CatalogueError as exc:
+        lines = [str(p) for p in exc.problems]
+    except (ExtractError, AuditMetricsError, OSError) as exc:
+        lines = [str(exc)]
+    else:
+        return []
+    replacements = {**shown, **{str(Path(k).parent) + "/": "" for k in shown}, str(path.parent) + "/": ""}
+    for old, new in replacements.items():
+        lines = [line.replace(old, new) for line in lines]
+    return lines
 
 
 def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
@@ -34,14 +85,37 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
                               max_upload_size=MAX_UPLOAD_MB)
     if upload is not None and st.button("Use this file", key="data_use"):
         suffix = Path(upload.name).suffix.lower()
+        st.session_state.pop("data_problems", None)
         if suffix not in {".csv", ".parquet", ".xlsx"}:
             st.error("Use a .csv, .parquet or .xlsx file.")
         else:
             folder = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="audit_metrics_")))
-            target = folder / f"{name}{suffix}"  # never the uploaded name: nothing escapes the folder
-            target.write_bytes(upload.getvalue())
-            overrides[name] = str(target)
-            st.rerun()
+            # a new name per attempt (never the uploaded name: nothing escapes the folder), so a rejected
+            # file never replaces the one in use
+            fd, created = tempfile.mkstemp(dir=folder, prefix=f"{name}.", suffix=suffix)
+            target = Path(created)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(upload.getvalue())
+            problems = _problems_with({**overrides, name: str(target)}, shown={str(target): upload.name})
+            if problems:
+                target.unlink(missing_ok=True)
+                st.session_state["data_problems"] = (name, upload.name, problems)
+            else:
+                old = overrides.get(name)
+                overrides[name] = str(target)
+                if old and Path(old).parent == folder and old != str(target):
+                    Path(old).unlink(missing_ok=True)
+                st.rerun()
+    rejected = st.session_state.get("data_problems")
+    if rejected:
+        dataset, filename, problems = rejected
+        st.error(f"{_escaped(filename)} cannot replace the {dataset} dataset: {len(problems)} problem(s). Nothing has "
+                 "changed: the data in use are as before.")
+        summary = _missing_columns(problems, filename)
+        if summary:
+            st.markdown(summary)
+        st.code("\n".join(problems[:MAX_SHOWN] + ([f"... and {len(problems) - MAX_SHOWN} more"]
+                                                  if len(problems) > MAX_SHOWN else [])), language=None)
     if editing_enabled():
         typed = st.text_input("...or the path of an extract on this server (editing mode only)", key="data_path")
         if typed and st.button("Use this path", key="data_use_path"):
