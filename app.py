@@ -48,6 +48,8 @@ def main() -> None:
         st.selectbox("Chart download format", ["png", "svg"], key="chart_format",
                      help="The camera icon above each chart downloads it in this format.")
         auth.show_sign_in()
+    if view != "Indicator catalogue":
+        catalogue.unsaved_notice()  # edits are kept for the session; say so wherever the person is
     set_qp(view=view)
     loaded_run = load()
     if loaded_run is None:

@@ -364,3 +364,20 @@ def test_malformed_upload_is_refused_in_the_data_view_only() -> None:
     assert any("Synthetic sample data" in i.value for i in at.info)  # the sample is still in use
     at.sidebar.radio[0].set_value("Overview").run()
     assert not at.exception and not at.error and _charts(at)  # other views are unaffected
+
+
+def test_unsaved_catalogue_edits_survive_leaving_the_view(editing: Path) -> None:
+    """#12 defect 5: leaving the catalogue view emptied the editor (Streamlit drops a hidden widget's
+    state). The edit is kept for the session, and every other view says it is unsaved."""
+    at = _app(view="Indicator catalogue")
+    edited = editing.read_text().replace("limits: [0.95, 0.998]", "limits: [0.9, 0.998]", 1)
+    at.text_area(key="cat_text").set_value(edited).run()
+    at.sidebar.radio[0].set_value("Overview").run()
+    assert not at.exception
+    assert any("unsaved edits to the indicator catalogue" in w.value for w in at.sidebar.warning)
+    at.sidebar.radio[0].set_value("Indicator catalogue").run()
+    assert at.text_area(key="cat_text").value == edited
+    at.button(key="cat_save").click().run()
+    assert editing.read_text() == edited
+    at.sidebar.radio[0].set_value("Overview").run()
+    assert not any("unsaved edits" in w.value for w in at.sidebar.warning)  # saved: no reminder

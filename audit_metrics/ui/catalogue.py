@@ -27,8 +27,28 @@ def _start_editing(path: Path) -> None:
     version, text = catalogue_version(path)
     st.session_state["cat_base"] = (version, text)
     st.session_state["cat_text"] = text
+    st.session_state["cat_draft"] = text
     st.session_state.pop("cat_conflict", None)
     st.session_state.pop("cat_changes", None)
+
+
+def _keep_draft() -> None:
+    """Keep the editor's text outside the widget, so leaving the view does not lose it."""
+    st.session_state["cat_draft"] = st.session_state.get("cat_text", "")
+
+
+def unsaved_edits() -> bool:
+    """Whether this session has catalogue edits that are neither saved nor discarded."""
+    base = st.session_state.get("cat_base")
+    draft = st.session_state.get("cat_draft")
+    return base is not None and draft is not None and draft != base[1]
+
+
+def unsaved_notice() -> None:
+    """A reminder on every other view while the catalogue editor holds unsaved edits."""
+    if unsaved_edits():
+        st.sidebar.warning("You have unsaved edits to the indicator catalogue. They are kept for this session: "
+                           "open the Indicator catalogue view to save or download them.")
 
 
 def _diff(theirs: str, yours: str, limit: int = 400) -> str:
@@ -79,7 +99,10 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
                  "again from the saved version and make your change there.")
         st.code(_diff(conflict["theirs"], st.session_state.get("cat_text", "")), language="diff")
         st.button("Start again from the saved version", key="cat_restart", on_click=_start_editing, args=(path,))
-    text = st.text_area("indicators.yaml", height=420, key="cat_text")
+    if "cat_text" not in st.session_state:  # Streamlit drops a widget's state while its view is not shown
+        st.session_state["cat_text"] = st.session_state.get("cat_draft", base_text)
+    text = st.text_area("indicators.yaml", height=420, key="cat_text", on_change=_keep_draft)
+    st.session_state["cat_draft"] = text
     draft, problems = check_catalogue(text, file=path.name, base_dir=path.parent,
                                       data=st.session_state.get("data_overrides") or None)
     if problems or draft is None:
