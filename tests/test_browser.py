@@ -124,9 +124,7 @@ def test_funnel_renders_and_responds_in_chromium(server: str, browser: object, t
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(f"{server}/?view=Indicator&indicator=bowel_mort90&trust=ZA4")
     _wait_for_app(page)
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-    title = page.locator(".js-plotly-plot .gtitle").first.text_content()
-    assert "90-day mortality" in title
+    page.locator(".js-plotly-plot .gtitle", has_text="90-day mortality").first.wait_for(timeout=60_000)
     legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
     assert any("95% limits" in t for t in legend) and any("99.8% limits" in t for t in legend)
     _screenshot(page, tmp_path, "funnel")
@@ -174,8 +172,8 @@ def test_trend_tab_and_releases_in_chromium(server: str, browser: object, tmp_pa
     page.get_by_role("tab", name="National (SPC)").wait_for(timeout=120_000)
     page.get_by_text("Variation: Common cause").first.wait_for(timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
-    titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert any("England (national)" in t for t in titles)
+    # the chart is drawn after the sentence above it: wait for its title rather than reading titles at once
+    page.locator(".js-plotly-plot .gtitle", has_text="England (national)").first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Selected trust (SPC)").click()
     page.get_by_text("Concerning since").first.wait_for(timeout=60_000)
     page.get_by_text("Concerning since").first.scroll_into_view_if_needed()
@@ -208,8 +206,8 @@ def test_inequalities_view_renders_in_chromium(server: str, browser: object, tmp
     page.get_by_text("Funnel of gaps").first.wait_for(timeout=120_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
-    titles = page.locator(".js-plotly-plot .gtitle").all_text_contents()
-    assert any("By IMD quintile" in t for t in titles) and any("Funnel of gaps" in t for t in titles)
+    for title in ("By IMD quintile", "Funnel of gaps"):  # each chart is drawn in its own time: wait for each
+        page.locator(".js-plotly-plot .gtitle", has_text=title).first.wait_for(timeout=60_000)
     body = page.inner_text("body")
     assert "wider than expected" in body and "Gleddale" in body
     shot = _screenshot(page, tmp_path, "inequalities")
