@@ -675,7 +675,7 @@ def load_units(loaded: LoadedCatalogue, limits: ReadLimits | None = None, *,
     groups = [g for g in spec.groups if g not in cols]
     frame = raw.select(
         _text(spec.code).alias("unit_code"),
-        pl.col(spec.name).cast(pl.String).alias("unit_name"),
+        pl.coalesce(_text(spec.name), _text(spec.code)).alias("unit_name"),  # a unit without a name goes by its code
         *[_text(g).alias(g) for g in groups],
         *([pl.col(spec.expected_cases).cast(pl.String).str.strip_chars().alias("_expected_text")]
           if spec.expected_cases else []),
@@ -753,7 +753,11 @@ def _units_of_dataset(raw: pl.DataFrame, spec: UnitsSpec, path: Path, retired: s
                                     "file of their own (units: file:)"))
     if problems:
         raise ExtractError(*problems)
-    return rows.unique("__code", keep="last", maintain_order=True).drop("__code")
+    # the most recent row of each code, with each blank name or group taken from the code's latest row that
+    # gives one (publications sometimes leave the name blank in later rows: SHMI 2012-2014)
+    named = [c for c in dict.fromkeys((spec.name, *spec.groups)) if c in rows.columns]
+    latest = rows.with_columns(_text(c).drop_nulls().last().over("__code").alias(c) for c in named)
+    return latest.unique("__code", keep="last", maintain_order=True).drop("__code")
 
 
 def _header_line(raw: pl.DataFrame) -> int:

@@ -14,7 +14,7 @@ import polars as pl
 
 from audit_metrics import __version__, export, narrative
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
-from audit_metrics.pipeline import AuditRun, standard_shift
+from audit_metrics.pipeline import ALL_PERIODS, AuditRun, standard_shift
 
 __all__ = [
     "ResultOnScale",
@@ -87,6 +87,26 @@ def pooled(run: AuditRun) -> pl.DataFrame:
     """Rows for each indicator's pooled period (all periods together)."""
     parts = [r.table.filter(pl.col("period") == r.pooled_period) for r in run.results.values()]
     return pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction"))
+
+
+def headline_label(run: AuditRun) -> str:
+    """What the headline rows (``pooled``) hold, in words: all periods pooled, the latest period where the
+    catalogue does not pool (``pooled: false``: rolling windows), or a mixture of the two."""
+    pooling = any(r.spec.pooled and r.table["period"].n_unique() > 1 for r in run.results.values())
+    latest = {r.pooled_period for r in run.results.values() if not r.spec.pooled}
+    if not latest:
+        return "All periods pooled" if pooling else "All periods"
+    when = f" ({latest.pop()})" if len(latest) == 1 else ""
+    if not pooling:
+        return f"Latest period{when}"
+    return f"All periods pooled (latest period{when} where not pooled)"
+
+
+def single_periods(run: AuditRun) -> list[str]:
+    """Periods that can be shown one at a time: every period of an indicator reported by period (its pooled
+    label left out), and every period of an indicator that is never pooled."""
+    return sorted({str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list()
+                   if not (r.spec.pooled and p == r.pooled_period)} - {ALL_PERIODS})
 
 
 def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alarm"),

@@ -158,3 +158,69 @@ def test_shmi_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
         assert not at.error, (view, [e.value for e in at.error])
         if view == "Cancer Alliance":  # units from the table itself: no grouping, said plainly
             assert "No grouping is defined" in " ".join(i.value for i in at.info)
+
+
+# ------------------------------------------------------------------ SHMI series: eleven publications, never pooled
+
+SHMI_SERIES = ROOT / "examples" / "shmi_series"
+
+
+@pytest.fixture(scope="module")
+def shmi_series_run():
+    return run_audit(load_catalogue(SHMI_SERIES / "indicators.yaml"))
+
+
+def test_shmi_series_reproduces_every_publication(shmi_series_run) -> None:
+    """Oracle: each of the eleven HSCIC publications (Oct 2011 - Apr 2014, 1,576 trust rows), its printed
+    SHMI value, 95% limits (OD_LL, OD_UL: 4 decimals, so 5e-5) and banding. `pooled: false` assesses each
+    publication against its own national value and its own overdispersion estimate, as the publisher did."""
+    published = pl.DataFrame(_published_rows(SHMI_SERIES / "shmi_2011-10_to_2014-04.csv", skip=0)).select(
+        pl.col("DATE").alias("period"), pl.col("PROVIDER").alias("unit_code"),
+        *[pl.col(c).cast(pl.Float64) for c in ("VALUE", "OD_LL", "OD_UL")], pl.col("OD_BANDING").cast(pl.Int64))
+    result = shmi_series_run.results["shmi"]
+    table = result.table.filter(pl.col("level") == "trust").join(published, on=["period", "unit_code"])
+    assert table.height == 1576 and table["period"].n_unique() == 11
+    assert result.table["period"].n_unique() == 11  # no pooled row: the windows overlap
+    np.testing.assert_allclose(table["value"], table["VALUE"], atol=5e-5 + 1e-12)
+    np.testing.assert_allclose(table["lower_alert"], table["OD_LL"], atol=5e-5 + 1e-12)
+    np.testing.assert_allclose(table["upper_alert"], table["OD_UL"], atol=5e-5 + 1e-12)
+    status = pl.col("status").cast(pl.String)
+    band = pl.when(status.str.ends_with("_high")).then(1).when(status.str.ends_with("_low")).then(3).otherwise(2)
+    mismatched = table.with_columns(band.alias("band")).filter(pl.col("band") != pl.col("OD_BANDING"))
+    assert mismatched.height == 0, mismatched.select("period", "unit_code", "status", "OD_BANDING")
+    flagged = table.group_by("period").agg((pl.col("OD_BANDING") != 2).sum().alias("n")).sort("period")
+    assert flagged["n"].to_list() == [28, 25, 23, 26, 26, 27, 28, 26, 24, 26, 25]
+
+
+def test_shmi_series_names_come_from_the_latest_row_that_gives_one(shmi_series_run) -> None:
+    """Later publications leave PROVIDER NAME blank for some trusts (RVJ from July 2012); two trusts are never
+    named (R1F, R1H): a unit keeps its last published name, and a unit never named goes by its code."""
+    trusts = shmi_series_run.results["shmi"].table.filter(pl.col("level") == "trust")
+    names = dict(trusts.select("unit_code", "unit_name").unique().iter_rows())
+    assert names["RVJ"] == "NORTH BRISTOL NHS TRUST"
+    assert names["R1H"] == "R1H" and names["R1F"] == "R1F"
+    assert trusts["unit_name"].null_count() == 0
+
+
+def test_shmi_series_runs_from_the_readme_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "shmi_series.csv"
+    assert main(["run", str(SHMI_SERIES / "indicators.yaml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "shmi: 1,576 rows read, 1,576 used" in printed
+    assert "shmi [2014-04-01]: 141/149 units assessed" in printed  # the latest publication leads
+    assert "2014-04-01" in out.read_text()
+
+
+def test_shmi_series_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(SHMI_SERIES / "indicators.yaml"))
+    for view in VIEWS:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.query_params["view"] = view
+        at.run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+        assert not at.error, (view, [e.value for e in at.error])
+        if view == "Overview":  # rolling windows are never offered as pooled; every publication is listed
+            period = at.selectbox(key="ov_period")
+            assert period.options[0] == "Latest period (2014-04-01)"
+            assert len(period.options) == 1 + 11 and "2011-10-01" in period.options  # the headline + each
+            assert not any("pooled" in o.lower() for o in period.options)

@@ -18,11 +18,11 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
                 "than expected, blue = better, grey = as expected**; darker = beyond the 99.8% (alarm) "
                 "limit. Hover for details.")
     trusts = table.filter(pl.col("level") == "trust")
-    periods = sorted({p for r in run.results.values() for p in r.table["period"].unique().to_list()
-                      if p != r.pooled_period})
-    period = st.selectbox("Period", ["All periods pooled", *periods], key="ov_period",
+    headline = views.headline_label(run)
+    periods = [p for p in views.single_periods(run) if p != headline]
+    period = st.selectbox("Period", [headline, *periods], key="ov_period",
                           help="Single periods are shown for indicators the catalogue reports by period.")
-    if period != "All periods pooled":
+    if period != headline:
         trusts = pl.concat([r.table.filter(pl.col("level") == "trust", pl.col("period") == period)
                             for r in run.results.values()], how="diagonal_relaxed")
         if trusts.height == 0:
@@ -52,7 +52,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
         return
     grid = grid.sort(*groups[:1], "unit_name")
     chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
-                                title=f"Outlier status by trust and indicator ({period.lower() if period.startswith('All') else period})"),
+                                title=f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"),
           "tartan")
     coverage = {k: r.options.limits for k, r in run.results.items()}
     counts = views.chance_counts(grid, coverage, [k for k, r in run.results.items() if r.spec.worse_side])
