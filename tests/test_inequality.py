@@ -6,8 +6,9 @@ Oracles (each test names its own):
   squares, which is the same estimator (WLS of Y on [1, b] with weights a);
 - the worked relative-rank example in the same documentation (shares 12% and 10% give ranks 0.06, 0.17);
 - the PHE test workbook ``tests/testthat/testdata_SII.xlsx`` (same package and commit as the project's
-  other PHE vectors, ``093fd288d8f8949dbcfbed70049dbbf385b6141d``), read from the shared reference set when
-  it is there (``shared/reference/phe_indicatormethods/testdata_SII.csv``);
+  other PHE vectors, ``093fd288d8f8949dbcfbed70049dbbf385b6141d``): the records its tests use, extracted
+  unchanged into ``tests/reference/phe_sii/testdata_SII_cases.csv`` (provenance and licence in the README there);
+- the same breakdown on patient rows and on the aggregate table of their counts (same numbers by construction);
 - statsmodels' Wilson interval; the normal distribution (simulations with known truth).
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import polars as pl
 import pytest
 import statsmodels.api as sm
+from polars.testing import assert_frame_equal
 from statsmodels.stats.proportion import proportion_confint
 
 from audit_metrics.catalogue import BreakdownSpec, MethodOptions, SuppressionSpec
@@ -125,22 +127,32 @@ def test_wilson_matches_statsmodels() -> None:
     np.testing.assert_allclose(hi, ref_hi, rtol=0, atol=1e-12)
 
 
-# ------------------------------------------------------------------ PHE test workbook (when shared)
+# ------------------------------------------------------------------ PHE test workbook
 
-_PHE_SII = ROOT.parent / "shared" / "reference" / "phe_indicatormethods" / "testdata_SII.csv"
+_PHE_SII = ROOT / "tests" / "reference" / "phe_sii" / "testdata_SII_cases.csv"
+# (first, last RecordNo) of each block -> the transform its phe_sii call in testSII.R uses
+_PHE_SII_BLOCKS = {(1, 20): "none", (61, 70): "none", (71, 90): "none", (91, 110): "none", (306, 325): "log",
+                   (326, 345): "logit"}
 
 
-@pytest.mark.skipif(not _PHE_SII.exists(), reason="PHE testdata_SII.csv not in the shared reference set")
-def test_against_phe_test_workbook() -> None:  # pragma: no cover - runs where the vectors are shared
+@pytest.mark.parametrize(("block", "transform"), list(_PHE_SII_BLOCKS.items()), ids=lambda v: str(v))
+def test_against_phe_test_workbook(block: tuple[int, int], transform: str) -> None:
+    """PHEindicatormethods 2.1.0 ``tests/testthat/testSII.R``: ``phe_sii(SII_test_grouped[first:last, 3:13],
+    Quantile, Population, value = Value, ..., transform = TRUE/FALSE)`` is expected to equal the workbook's
+    ``sii``, ``rii`` (and ``Intercept``, where the test asks for it) on each area's first row. The workbook
+    prints about 10 significant figures; tolerance rel 1e-6 (the issue's)."""
     data = pl.read_csv(_PHE_SII, infer_schema_length=None)
-    cases = {(1, 20): "none", (61, 70): "none", (71, 90): "none", (91, 110): "none", (306, 325): "log",
-             (326, 345): "logit"}
-    for (first, last), transform in cases.items():
-        block = data.filter(pl.col("RecordNo").is_between(first, last))
-        for _, area in block.group_by("Area", maintain_order=True):
-            s = slope_index(area["Value"].to_numpy(), area["Population"].to_numpy(), transform=transform)
-            assert s.sii == pytest.approx(float(area["sii"][0]), rel=1e-6)
-            assert s.rii == pytest.approx(float(area["rii"][0]), rel=1e-6)
+    rows = data.filter(pl.col("RecordNo").is_between(*block))
+    assert rows.height == block[1] - block[0] + 1  # every record of the block was extracted
+    areas = list(rows.group_by("Area", maintain_order=True))
+    assert len(areas) == 2
+    for _, area in areas:
+        area = area.sort("Quantile")
+        s = slope_index(area["Value"].to_numpy(), area["Population"].to_numpy(), transform=transform)
+        assert s.sii == pytest.approx(float(area["sii"][0]), rel=1e-6)
+        assert s.rii == pytest.approx(float(area["rii"][0]), rel=1e-6)
+        if area["Intercept"][0] is not None:
+            assert s.intercept == pytest.approx(float(area["Intercept"][0]), rel=1e-6)
 
 
 # ------------------------------------------------------------------ the funnel of gaps
@@ -387,3 +399,81 @@ def test_trust_profile_and_alliance_gain_an_inequality_line() -> None:
     at.selectbox(key="all_indicator").set_value("bowel_emergency_dx").run()
     assert not at.exception
     assert [c.value for c in at.caption if c.value.startswith("Inequality:")]
+
+
+# ------------------------------------------------------------------ a breakdown on an aggregate table
+
+
+def _patients_and_their_counts(folder: Path) -> Path:
+    """Patient rows for 30 trusts (deprivation gradient, some IMD blank; an id, else identical rows would be
+    duplicates) and the aggregate table of the same
+    patients (one row per trust x IMD quintile, blank quintile as its own row), with a catalogue that reads the
+    patient rows in one indicator and the aggregate table in the other."""
+    rng = np.random.default_rng(20261202)
+    size = rng.integers(40, 400, size=30)
+    codes = [f"T{i:02d}" for i in range(30)]
+    trust = np.repeat(codes, size)
+    imd = rng.integers(1, 6, size=trust.size).astype(float)
+    imd[rng.random(trust.size) < 0.04] = np.nan
+    p = 1 / (1 + np.exp(-(-1.2 - 0.15 * np.nan_to_num(imd, nan=3.0))))
+    event = rng.random(trust.size) < p
+    patients = pl.DataFrame({"patient_id": np.arange(trust.size), "trust_code": trust, "imd_quintile": imd,
+                             "event": event}).with_columns(
+        pl.col("imd_quintile").fill_nan(None).cast(pl.Int64))
+    patients.write_csv(folder / "patients.csv")
+    counts = (patients.group_by("trust_code", "imd_quintile")
+              .agg(pl.col("event").sum().alias("events"), pl.len().alias("patients")).sort("trust_code", "imd_quintile"))
+    counts.write_csv(folder / "counts.csv")
+    pl.DataFrame({"trust_code": codes, "trust_name": [f"Trust {c}" for c in codes]}).write_csv(folder / "units.csv")
+    path = folder / "indicators.yaml"
+    path.write_text("""version: 1
+units: {file: units.csv, code: trust_code, name: trust_name}
+datasets:
+  patients: patients.csv
+  counts: {path: counts.csv, aggregate: true}
+indicators:
+  - {id: by_patient, title: Event, dataset: patients, cohort: "trust_code IS NOT NULL", numerator: event,
+     better: lower, breakdowns: [imd_quintile]}
+  - {id: by_count, title: Event, dataset: counts, numerator: events, denominator: patients, better: lower,
+     breakdowns: [imd_quintile]}
+""", encoding="utf-8")
+    return path
+
+
+def test_breakdown_on_an_aggregate_table_equals_the_patient_level_breakdown(tmp_path: Path) -> None:
+    """#11 "aggregate tables may carry a breakdown column too": summing patients into a (trust, quintile) table
+    changes nothing. Oracles: the counts by trust and quintile taken straight from the patient file, and the
+    patient-level breakdown (itself tested against PHE above) for every derived number, to 1e-12."""
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.inequality import run_inequalities
+
+    run = run_inequalities(load_catalogue(_patients_and_their_counts(tmp_path)))
+    by_patient = run.results[("by_patient", "imd_quintile")]
+    by_count = run.results[("by_count", "imd_quintile")]
+    assert by_count.ordered and by_patient.ordered
+
+    patients = pl.read_csv(tmp_path / "patients.csv")
+    truth = (patients.with_columns(pl.col("imd_quintile").cast(pl.String).fill_null(NOT_RECORDED).alias("group"))
+             .group_by(pl.col("trust_code").alias("unit_code"), "group")
+             .agg(pl.col("event").sum().cast(pl.Float64).alias("observed"),
+                  pl.len().cast(pl.Float64).alias("denominator")))
+    trusts = by_count.groups.filter(pl.col("level") == "trust").select("unit_code", "group", "observed",
+                                                                         "denominator")
+    joined = truth.join(trusts, on=["unit_code", "group"], how="full", suffix="_run")
+    assert joined.height == truth.height == trusts.height  # every trust x group cell, none made up
+    assert (joined["observed"] == joined["observed_run"]).all()
+    assert (joined["denominator"] == joined["denominator_run"]).all()
+    assert NOT_RECORDED in trusts["group"].to_list()
+
+    def numbers(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+        return frame.drop("indicator_id").sort(key)
+
+    group_key = ["level", "unit_code", "group_order"]
+    assert_frame_equal(numbers(by_count.groups, group_key), numbers(by_patient.groups, group_key),
+                                  check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    gap_key = ["level", "unit_code"]
+    assert by_count.gaps.height == by_patient.gaps.height == 31  # 30 trusts + national
+    assert_frame_equal(numbers(by_count.gaps, gap_key), numbers(by_patient.gaps, gap_key),
+                                  check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    national = by_count.gaps.filter(pl.col("level") == "national").row(0, named=True)
+    assert national["sii"] < 0  # the planted gradient: events fall from quintile 1 (most deprived) to 5
