@@ -1,4 +1,4 @@
-"""``audit-metrics`` command line: validate, schema, run, diff, sample."""
+"""``audit-metrics`` command line: validate, schema, run, outliers, diff, sample."""
 
 from __future__ import annotations
 
@@ -111,6 +111,35 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_outliers(args: argparse.Namespace) -> int:
+    """The dashboard's outlier list ('Outliers & export' download) for the same filters, to a file."""
+    from audit_metrics import sharing
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.pipeline import run_audit
+
+    out = Path(args.out)
+    if out.suffix.lower() not in {".csv", ".xlsx"}:
+        msg = f"--out {out.name}: use a .csv or .xlsx file name"
+        raise AuditMetricsError(msg)
+    data = _data_overrides(args.data)
+    loaded = load_catalogue(args.indicators, data=data)
+    run = run_audit(loaded, data=data)  # every indicator, as the dashboard computes them
+    filters = sharing.OutlierFilters(
+        alliances=tuple(args.alliance or ()), tumour_sites=tuple(args.site or ()),
+        indicators=tuple(args.indicator or ()), levels=tuple(args.level or sharing.LEVELS),
+        directions=tuple(args.direction or sharing.DIRECTIONS), period=args.period)
+    synthetic = sharing.uses_bundled_sample(loaded, data)
+    shared = sharing.build_outlier_export(run, loaded, filters, synthetic=synthetic, data=data)
+    shared.write(out)
+    if not args.quiet:
+        if synthetic:
+            print("note: the bundled synthetic sample data are in use (stated in the file's read-me)")
+        print(f"wrote {out}: {shared.table.height} flagged result(s)"
+              + (f"; {shared.withheld} not listed because the flag alone would reveal a small count"
+                 if shared.withheld else ""))
+    return 0
+
+
 def _write_diff(diff, out: Path) -> None:
     from audit_metrics import export
 
@@ -155,6 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="a name for the recorded release (e.g. 2024-Q1)")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("outliers", help="write the outlier list, as the dashboard's 'Outliers & export' download",
+                       description="Flagged results (outside their funnel limits) with small counts suppressed, "
+                                   "the same content as the dashboard's download for the same filters. Repeat an "
+                                   "option to choose several values; leave it out for all.")
+    _add_catalogue(p)
+    p.add_argument("--data", action="append", metavar="NAME=PATH", help="use another file for a dataset")
+    p.add_argument("--alliance", action="append", metavar="NAME",
+                   help="only trusts in this Cancer Alliance (or the units' first grouping), by name as listed")
+    p.add_argument("--site", action="append", metavar="SITE", help="only this tumour site (e.g. Lung)")
+    p.add_argument("--indicator", action="append", metavar="ID", help="only this indicator (e.g. lung_cns)")
+    p.add_argument("--level", action="append", choices=["alarm", "alert"],
+                   help="alarm (outside the 99.8%% limits) or alert (outside 95%% only); default both")
+    p.add_argument("--direction", action="append", choices=["worse", "better", "higher", "lower"],
+                   help="worse/better (or higher/lower where an indicator has no better direction); default all")
+    p.add_argument("--period", help="one period (e.g. 2022/23, or a pooled label such as '2021/22 to 2023/24'); "
+                                    "default: each indicator's headline period")
+    p.add_argument("--out", required=True, help="the file to write: .csv, or .xlsx (with a read-me sheet)")
+    p.add_argument("--quiet", action="store_true", help="no summary line")
+    p.set_defaults(func=_cmd_outliers)
+
     p = sub.add_parser("diff", help="what changed between two recorded releases")
     p.add_argument("release_a", nargs="?", help="release number, label, 'previous' (default) or 'latest'")
     p.add_argument("release_b", nargs="?", help="release number, label or 'latest' (default)")
@@ -175,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("validate", "run"):
+    if args.command in ("validate", "run", "outliers"):
         _resolve_catalogue(parser, args)
     try:
         return int(args.func(args))

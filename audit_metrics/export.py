@@ -16,7 +16,10 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,13 @@ from audit_metrics.pipeline import CONTRACT_COLUMNS
 
 __all__ = [
     "FORMULA_TRIGGERS",
+    "README_SHEET",
+    "Readme",
+    "download_name",
     "methods_frame",
     "neutralise_formulas",
     "neutralise_text",
+    "slug",
     "suppress",
     "suppress_complements",
     "to_csv_bytes",
@@ -223,6 +230,59 @@ def methods_frame(provenance: Mapping[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={"item": pl.String, "value": pl.String})
 
 
+README_SHEET = "read me"
+ReadmeValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Readme:
+    """A workbook's read-me sheet: (section, item, value) rows, then each indicator's methods (one row
+    of ``methods`` each, written as a section of rows).
+
+    Values keep their type: counts are written as numbers, flags as TRUE/FALSE, text as text.
+    """
+
+    rows: tuple[tuple[str, str, ReadmeValue], ...]
+    methods: pl.DataFrame | None = None
+
+    def all_rows(self) -> list[tuple[str, str, ReadmeValue]]:
+        """The rows, then one section per methods row ("Methods: <indicator>", column, value)."""
+        rows = list(self.rows)
+        if self.methods is not None:
+            for r in _plain(self.methods).iter_rows(named=True):
+                name = r.get("indicator_id") or ""
+                rows += [(f"Methods: {name}", k, v) for k, v in r.items() if k != "indicator_id"]
+        return rows
+
+    @classmethod
+    def from_mapping(cls, provenance: Mapping[str, Any]) -> Readme:
+        """Key/value provenance (numbers stay numbers; lists and mappings as JSON text)."""
+        def cell(v: Any) -> ReadmeValue:
+            return v if v is None or isinstance(v, str | int | float | bool) else json.dumps(v, default=str)
+        return cls(rows=tuple(("Provenance", str(k), cell(v)) for k, v in provenance.items()))
+
+
+def slug(text: str, *, max_length: int = 40) -> str:
+    """A file-name part: ASCII letters, digits and hyphens only (no path, formula or markup characters).
+
+    Accents are dropped rather than the letter ("Hôpital" -> "Hopital").
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    part = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-")[:max_length].strip("-")
+    return part or "unnamed"
+
+
+def download_name(kind: str, *parts: str | None, on: date | datetime | None, suffix: str) -> str:
+    """``kind_part_part_YYYY-MM-DD.suffix``: a file name that says what the file holds and when it was made.
+
+    Parts that are None or empty are left out; each part is reduced to a ``slug``.
+    """
+    pieces = [slug(kind), *(slug(p) for p in parts if p)]
+    if on is not None:
+        pieces.append(on.strftime("%Y-%m-%d"))
+    return "_".join(pieces) + "." + slug(suffix.lstrip("."), max_length=8).lower()
+
+
 _INTEGER_TEXT = re.compile(r"^[0-9]{1,15}$")
 
 
@@ -253,17 +313,59 @@ def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> Non
     ws.autofit()
 
 
-def write_workbook(target: str | Path | io.BytesIO, sheets: Mapping[str, pl.DataFrame]) -> None:
-    """An .xlsx with one sheet per frame, written safely (see the module docstring)."""
+def _write_readme(wb: xlsxwriter.Workbook, readme: Readme) -> None:
+    """The read-me sheet: typed (section, item, value) rows; each indicator's methods as a section."""
+    ws = wb.add_worksheet(README_SHEET)
+    bold = wb.add_format({"bold": True})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    for j, title in enumerate(("section", "item", "value")):
+        ws.write_string(0, j, title, bold)
+    for i, (section, item, value) in enumerate(readme.all_rows(), start=1):
+        ws.write_string(i, 0, neutralise_text(section))
+        ws.write_string(i, 1, neutralise_text(item))
+        if isinstance(value, str):
+            ws.write_string(i, 2, neutralise_text(value), wrap)
+        else:
+            _write_cell(ws, i, 2, value)
+    ws.set_column(0, 0, 36)
+    ws.set_column(1, 1, 44)
+    ws.set_column(2, 2, 100)
+    ws.freeze_panes(1, 0)
+
+
+def _write_cell(ws: Any, i: int, j: int, v: object) -> None:
+    if v is None:
+        return
+    if isinstance(v, bool):
+        ws.write_boolean(i, j, v)
+    elif isinstance(v, int | float):
+        if math.isfinite(v):
+            ws.write_number(i, j, v)
+    else:
+        ws.write_string(i, j, neutralise_text(str(v)))
+
+
+def write_workbook(target: str | Path | io.BytesIO, sheets: Mapping[str, pl.DataFrame], *,
+                   readme: Readme | None = None, created: datetime | None = None) -> None:
+    """An .xlsx with one sheet per frame (after a read-me sheet, if given), written safely (see the module
+    docstring). ``created`` is the workbook's recorded creation time (default: now)."""
     with xlsxwriter.Workbook(target, WORKBOOK_OPTIONS) as wb:
+        if created is not None:
+            wb.set_properties({"created": created.replace(tzinfo=None)})
+        if readme is not None:
+            _write_readme(wb, readme)
         for name, frame in sheets.items():
             _write_sheet(wb, name, frame)
 
 
-def to_excel_bytes(frame: pl.DataFrame, provenance: Mapping[str, Any]) -> bytes:
-    """Workbook with a 'results' sheet (contract columns first) and a 'methods' sheet."""
+def to_excel_bytes(frame: pl.DataFrame, readme: Readme | Mapping[str, Any], *,
+                   created: datetime | None = None) -> bytes:
+    """Workbook with a read-me sheet (methods, provenance, suppression rule) and a 'results' sheet
+    (contract columns first)."""
     ordered = frame.select([c for c in CONTRACT_COLUMNS if c in frame.columns]
                            + [c for c in frame.columns if c not in CONTRACT_COLUMNS])
+    if not isinstance(readme, Readme):
+        readme = Readme.from_mapping(readme)
     buf = io.BytesIO()
-    write_workbook(buf, {"results": ordered, "methods": methods_frame(provenance)})
+    write_workbook(buf, {"results": ordered}, readme=readme, created=created)
     return buf.getvalue()

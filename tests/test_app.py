@@ -179,7 +179,7 @@ def test_export_files_have_contract_and_suppression(catalogue_path: Path) -> Non
     assert not csv["observed"].is_in([str(i) for i in range(1, 8)]).any()
     xlsx = export.to_excel_bytes(safe, views.provenance(run, loaded))
     results = pl.read_excel(io.BytesIO(xlsx), sheet_name="results")
-    methods = pl.read_excel(io.BytesIO(xlsx), sheet_name="methods")
+    methods = pl.read_excel(io.BytesIO(xlsx), sheet_name=export.README_SHEET)
     assert set(CONTRACT_COLUMNS) <= set(results.columns) and results.height == flagged.height
     items = dict(zip(methods["item"], methods["value"], strict=True))
     assert items["catalogue_sha256"] == loaded.digest

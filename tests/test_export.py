@@ -80,9 +80,10 @@ def test_excel_download_neutralises_formulas_links_and_nan() -> None:
     frame = _frame()
     xlsx = export.to_excel_bytes(frame, {"filters": {"alliances": [HOSTILE[0]]}, "note": HOSTILE[1]})
     _check_workbook(xlsx, frame, "results")
-    methods = openpyxl.load_workbook(io.BytesIO(xlsx))["methods"]
-    values = [c.value for row in methods.iter_rows() for c in row]
+    readme = openpyxl.load_workbook(io.BytesIO(xlsx))[export.README_SHEET]
+    values = [c.value for row in readme.iter_rows() for c in row]
     assert "'" + HOSTILE[1] in values  # provenance text (e.g. a chosen alliance) neutralised too
+    assert not [c.coordinate for row in readme.iter_rows() for c in row if c.data_type in {"f", "e"}]
 
 
 def test_csv_download_neutralises_formulas_and_blanks_nan() -> None:

@@ -1,0 +1,354 @@
+"""What leaves the tool for a meeting: the outlier list (dashboard download and ``audit-metrics outliers``),
+its read-me (methods, provenance, suppression rule, synthetic-data statement) and its file name.
+
+One function, ``build_outlier_export``, makes the list for both the dashboard and the command line, so a
+scheduled CLI run gives the same content as the dashboard's download for the same filters.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from audit_metrics import __version__, export, views
+from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
+from audit_metrics.exceptions import AuditMetricsError
+from audit_metrics.pipeline import UNIT_LEVEL, AuditRun
+
+__all__ = [
+    "DIRECTIONS",
+    "LEVELS",
+    "SAMPLE_DIR",
+    "SYNTHETIC_STATEMENT",
+    "OutlierExport",
+    "OutlierFilters",
+    "build_outlier_export",
+    "check_filters",
+    "dataset_files",
+    "is_bundled_sample",
+    "methods_by_indicator",
+    "outlier_group",
+    "outlier_readme",
+    "period_table",
+    "periods",
+    "provenance_rows",
+    "uses_bundled_sample",
+]
+
+LEVELS = ("alarm", "alert")
+DIRECTIONS = ("worse", "better", "higher", "lower")
+HEADLINE = None  # the period filter's default: each indicator's headline (pooled) period
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+SYNTHETIC_STATEMENT = ("Synthetic sample data: every trust, Cancer Alliance, region and patient in this file is "
+                       "fictional (codes start with Z); the numbers illustrate the method only and must not be "
+                       "used to judge any real organisation.")
+
+
+@dataclass(frozen=True)
+class OutlierFilters:
+    """The outlier list's filters, as the dashboard's widgets and the CLI's options give them.
+
+    Empty tuples mean "all". ``period`` None means each indicator's headline period (all periods pooled,
+    or the latest for an indicator that is never pooled).
+    """
+
+    alliances: tuple[str, ...] = ()
+    tumour_sites: tuple[str, ...] = ()
+    indicators: tuple[str, ...] = ()
+    levels: tuple[str, ...] = LEVELS
+    directions: tuple[str, ...] = DIRECTIONS
+    period: str | None = HEADLINE
+
+    def as_rows(self, group_label: str) -> list[tuple[str, str, object]]:
+        """The filters for the read-me sheet, in words ("all" where none is chosen)."""
+        def words(values: Sequence[str]) -> str:
+            return "; ".join(values) if values else "all"
+        return [("Filters", group_label, words(self.alliances)),
+                ("Filters", "Tumour site", words(self.tumour_sites)),
+                ("Filters", "Indicator", words(self.indicators)),
+                ("Filters", "Level", words(self.levels)),
+                ("Filters", "Direction", words(self.directions)),
+                ("Filters", "Period", self.period or "each indicator's headline period (all periods pooled)")]
+
+
+@dataclass(frozen=True)
+class OutlierExport:
+    """The outlier list as shared: small counts suppressed, with everything its files need."""
+
+    table: pl.DataFrame                 # suppressed rows, as listed on screen and downloaded
+    withheld: int                       # flagged results left out because the flag alone would reveal a count
+    filters: OutlierFilters
+    rule: SuppressionSpec
+    group: str | None                   # the units' grouping column the alliance filter applies to
+    readme: export.Readme = field(repr=False)
+    built_at: datetime
+    period_label: str = "headline periods"  # the period chosen, or the one headline period of every indicator
+
+    @property
+    def exported(self) -> pl.DataFrame:
+        """The rows as written to CSV and Excel."""
+        return self.table.drop("direction", strict=False)
+
+    def csv_bytes(self) -> bytes:
+        return export.to_csv_bytes(self.exported)
+
+    def excel_bytes(self) -> bytes:
+        return export.to_excel_bytes(self.exported, self.readme, created=self.built_at)
+
+    def file_name(self, suffix: str) -> str:
+        """``outliers_<alliance>_<indicator or site>_<period>_<date>.csv``: what the file holds."""
+        f = self.filters
+        noun = views.level_label(self.group or "cancer_alliance", plural=True).lower()
+        where = (f.alliances[0] if len(f.alliances) == 1 else f"{len(f.alliances)} {noun}" if f.alliances
+                 else f"all {noun}")
+        what = (f.indicators[0] if len(f.indicators) == 1 else f"{len(f.indicators)} indicators" if f.indicators
+                else f.tumour_sites[0] if len(f.tumour_sites) == 1
+                else f"{len(f.tumour_sites)} sites" if f.tumour_sites else "all indicators")
+        return export.download_name("outliers", where, what, self.period_label, on=self.built_at,
+                                    suffix=suffix)
+
+    def write(self, path: str | Path) -> Path:
+        """Write to ``path`` (.csv or .xlsx, by its extension)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            path.write_bytes(self.csv_bytes())
+        elif suffix == ".xlsx":
+            path.write_bytes(self.excel_bytes())
+        else:
+            msg = f"--out {path.name}: use a .csv or .xlsx file name"
+            raise AuditMetricsError(msg)
+        return path
+
+
+def periods(run: AuditRun) -> list[str]:
+    """Every period some indicator reports, in order (pooled labels sort after their first year)."""
+    found = {str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list()}
+    return sorted(found)
+
+
+def period_table(run: AuditRun, period: str | None) -> pl.DataFrame:
+    """Results for one period (every indicator that reports it), or each headline period (None)."""
+    if period is None:
+        return views.pooled(run)
+    parts = [r.table.filter(pl.col("period") == period) for r in run.results.values()]
+    parts = [p for p in parts if p.height]
+    if not parts:
+        msg = f"no indicator reports the period {period!r}; periods in these results: {', '.join(periods(run))}"
+        raise AuditMetricsError(msg)
+    return pl.concat(parts, how="diagonal_relaxed").with_columns(views.direction_of().alias("direction"))
+
+
+def check_filters(filters: OutlierFilters, table: pl.DataFrame, *, group: str | None) -> None:
+    """Every chosen value exists (a misspelt alliance would otherwise give an empty, wrong, list)."""
+    trusts = table.filter(pl.col("level") == UNIT_LEVEL)
+
+    def check(chosen: Sequence[str], column: str, what: str, option: str) -> None:
+        known = sorted(trusts[column].drop_nulls().unique().cast(pl.String).to_list()) if column in trusts.columns else []
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            msg = (f"{option} {unknown[0]!r}: no such {what} in these results. Choose from: "
+                   + "; ".join(known))
+            raise AuditMetricsError(msg)
+
+    if filters.alliances:
+        if group is None:
+            msg = "--alliance: the units define no Cancer Alliance or other grouping; leave --alliance out"
+            raise AuditMetricsError(msg)
+        check(filters.alliances, group, views.level_label(group), "--alliance")
+    check(filters.tumour_sites, "tumour_site", "tumour site", "--site")
+    check(filters.indicators, "indicator_id", "indicator id", "--indicator")
+    for value in filters.levels:
+        if value not in LEVELS:
+            msg = f"--level {value!r}: choose alarm or alert"
+            raise AuditMetricsError(msg)
+    for value in filters.directions:
+        if value not in DIRECTIONS:
+            msg = f"--direction {value!r}: choose from {', '.join(DIRECTIONS)}"
+            raise AuditMetricsError(msg)
+
+
+def build_outlier_export(run: AuditRun, loaded: LoadedCatalogue, filters: OutlierFilters, *,
+                         table: pl.DataFrame | None = None, synthetic: bool = False,
+                         data: Mapping[str, str | Path] | None = None,
+                         built_at: datetime | None = None) -> OutlierExport:
+    """The outlier list for ``filters``, suppressed for sharing, with its read-me.
+
+    ``table`` is the results table for the filters' period when the caller already has it (the
+    dashboard's cached pooled table); otherwise it is taken from ``run``. ``data`` are the dataset
+    files used instead of the catalogue's (uploads), for the provenance rows.
+    """
+    table = period_table(run, filters.period) if table is None else table
+    group = outlier_group(run, table)
+    check_filters(filters, table, group=group)
+    flagged = views.outlier_list(table, levels=filters.levels, directions=filters.directions,
+                                 alliances=filters.alliances, tumour_sites=filters.tumour_sites, group=group)
+    if filters.indicators:
+        flagged = flagged.filter(pl.col("indicator_id").is_in(list(filters.indicators)))
+    rule = loaded.catalogue.defaults.suppression
+    safe, withheld = views.outliers_for_sharing(flagged, rule)
+    built_at = built_at or datetime.now(UTC)
+    scope = (safe["indicator_id"].unique(maintain_order=True).to_list() if safe.height
+             else _indicators_in_scope(run, filters))
+    readme = outlier_readme(run, loaded, filters=filters, rule=rule, withheld=withheld, rows=safe.height,
+                            indicators=scope, group=group, synthetic=synthetic, data=data, built_at=built_at)
+    headlines = {run.results[i].pooled_period for i in scope if i in run.results}
+    label = filters.period or (headlines.pop() if len(headlines) == 1 else "headline periods")
+    return OutlierExport(table=safe, withheld=withheld, filters=filters, rule=rule, group=group, readme=readme,
+                         built_at=built_at, period_label=label)
+
+
+def outlier_group(run: AuditRun, table: pl.DataFrame) -> str | None:
+    """The grouping column the alliance filter applies to (the Cancer Alliance where the units have one)."""
+    group = views.group_level(run.units.groups if run.units else ())
+    return group if group in table.columns else None
+
+
+def _indicators_in_scope(run: AuditRun, filters: OutlierFilters) -> list[str]:
+    return [i for i, r in run.results.items()
+            if (not filters.indicators or i in filters.indicators)
+            and (not filters.tumour_sites or r.spec.tumour_site in filters.tumour_sites)]
+
+
+def suppression_sentence(rule: SuppressionSpec, withheld: int | None = None) -> str:
+    text = (f"Counts of {rule.min_count} to {rule.max_count} are shown as '{rule.symbol}'. On such a row every "
+            "value that could give the count back (the value, risk-adjusted and crude rates, expected, z, p and q "
+            "values, and the unit's own limits) is left blank; where the flag alone would reveal the count, the "
+            "result is not listed.")
+    if withheld is not None:
+        text += f" Flagged results not listed for that reason: {withheld}."
+    return text
+
+
+def dataset_files(loaded: LoadedCatalogue, data: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
+    return {name: loaded.dataset_path(name, data) for name in loaded.catalogue.datasets}
+
+
+def is_bundled_sample(path: Path) -> bool:
+    """True for a file in the bundled synthetic sample folder (``sample_data/`` next to the package)."""
+    try:
+        return SAMPLE_DIR in path.resolve().parents
+    except OSError:
+        return False
+
+
+def uses_bundled_sample(loaded: LoadedCatalogue, data: Mapping[str, str | Path] | None = None) -> bool:
+    """True when any dataset in use is the bundled synthetic sample (the read-me then says so)."""
+    return any(is_bundled_sample(p) for p in dataset_files(loaded, data).values())
+
+
+def _shown_path(loaded: LoadedCatalogue, path: Path) -> str:
+    """A dataset file as the catalogue names it (relative to the catalogue), else its name only: no
+    server paths in a shared file."""
+    try:
+        return path.resolve().relative_to(Path(loaded.base_dir).resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.name
+
+
+def provenance_rows(run: AuditRun, loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None = None,
+                    built_at: datetime) -> list[tuple[str, str, object]]:
+    """Where the numbers come from: software, catalogue, each dataset file (date, hash, rows)."""
+    rows: list[tuple[str, str, object]] = [
+        ("Provenance", "File created (UTC)", built_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")),
+        ("Provenance", "Results computed (UTC)", run.generated_at),
+        ("Provenance", "Software", f"audit_metrics {__version__} (Python {platform.python_version()})"),
+        ("Provenance", "Indicator catalogue", Path(str(loaded.path)).name),
+        ("Provenance", "Catalogue version", loaded.catalogue.version),
+        ("Provenance", "Catalogue SHA-256", run.catalogue_digest),
+    ]
+    for name, path in dataset_files(loaded, data).items():
+        if name not in run.datasets and name not in run.data_digests:
+            continue
+        try:
+            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d")
+        except OSError:
+            modified = "unknown"
+        rows.append((f"Dataset {name}", "File", _shown_path(loaded, path)))
+        rows.append((f"Dataset {name}", "File last modified (UTC)", modified))
+        rows.append((f"Dataset {name}", "SHA-256", run.data_digests.get(name, "")))
+        accounting = run.datasets.get(name)
+        if accounting is not None:
+            rows.append((f"Dataset {name}", "Rows read", accounting.rows_read))
+            rows.append((f"Dataset {name}", "Rows used", accounting.rows_used))
+            rows.append((f"Dataset {name}", "Rows excluded", accounting.rows_excluded))
+    return rows
+
+
+_METHODS_SCHEMA = {
+    "indicator_id": pl.String, "indicator": pl.String, "tumour_site": pl.String, "period": pl.String,
+    "statistic": pl.String, "risk_adjusted": pl.Boolean, "limits": pl.String, "limit_method": pl.String,
+    "overdispersion_method": pl.String, "overdispersion_estimator": pl.String, "overdispersion_applied": pl.Boolean,
+    "overdispersion_reason": pl.String, "phi": pl.Float64, "tau2": pl.Float64, "units_in_estimate": pl.Int64,
+    "national_value": pl.Float64, "national_value_unit": pl.String, "audit_standard": pl.Float64,
+    "trusts_assessed": pl.Int64,
+}
+
+_ESTIMATORS = {"robust_ml": "robust maximum likelihood", "dersimonian_laird": "DerSimonian-Laird",
+               "multiplicative_phi": "multiplicative phi"}
+
+
+def methods_by_indicator(run: AuditRun, indicators: Sequence[str], *, period: str | None) -> pl.DataFrame:
+    """One row per indicator: limit method, coverage, overdispersion estimator and whether it was applied
+    (with the reason), national value, for the trust-level funnel of the exported period."""
+    rows = []
+    for ind in indicators:
+        result = run.results.get(ind)
+        if result is None:
+            continue
+        p = period or result.pooled_period
+        trusts = result.table.filter(pl.col("level") == UNIT_LEVEL, pl.col("period") == p)
+        if trusts.height == 0:
+            continue
+        od = result.overdispersion.get((UNIT_LEVEL, p))
+        national = result.table.filter(pl.col("level") == "national", pl.col("period") == p)
+        # the national rate for this period (observed / denominator of the national row)
+        rate = national["crude_value"][0] if "crude_value" in national.columns and national.height else None
+        rate = rate if rate is not None and math.isfinite(rate) else result.national_rate
+        standard = result.spec.target_for(p)
+        multiplier = result.spec.multiplier
+        assessed = trusts.filter(pl.col("status").cast(pl.String) != "not_assessed").height
+        rows.append({
+            "indicator_id": ind, "indicator": result.spec.title, "tumour_site": result.spec.tumour_site,
+            "period": p, "statistic": result.spec.statistic, "risk_adjusted": result.spec.risk_adjustment is not None,
+            "limits": " and ".join(f"{c * 100:g}%" for c in result.options.limits)
+                      + (" (one-sided)" if result.spec.test == "one_sided" else " (two-sided)"),
+            "limit_method": str(trusts["method"][0]).split(";")[0],
+            "overdispersion_method": od.method if od else result.options.overdispersion,
+            "overdispersion_estimator": _ESTIMATORS.get(od.estimator if od else result.options.estimator,
+                                                        od.estimator if od else result.options.estimator),
+            "overdispersion_applied": bool(od.applied) if od else False,
+            "overdispersion_reason": od.reason if od else "not estimated",
+            "phi": od.phi if od else None, "tau2": od.tau2 if od else None,
+            "units_in_estimate": od.n_units if od else None,
+            "national_value": rate * multiplier if rate is not None else None,
+            "national_value_unit": "%" if multiplier == 100 else f"x {multiplier:g}" if multiplier != 1 else "",
+            "audit_standard": standard * multiplier if standard is not None else None,
+            "trusts_assessed": assessed,
+        })
+    return pl.DataFrame(rows, schema=_METHODS_SCHEMA)
+
+
+def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFilters, rule: SuppressionSpec,
+                   withheld: int, rows: int, indicators: Sequence[str], group: str | None, synthetic: bool,
+                   data: Mapping[str, str | Path] | None = None, built_at: datetime) -> export.Readme:
+    """The read-me sheet of the outlier list's workbook."""
+    about: list[tuple[str, str, object]] = [
+        ("About", "Contents", "Flagged results: trusts whose result lies outside their funnel limits (alert: "
+         "outside the 95% limits; alarm: outside the 99.8% limits), for quality-improvement follow-up. Sheet "
+         "'results' holds one row per flagged result; this sheet says how they were produced."),
+        ("About", "Rows in 'results'", rows),
+    ]
+    if synthetic:
+        about.insert(0, ("About", "Synthetic data", SYNTHETIC_STATEMENT))
+    about += filters.as_rows(views.level_label(group) if group else "Group")
+    about.append(("Suppression", "Rule", suppression_sentence(rule)))
+    about.append(("Suppression", "Flagged results not listed (the flag alone would reveal a small count)", withheld))
+    about += provenance_rows(run, loaded, data=data, built_at=built_at)
+    return export.Readme(rows=tuple(about), methods=methods_by_indicator(run, indicators, period=filters.period))
