@@ -7,16 +7,20 @@ scheduled CLI run gives the same content as the dashboard's download for the sam
 
 from __future__ import annotations
 
+import copy
+import html
 import math
 import platform
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from audit_metrics import __version__, export, views
+from audit_metrics import __version__, export, narrative, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.pipeline import UNIT_LEVEL, AuditRun
@@ -28,7 +32,10 @@ __all__ = [
     "SYNTHETIC_STATEMENT",
     "OutlierExport",
     "OutlierFilters",
+    "annotate_figure",
     "build_outlier_export",
+    "chart_file_name",
+    "chart_footnote",
     "check_filters",
     "dataset_files",
     "is_bundled_sample",
@@ -38,6 +45,7 @@ __all__ = [
     "period_table",
     "periods",
     "provenance_rows",
+    "run_uses_bundled_sample",
     "uses_bundled_sample",
 ]
 
@@ -352,3 +360,97 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
     about.append(("Suppression", "Flagged results not listed (the flag alone would reveal a small count)", withheld))
     about += provenance_rows(run, loaded, data=data, built_at=built_at)
     return export.Readme(rows=tuple(about), methods=methods_by_indicator(run, indicators, period=filters.period))
+
+
+# ------------------------------------------------------------------ charts for a meeting
+
+WATERMARK = "SYNTHETIC DATA"
+FOOTNOTE_WIDTH = 90  # characters per footnote line (wrapped), so that narrow charts cut off little
+LINE_HEIGHT = 14  # px per footnote line
+LEGEND_SPACE = 84  # px for a legend drawn below the plot: up to three rows on a narrow screen
+AXIS_SPACE = 50  # px from the plot's bottom edge to the footnote: the x axis's numbers and title
+
+
+def _plot_text(text: str) -> str:
+    """Data-derived text for a plotly annotation: plotly renders a subset of HTML, so escape it."""
+    return html.escape(text, quote=False)
+
+
+def run_uses_bundled_sample(run: AuditRun) -> bool:
+    """True when any dataset of ``run`` was read from the bundled synthetic sample folder."""
+    return any(is_bundled_sample(Path(a.file)) for a in run.datasets.values())
+
+
+def chart_footnote(run: AuditRun, indicator: str, *, level: str = UNIT_LEVEL, period: str | None = None) -> str:
+    """Source, period, method and national value (or standard) for a chart of one indicator's funnel.
+
+    One line each, plain text (escape before drawing): e.g. ``Source: National Bowel Cancer Audit
+    (patients.parquet); 2021/22 to 2023/24`` / ``Method: exact binomial limits (interpolated, mid-P),
+    95% and 99.8%; limits widened for overdispersion (tau2 = 0.00047)`` / ``National value 2.5%``.
+    """
+    result = run.results[indicator]
+    spec = result.spec
+    period = period or result.pooled_period
+    rows = result.table.filter(pl.col("level") == level, pl.col("period") == period)
+    files = sorted({Path(a.file).name for name, a in run.datasets.items() if name == spec.dataset})
+    source = f"Source: {spec.audit or 'audit data'}" + (f" ({', '.join(files)})" if files else "") + f"; {period}"
+    method = str(rows["method"][0]).split(";")[0] if rows.height else "limits not computed"
+    coverage = " and ".join(f"{c * 100:g}%" for c in result.options.limits)
+    od = result.overdispersion.get((level, period))
+    adjusted = (f"limits widened for overdispersion (tau2 = {od.tau2:.3g})" if od and od.applied
+                else "no overdispersion adjustment" + (f" ({od.reason})" if od and od.reason else ""))
+    national = result.table.filter(pl.col("level") == "national", pl.col("period") == period)
+    rate = national["crude_value"][0] if "crude_value" in national.columns and national.height else None
+    rate = rate if rate is not None and math.isfinite(rate) else result.national_rate
+    standard = spec.target_for(period)
+    compared = (f"Audit standard {narrative.format_value(standard, spec.multiplier)}; national value "
+                if standard is not None else "National value ")
+    return "\n".join([source, f"Method: {method}, {coverage} limits; {adjusted}",
+                      compared + narrative.format_value(rate, spec.multiplier)])
+
+
+def chart_file_name(kind: str, *parts: str | None, on: datetime | None = None) -> str:
+    """A chart image's file name without extension (the chart's download adds .png or .svg): what it
+    shows and the date, e.g. ``funnel_bowel-mort90_trust_2021-22-to-2023-24_2026-12-02``."""
+    return export.download_name(kind, *parts, on=on or datetime.now(UTC), suffix="x").removesuffix(".x")
+
+
+def _legend_below(layout: dict) -> bool:
+    """A legend drawn under the plot (a negative paper y), which the footnote must not cover."""
+    y = (layout.get("legend") or {}).get("y")
+    return layout.get("showlegend") is not False and y is not None and y < 0
+
+
+def annotate_figure(fig: Any, footnote: str | None, *, synthetic: bool) -> dict:
+    """A plotly figure as a dict, with its footnote under the plot and, on synthetic data, a watermark.
+
+    Both are part of the figure, so the chart's own image download (the camera icon: PNG or SVG,
+    drawn by the browser) carries them. Works on a copy (``to_dict``; cached figures are shared
+    between sessions), as a dict: validating a new Figure would cost more than drawing it.
+    """
+    out = fig.to_dict() if hasattr(fig, "to_dict") else copy.deepcopy(fig)
+    layout = out.setdefault("layout", {})
+    notes = list(layout.get("annotations") or [])
+    if footnote:
+        # under the x axis: the footnote, tied to the plot; then a legend below the plot, tied to the
+        # figure's bottom edge, so that a legend that wraps onto more rows pushes the plot up, not
+        # over the footnote
+        lines = [part for line in footnote.split("\n") for part in textwrap.wrap(line, FOOTNOTE_WIDTH)]
+        legend = _legend_below(layout)
+        extra = LINE_HEIGHT * len(lines) + 6 + (LEGEND_SPACE if legend else 0)
+        margin = dict(layout.get("margin") or {})
+        margin["b"] = (margin.get("b") if margin.get("b") is not None else 40) + extra
+        layout["margin"] = margin
+        layout["height"] = (layout.get("height") or 450) + extra
+        if legend:
+            layout["legend"] = {**layout["legend"], "yref": "container", "y": 0, "yanchor": "bottom"}
+        notes.append({"text": "<br>".join(_plot_text(line) for line in lines), "xref": "paper", "yref": "paper",
+                      "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "yshift": -AXIS_SPACE,
+                      "showarrow": False, "align": "left", "font": {"size": 10, "color": "#425563"},
+                      "name": "footnote"})
+    if synthetic:
+        notes.append({"text": WATERMARK, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
+                      "textangle": -24, "font": {"size": 54, "color": "rgba(66, 85, 99, 0.13)"},
+                      "name": "watermark"})
+    layout["annotations"] = notes
+    return out

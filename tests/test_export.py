@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 
 import openpyxl
@@ -253,3 +254,70 @@ def test_secondary_suppression_hides_the_next_smallest_count() -> None:
     assert out["observed"].to_list() == ["*", "20", "*", "40", "*", "*", "30"]
     assert out["expected"].to_list() == [None, 18, None, 35, None, None, 33]
     assert out["suppressed"].to_list() == [True, False, True, False, True, True, False]
+
+
+# ------------------------------------------------------------------ charts for a meeting
+
+
+def test_chart_footnote_against_the_results(sample_run) -> None:
+    """Source, period, method and national value: the national value is the national row's
+    observed / denominator for the period (the oracle), on the indicator's own scale."""
+    from audit_metrics import narrative, sharing
+
+    _, run, _, _ = sample_run
+    for ind, period in (("bowel_mort90", None), ("bowel_emergency_dx", "2022/23"), ("lung_cns", None)):
+        result = run.results[ind]
+        period = period or result.pooled_period
+        national = result.table.filter(pl.col("level") == "national", pl.col("period") == period)
+        rate = national["observed"][0] / national["denominator"][0]
+        lines = sharing.chart_footnote(run, ind, period=period).split("\n")
+        assert lines[0].startswith(f"Source: {result.spec.audit}") and lines[0].endswith(f"; {period}")
+        assert lines[1].startswith("Method: exact binomial limits") and "95% and 99.8% limits" in lines[1]
+        od = result.overdispersion[("trust", period)]
+        assert (f"limits widened for overdispersion (tau2 = {od.tau2:.3g})" in lines[1]) is od.applied
+        assert lines[2] == f"National value {narrative.format_value(rate, result.spec.multiplier)}"
+    assert "2022/23" in sharing.chart_footnote(run, "bowel_emergency_dx", period="2022/23")
+
+
+def test_annotated_chart_has_footnote_watermark_and_leaves_the_figure_alone() -> None:
+    import plotly.graph_objects as go
+
+    from audit_metrics import sharing
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]), layout={"height": 520, "margin": {"b": 40},
+                                                             "legend": {"orientation": "h", "y": -0.18}})
+    before = fig.to_dict()
+    hostile = 'Source: <a href="http://evil.example">audit</a> & <img src=x>\nMethod: m\nNational value 2.5%'
+    spec = sharing.annotate_figure(fig, hostile, synthetic=True)
+    assert fig.to_dict() == before  # the (possibly cached, shared) figure is not changed
+    notes = {a["name"]: a for a in spec["layout"]["annotations"]}
+    assert notes["watermark"]["text"] == sharing.WATERMARK
+    text = notes["footnote"]["text"]
+    assert "<a " not in text and "<img" not in text and "&lt;a href" in text and "&amp;" in text
+    assert text.count("<br>") == 2  # one line each: source, method, national value
+    assert spec["layout"]["height"] > 520 and spec["layout"]["margin"]["b"] > 40
+    assert spec["layout"]["legend"]["yref"] == "container"  # below the footnote, never over it
+    go.Figure(spec)  # a valid figure
+    plain = sharing.annotate_figure(fig, None, synthetic=False)
+    assert not plain["layout"].get("annotations")
+
+
+def test_indicator_chart_download_carries_footnote_watermark_and_name() -> None:
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+    at = AppTest.from_file(app, default_timeout=180)
+    at.query_params["view"] = "Indicator"
+    at.query_params["indicator"] = "bowel_mort90"
+    at.run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0]
+    spec, config = json.loads(chart.proto.spec), json.loads(chart.proto.config)
+    notes = {a.get("name"): a["text"] for a in spec["layout"]["annotations"]}
+    assert notes["watermark"] == "SYNTHETIC DATA"  # the bundled sample
+    assert notes["footnote"].startswith("Source: National Bowel Cancer Audit (patients.parquet); 2021/22 to 2023/24")
+    assert "National value 2.5%" in notes["footnote"]
+    name = config["toImageButtonOptions"]["filename"]
+    assert re.fullmatch(r"funnel_bowel-mort90_trust_2021-22-to-2023-24_\d{4}-\d{2}-\d{2}", name), name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_metrics import figures, narrative, views
+from audit_metrics import figures, narrative, sharing, views
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, display_table, levels, qp_index, set_qp, trust_label
 
@@ -128,7 +128,8 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
         fig = figures.caterpillar_figure(rows, title=f"{spec.title} ({period})", better=spec.better,
                                          risk_adjusted=risk_adjusted, multiplier=spec.multiplier,
                                          highlight=highlight_codes[:1])
-    chart(fig, "ind_chart_fig")
+    chart(fig, "ind_chart_fig", footnote=sharing.chart_footnote(run, indicator, level=level, period=period),
+          file_name=sharing.chart_file_name("funnel" if kind == "Funnel plot" else "caterpillar", indicator, level, period))
     st.info(narrative.INTERPRETATION)
     _method_panel(run, indicator, level, period)
     st.subheader("Table")

@@ -264,15 +264,15 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
                                                                                     "national_group_value")])
     st.dataframe(mine.select([c for c in GROUP_COLUMNS if c in mine.columns]), hide_index=True,
                  column_config=GROUP_COLUMNS, key="ineq_groups_table")
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    now, period = datetime.now(UTC), run.results[indicator_id].pooled_period
     d1, d2 = st.columns(2)
     d1.download_button("Download groups (CSV)", lambda: export.to_csv_bytes(groups),
-                       file_name=f"inequalities_{indicator_id}_{column}_groups_{stamp}.csv", mime="text/csv",
-                       key="ineq_groups_csv")
+                       file_name=export.download_name("inequalities", indicator_id, column, "groups", period, on=now,
+                                                      suffix="csv"), mime="text/csv", key="ineq_groups_csv")
     if gaps.height:
         d2.download_button("Download gaps (CSV)", lambda: export.to_csv_bytes(gaps),
-                           file_name=f"inequalities_{indicator_id}_{column}_gaps_{stamp}.csv", mime="text/csv",
-                           key="ineq_gaps_csv")
+                           file_name=export.download_name("inequalities", indicator_id, column, "gaps", period,
+                                                          on=now, suffix="csv"), mime="text/csv", key="ineq_gaps_csv")
 
 
 @st.cache_resource(show_spinner="Computing deprivation gaps for every indicator...", max_entries=4)

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from audit_metrics import narrative, views
+from audit_metrics import narrative, sharing, views
 from audit_metrics.catalogue import (
     LoadedCatalogue,
     check_catalogue,
@@ -127,6 +127,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
             st.session_state["data_overrides"] = {}
             st.rerun()
         return None
+    st.session_state["synthetic_data"] = sharing.run_uses_bundled_sample(run)  # charts carry a watermark
     return loaded, run, key + data_key
 
 
@@ -166,10 +167,15 @@ def display_table(frame: pl.DataFrame) -> pl.DataFrame:
     return views.display_table(frame)
 
 
-def chart(fig, key: str) -> None:
+def chart(fig, key: str, *, footnote: str | None = None, file_name: str | None = None) -> None:
+    """Draw a figure; its image download (camera icon) carries the footnote (source, period, method,
+    national value), a watermark on the synthetic sample, and a file name that says what it shows."""
     fmt_choice = st.session_state.get("chart_format", "png")
-    st.plotly_chart(fig, key=key, config={"displaylogo": False,
-                                          "toImageButtonOptions": {"format": fmt_choice, "scale": 2}})
+    synthetic = bool(st.session_state.get("synthetic_data"))
+    if footnote or synthetic:
+        fig = sharing.annotate_figure(fig, footnote, synthetic=synthetic)
+    image = {"format": fmt_choice, "scale": 2, **({"filename": file_name} if file_name else {})}
+    st.plotly_chart(fig, key=key, config={"displaylogo": False, "toImageButtonOptions": image})
 
 
 def trust_label(units: pl.DataFrame) -> dict[str, str]:

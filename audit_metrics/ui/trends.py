@@ -289,7 +289,7 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
         return buf.getvalue()
 
     d1, d2 = st.columns(2)
-    stem = f"changes_release_{diff.a.release_id}_to_{diff.b.release_id}"
+    stem = export.download_name("changes", diff.a.name, "to", diff.b.name, on=date.today(), suffix="x").removesuffix(".x")
     d1.download_button("Download changes (CSV)", lambda: export.to_csv_bytes(diff.changes), f"{stem}.csv",
                        "text/csv", key="rel_csv")
     d2.download_button("Download changes (Excel, with indicators and provenance)", workbook, f"{stem}.xlsx",
