@@ -135,6 +135,14 @@ def status_reveals_count(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.Serie
     return pl.Series("_pins", pins, dtype=pl.Boolean)
 
 
+def _count_text(count: pl.Expr) -> pl.Expr:
+    """A count as text at full precision: whole numbers without a decimal point ("12"), others as they
+    are ("12.5": a published half count, or person-time as a rate's denominator), never rounded."""
+    whole = count == count.round(0)
+    return (pl.when(whole & (count.abs() < 1e15)).then(count.round(0).cast(pl.Int64).cast(pl.String))
+            .otherwise(count.cast(pl.String)))
+
+
 def suppress(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.DataFrame:
     """Disclosure control: counts in [min_count, max_count] become the symbol (text columns).
 
@@ -157,7 +165,7 @@ def suppress(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.DataFrame:
                         .alias("status_label"))
     out = out.with_columns(
         *[pl.when(pl.col(c).is_between(rule.min_count, rule.max_count)).then(pl.lit(rule.symbol))
-          .otherwise(pl.col(c).round(0).cast(pl.Int64).cast(pl.String)).alias(c) for c in present],
+          .otherwise(_count_text(pl.col(c))).alias(c) for c in present],
         *[pl.when(pl.col("_small")).then(None).otherwise(pl.col(c)).alias(c) for c in derived_columns(frame)],
         *withheld,
     )
@@ -283,7 +291,7 @@ def download_name(kind: str, *parts: str | None, on: date | datetime | None, suf
     return "_".join(pieces) + "." + slug(suffix.lstrip("."), max_length=8).lower()
 
 
-_INTEGER_TEXT = re.compile(r"^[0-9]{1,15}$")
+_COUNT_TEXT = re.compile(r"^[0-9]{1,15}(\.[0-9]+)?$")
 
 
 def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> None:
@@ -305,8 +313,8 @@ def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> Non
             elif isinstance(v, int | float):
                 if math.isfinite(v):
                     ws.write_number(i, j, v)
-            elif counts and _INTEGER_TEXT.match(v):
-                ws.write_number(i, j, int(v))
+            elif counts and _COUNT_TEXT.match(v):
+                ws.write_number(i, j, float(v) if "." in v else int(v))
             else:
                 ws.write_string(i, j, neutralise_text(str(v)))
     ws.freeze_panes(1, 0)

@@ -321,3 +321,18 @@ def test_indicator_chart_download_carries_footnote_watermark_and_name() -> None:
     assert "National value 2.5%" in notes["footnote"]
     name = config["toImageButtonOptions"]["filename"]
     assert re.fullmatch(r"funnel_bowel-mort90_trust_2021-22-to-2023-24_\d{4}-\d{2}-\d{2}", name), name
+
+
+def test_counts_keep_their_precision_in_exports() -> None:
+    """A person-time denominator (rate indicators) or a published half count is not rounded on its way out:
+    whole numbers are written as integers, others as they are; both are numbers in the workbook."""
+    rule = export.SuppressionSpec()
+    frame = pl.DataFrame({"observed": [20.0, 6.5, 12.5, 3.0], "denominator": [1234.56, 100.0, 80.0, 50.0],
+                          "value": [0.016, 0.065, 0.156, 0.06]})
+    out = export.suppress(frame, rule)
+    assert out["observed"].to_list() == ["20", "*", "12.5", "*"]
+    assert out["denominator"].to_list() == ["1234.56", "100", "80", "50"]
+    cells = list(openpyxl.load_workbook(io.BytesIO(export.to_excel_bytes(out, {})))["results"].iter_rows(values_only=True))
+    header = list(cells[0])
+    assert [r[header.index("denominator")] for r in cells[1:]] == [1234.56, 100, 80, 50]
+    assert [r[header.index("observed")] for r in cells[1:]] == [20, "*", 12.5, "*"]
