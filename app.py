@@ -61,7 +61,7 @@ def main() -> None:
         st.info(SAMPLE_NOTE)
     table = pooled_table(run_key, run)
     if view == "Overview":
-        overview.view_overview(run, table)
+        overview.view_overview(run, table, loaded)
     elif view == "Indicator":
         indicator.view_indicator(run, table)
     elif view == "Trust profile":

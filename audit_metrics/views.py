@@ -20,6 +20,7 @@ __all__ = [
     "ResultOnScale",
     "best_performers",
     "best_performers_all",
+    "by_severity",
     "direction_of",
     "display_table",
     "excess_events",
@@ -33,6 +34,7 @@ __all__ = [
     "outliers_for_sharing",
     "pooled",
     "provenance",
+    "severity",
     "status_changes",
 ]
 
@@ -81,6 +83,29 @@ def direction_of() -> pl.Expr:
             .when(pl.col("better") == "neither").then(pl.when(high).then(pl.lit("higher")).otherwise(pl.lit("lower")))
             .when(high == (pl.col("better") == "lower")).then(pl.lit("worse"))
             .otherwise(pl.lit("better")))
+
+
+# worse before the no-polarity flags before better; alarms before alerts within each
+_SEVERITY = {"worse_alarm": 0, "worse_alert": 1, "higher_alarm": 2, "lower_alarm": 2, "higher_alert": 3,
+             "lower_alert": 3, "better_alarm": 4, "better_alert": 5}
+
+
+def severity() -> pl.Expr:
+    """How urgently a row needs reading, as an integer (smaller first): worse alarm 0, worse alert 1,
+    no-polarity alarm 2 and alert 3, better alarm 4 and alert 5, within 6, not assessed 7, withheld
+    (null status, small numbers) 8."""
+    status = pl.col("status").cast(pl.String)
+    key = pl.concat_str(direction_of(), pl.lit("_"), status.str.split("_").list.first())
+    return (pl.when(status.is_null()).then(pl.lit(8, pl.Int8))
+            .when(status == "not_assessed").then(pl.lit(7, pl.Int8))
+            .when(status == "within").then(pl.lit(6, pl.Int8))
+            .otherwise(key.replace_strict(_SEVERITY, default=6, return_dtype=pl.Int8)))
+
+
+def by_severity(rows: pl.DataFrame, *then: str) -> pl.DataFrame:
+    """Rows most urgent first (``severity``), then by ``then`` (default: tumour site, indicator title)."""
+    keys = list(then) or [c for c in ("tumour_site", "indicator_title") if c in rows.columns]
+    return rows.with_columns(severity().alias("_severity")).sort("_severity", *keys).drop("_severity")
 
 
 def pooled(run: AuditRun) -> pl.DataFrame:

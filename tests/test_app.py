@@ -77,6 +77,55 @@ def test_click_through_to_trust_and_funnel() -> None:
     assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
 
 
+def test_landing_asks_which_trust_and_answers_with_its_flagged_results_first(catalogue_path: Path) -> None:
+    """#12 build 1: 'which trust or alliance?' remembered in the URL; its flagged results first, worse first,
+    each one sentence with counts and the expected range, a link to its funnel with the trust highlighted.
+    The counts are checked against the results table (the pipeline's, not the view's)."""
+    table = views.pooled(run_audit(load_catalogue(catalogue_path)))
+    za4 = table.filter(pl.col("level") == "trust", pl.col("unit_code") == "ZA4")
+    flagged = za4.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
+    worse = flagged.filter(pl.col("direction") == "worse")
+    assert 0 < worse.height < flagged.height  # both kinds, so the order below is tested
+
+    at = _app()
+    assert at.selectbox(key="ov_find").value == "(all trusts: the overview)"
+    assert "trust" not in at.query_params
+    at.selectbox(key="ov_find").set_value("trust:ZA4").run()
+    assert not at.exception and at.query_params["trust"] in ("ZA4", ["ZA4"])
+    summary = next(m.value for m in at.markdown if "results flagged:" in m.value)
+    assert summary.startswith(f"**{flagged.height} of {za4.height} results flagged:** {worse.height} worse than "
+                              f"expected, {flagged.height - worse.height} better")
+    sentences = [m.value for m in at.markdown if " against a " in m.value]
+    assert len(sentences) == flagged.height
+    assert all("worse than expected" in s for s in sentences[:worse.height])
+    assert all("better than expected" in s for s in sentences[worse.height:])
+    assert all(" patients" in s for s in sentences)  # counts, not only rates
+    ranges = [c.value for c in at.caption if c.value.startswith("Expected range (95%) for a trust")]
+    assert len(ranges) == flagged.height
+    first = f"ov_funnel_{worse['indicator_id'][0]}" if worse.height == 1 else None
+    buttons = [b.key for b in at.button if b.key and b.key.startswith("ov_funnel_")]
+    assert len(buttons) == flagged.height and (first is None or buttons[0] == first)
+
+    shared = _app(trust="ZA4")  # the link, opened afresh, answers the same
+    assert shared.selectbox(key="ov_find").value == "trust:ZA4"
+    assert [m.value for m in shared.markdown if " against a " in m.value] == sentences
+    shared.button(key=buttons[0]).click().run()
+    assert shared.sidebar.radio[0].value == "Indicator"
+    assert shared.selectbox(key="ind_indicator").value == buttons[0].removeprefix("ov_funnel_")
+    assert shared.selectbox(key="ind_highlight").value == "ZA4"
+
+    at.selectbox(key="ov_find").set_value("(all trusts: the overview)").run()
+    assert "trust" not in at.query_params and not any(" against a " in m.value for m in at.markdown)
+    alliance = za4["cancer_alliance"][0]
+    assert f"Cancer Alliance: {alliance}" in at.selectbox(key="ov_find").options
+    at.selectbox(key="ov_find").set_value(f"cancer_alliance:{alliance}").run()
+    assert not at.exception and at.query_params["alliance"] in (alliance, [alliance])
+    assert any("results flagged:" in m.value for m in at.markdown)
+    at.button(key="ov_go_alliance").click().run()
+    assert at.sidebar.radio[0].value == "Cancer Alliance"
+    assert at.selectbox(key="alliance").value == alliance
+
+
 def test_indicator_view_funnel_table_and_method() -> None:
     at = _app(view="Indicator", indicator="bowel_mort90", trust="ZA4")
     assert not at.exception
@@ -113,6 +162,21 @@ def test_trust_profile_sentences_and_quality() -> None:
     assert _charts(at)  # the slice chart
     captions = " ".join(c.value for c in at.caption)
     assert "Doing best (to learn from)" in captions and "case ascertainment" in captions
+
+
+def test_trust_profile_lists_flagged_results_first_with_a_link_to_each_funnel() -> None:
+    """#12 build 1: the trust profile reads worst first (it was alphabetical by site), each result linking
+    to its funnel with the trust highlighted."""
+    at = _app(view="Trust profile", trust="ZA4")
+    sentences = [m.value for m in at.markdown if " against a " in m.value]
+    verdicts = [0 if "worse than expected" in s else 1 if "better than expected" in s else 2 for s in sentences]
+    assert verdicts == sorted(verdicts) and verdicts[0] == 0 and 1 in verdicts
+    buttons = [b.key for b in at.button if b.key and b.key.startswith("trust_funnel_")]
+    assert len(buttons) == 25
+    at.button(key=buttons[-1]).click().run()
+    assert at.sidebar.radio[0].value == "Indicator"
+    assert at.selectbox(key="ind_indicator").value == buttons[-1].removeprefix("trust_funnel_")
+    assert at.selectbox(key="ind_highlight").value == "ZA4"
 
 
 def _values(v: object) -> list[float]:

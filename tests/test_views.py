@@ -161,3 +161,31 @@ def test_pooled_period_of_a_by_period_indicator(run: AuditRun) -> None:
     assert joined.height > 100 and set(joined["period_sum"]) == {3}
     assert (joined["observed"] == joined["observed_sum"]).all()
     assert (joined["denominator"] == joined["denominator_sum"]).all()
+
+
+def test_by_severity_puts_worse_alarms_first_then_alerts_better_within_unassessed_withheld(run: AuditRun) -> None:
+    """#12 build 1/3: flagged results first, worse before better, alarms before alerts. The expected order is
+    written out here from the status and polarity alone (not from ``direction_of``)."""
+    rank = {("alarm", "worse"): 0, ("alert", "worse"): 1, ("alarm", "neither"): 2, ("alert", "neither"): 3,
+            ("alarm", "better"): 4, ("alert", "better"): 5}
+
+    def expected(status: str | None, better: str) -> int:
+        if status is None:
+            return 8
+        if status in ("within", "not_assessed"):
+            return {"within": 6, "not_assessed": 7}[status]
+        level, side = status.split("_")
+        if better == "neither":
+            return rank[(level, "neither")]
+        worse = (side == "high") == (better == "lower")
+        return rank[(level, "worse" if worse else "better")]
+
+    table = views.pooled(run).filter(pl.col("level") == "trust")
+    shuffled = table.sample(fraction=1.0, shuffle=True, seed=3)
+    withheld = shuffled.with_columns(pl.when(pl.int_range(pl.len()) % 17 == 0).then(None)
+                                     .otherwise(pl.col("status")).alias("status"))
+    ordered = views.by_severity(withheld, "unit_code", "indicator_id")
+    ranks = [expected(None if s is None else str(s), b) for s, b in zip(ordered["status"], ordered["better"], strict=True)]
+    assert ranks == sorted(ranks)
+    assert set(ranks) >= {0, 1, 4, 5, 6, 7, 8}  # the sample has every kind, so the test can fail
+    assert ordered.height == table.height

@@ -6,13 +6,62 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import figures, views
+from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
-from audit_metrics.ui.state import chart, goto, trust_label
+from audit_metrics.ui.state import chart, goto, set_qp, trust_label
+from audit_metrics.ui.trust import flagged_results
+
+NOBODY = "(all trusts: the overview)"
 
 
-def view_overview(run: AuditRun, table: pl.DataFrame) -> None:
+def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
+    """The landing's question, "which trust or alliance?", remembered in the URL (trust= / alliance=).
+
+    Returns (level, code) of the choice, or None for the overview of everyone.
+    """
+    labels = trust_label(run.units.frame) if run.units else {}
+    level = views.group_level(run.units.groups if run.units else ())
+    trusts = [f"trust:{c}" for c in sorted(labels, key=lambda c: labels[c])]
+    groups = ([f"{level}:{c}" for c in sorted(table.filter(pl.col("level") == level)["unit_code"].drop_nulls()
+                                                .unique().to_list())] if level else [])
+    options = [NOBODY, *trusts, *groups]
+    if st.session_state.get("ov_find") not in options:
+        wanted = (f"trust:{st.query_params.get('trust')}" if st.query_params.get("trust") else
+                  f"{level}:{st.query_params.get('alliance')}" if level and st.query_params.get("alliance") else None)
+        st.session_state["ov_find"] = wanted if wanted in options else NOBODY
+    where = f"trust or {views.level_label(level)}" if level else "trust"
+
+    def label(option: str) -> str:
+        if option == NOBODY:
+            return option
+        kind, code = option.split(":", 1)
+        return labels.get(code, code) if kind == "trust" else f"{views.level_label(kind)}: {code}"
+
+    choice = st.selectbox(f"Which {where}? (type to search)", options, format_func=label, key="ov_find",
+                          help="Its flagged results first, in words; the link is shareable.")
+    if choice == NOBODY:
+        set_qp(trust=None, alliance=None)  # a reload (or a shared link) shows the overview, as chosen
+        return None
+    kind, code = choice.split(":", 1)
+    set_qp(**({"trust": code} if kind == "trust" else {"alliance": code}))
+    return kind, code
+
+
+def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
     st.header("How do trusts compare across cancer audits?")
+    found = _find(run, table)
+    if found is not None and loaded is not None:
+        kind, code = found
+        flagged_results(run, table, loaded, code=code, level=kind, key="ov")
+        if kind == "trust":
+            st.button("Open this trust's full profile", on_click=goto, args=("Trust profile",),
+                      kwargs={"trust": code}, key="ov_go_profile")
+        else:
+            st.button(f"Open this {views.level_label(kind)}'s view", on_click=goto, args=("Cancer Alliance",),
+                      kwargs={"alliance": code}, key="ov_go_alliance")
+        st.divider()
+        st.subheader("All trusts")
     st.markdown("Each square is one trust's result on one indicator, compared with what would be expected "
                 "for a trust of its size (and, where risk-adjusted, its patients). **Orange ▲/▼ = worse "
                 "than expected, blue = better, grey = as expected**; darker = beyond the 99.8% (alarm) "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import streamlit as st
 
@@ -10,7 +12,77 @@ from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
 from audit_metrics.ui.inequalities import gap_line, ordered_gaps
-from audit_metrics.ui.state import best_by_indicator, chart, qp_index, set_qp, trust_label
+from audit_metrics.ui.state import best_by_indicator, chart, goto, qp_index, set_qp, trust_label
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def _md(text: object) -> str:
+    """Data-derived text (a trust name, an indicator title) as text, not Markdown/HTML."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def _result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
+    """A row on its funnel's scale, compared with the standard where the indicator has one."""
+    spec = run.results[r["indicator_id"]].spec
+    risk_adjusted = spec.risk_adjustment is not None
+    # the row's own standard (a period's, or the pooled periods' weighted average), on the value scale
+    standard = None if spec.target is None else r["target"] * ((r.get("rate_scale") or 1.0) if risk_adjusted else 1.0)
+    return views.on_scale(r, risk_adjusted=risk_adjusted, standard=standard,
+                          coverage=run.results[r["indicator_id"]].options.limits[0])
+
+
+def _icon(status: str, better: str) -> str:
+    colour, symbol, _ = figures.status_style(status, better)
+    icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
+    return f"<span style='color:{colour};font-size:1.2em' aria-hidden='true'>{icon}</span>"
+
+
+def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, *, code: str,
+                    level: str = "trust", key: str = "land") -> None:
+    """The landing's answer for one trust (or one alliance, region...): its flagged results, worse
+    first, each as one sentence with its counts, its expected range and the standard where there is
+    one, a link to the funnel with it highlighted, and its direction over time where data are dated."""
+    rule = loaded.catalogue.defaults.suppression
+    rows = export.suppress(table.filter(pl.col("level") == level, pl.col("unit_code") == code), rule)
+    if rows.height == 0:
+        st.warning("No results for this choice.")
+        return
+    name = rows["unit_name"][0] or code
+    flagged = views.by_severity(rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED)))
+    worse = flagged.filter(pl.col("direction") == "worse").height
+    better = flagged.filter(pl.col("direction") == "better").height
+    other = flagged.height - worse - better
+    withheld = rows["status"].null_count()
+    not_assessed = rows.filter(pl.col("status").cast(pl.String) == "not_assessed").height
+    within = rows.height - flagged.height - withheld - not_assessed
+    unit = "trust" if level == "trust" else views.level_label(level).lower()
+    st.subheader(_md(f"{name} ({code})" if name != code else code))
+    st.markdown(f"**{flagged.height} of {rows.height} results flagged:** {worse} worse than expected, {better} "
+                f"better" + (f", {other} higher or lower on an indicator without a better direction" if other else "")
+                + f". {within} within the range expected from chance"
+                + (f", {not_assessed} not assessed" if not_assessed else "")
+                + (f", {withheld} not shown because of small numbers" if withheld else "") + ".")
+    for r in flagged.iter_rows(named=True):
+        spec = run.results[r["indicator_id"]].spec
+        result = _result_for(run, r)
+        sentence = views.result_sentence(result, title=_md(spec.title), symbol=rule.symbol,
+                                         suppressed_range=(rule.min_count, rule.max_count))
+        with st.container(border=True):
+            st.markdown(f"{_icon(str(r['status']), r['better'])} **{_md(spec.tumour_site)}**: {sentence}",
+                        unsafe_allow_html=True)
+            expected_range = views.range_sentence(result, unit=unit)
+            if expected_range:
+                st.caption(expected_range)
+            if level == "trust":
+                line = trends.trust_trend_line(run, r["indicator_id"], code)
+                if line is not None:
+                    st.markdown(f"{line[1]} **Over time:** {line[2]}", unsafe_allow_html=True)
+            st.button(f"Open its funnel, this {unit} highlighted", key=f"{key}_funnel_{r['indicator_id']}",
+                      on_click=goto, args=("Indicator",),
+                      kwargs={"indicator": r["indicator_id"], **({"trust": code} if level == "trust" else {})})
+    if not flagged.height:
+        st.success(f"No result of this {unit} is outside its expected range.")
 
 
 def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedCatalogue) -> None:
@@ -32,7 +104,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     groups = " · ".join(str(info[g]) for g in run.units.groups if info.get(g))
     st.markdown(f"{groups}")
     rule = loaded.catalogue.defaults.suppression
-    rows = export.suppress(rows, rule)  # small counts: shown as the symbol, with what would reveal them
+    # small counts: shown as the symbol, with what would reveal them; the flagged results first, worse first
+    rows = views.by_severity(export.suppress(rows, rule))
     flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     worse = flagged.filter(pl.col("direction") == "worse").height
     better = flagged.filter(pl.col("direction") == "better").height
@@ -59,11 +132,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     gaps = ordered_gaps(run_key, run, loaded)  # one inequality line per indicator where the data allow it
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
-        risk_adjusted = spec.risk_adjustment is not None
-        # the row's own standard (a period's, or the pooled periods' weighted average), on the value scale
-        standard = None if spec.target is None else r["target"] * ((r.get("rate_scale") or 1.0) if risk_adjusted else 1.0)
-        result = views.on_scale(r, risk_adjusted=risk_adjusted, standard=standard,
-                                coverage=run.results[r["indicator_id"]].options.limits[0])
+        result = _result_for(run, r)
         sentence = views.result_sentence(result, title=spec.title, symbol=rule.symbol,
                                          suppressed_range=(rule.min_count, rule.max_count))
         quality = []
@@ -97,3 +166,5 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
             gap = gap_line(gaps, r["indicator_id"], "trust", code, title=spec.title, multiplier=spec.multiplier)
             if gap:
                 st.caption(f"Inequality: {gap}")
+            st.button("Open its funnel, this trust highlighted", key=f"trust_funnel_{r['indicator_id']}",
+                      on_click=goto, args=("Indicator",), kwargs={"indicator": r["indicator_id"], "trust": code})
