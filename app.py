@@ -63,7 +63,7 @@ def main() -> None:
     if view == "Overview":
         overview.view_overview(run, table, loaded)
     elif view == "Indicator":
-        indicator.view_indicator(run, table)
+        indicator.view_indicator(run, table, loaded)
     elif view == "Trust profile":
         trust.view_trust(run, table, run_key, loaded)
     elif view == "Cancer Alliance":

@@ -20,8 +20,10 @@ from audit_metrics.outliers import coverage_label
 __all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "slice_figure", "status_style", "tartan_figure"]
 
 PALETTE = {
-    "worse_alarm": "#A33B00", "worse_alert": "#ED8B00",
-    "better_alarm": "#003087", "better_alert": "#41B6E6",
+    # every marker colour has at least 3:1 contrast with the white background (WCAG 2.1 AA, non-text 1.4.11);
+    # alert and alarm also differ by size
+    "worse_alarm": "#A33B00", "worse_alert": "#D66D00",
+    "better_alarm": "#003087", "better_alert": "#1D7FB8",
     "higher_alarm": "#4B0082", "higher_alert": "#8A6BBE",
     "lower_alarm": "#005B5B", "lower_alert": "#33A1A1",
     "within": "#768692", "not_assessed": "#D0D5D9",
@@ -57,25 +59,46 @@ def _axis_title(spec_statistic: str, risk_adjusted: bool, multiplier: float) -> 
             "ratio_of_counts": ("Comparison count", "Ratio of counts")}[spec_statistic]
 
 
+def target_name(statistic: str, *, standard: bool, risk_adjusted: bool = False) -> str:
+    """What the funnel's centre line is: the audit's standard, or the national value it is compared with."""
+    if standard:
+        return "Audit standard"
+    if risk_adjusted or statistic in ("proportion", "rate"):
+        return "National rate"
+    return "National value (observed = expected)" if statistic == "ratio" else "National value"
+
+
 def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better: str,
                   statistic: str, risk_adjusted: bool, multiplier: float, coverage: Sequence[float],
-                  highlight: Sequence[str] = (), label_highlight: str = "selected") -> go.Figure:
+                  highlight: Sequence[str] = (), label_highlight: str = "selected",
+                  peers: Sequence[str] = (), label_peers: str = "peers", standard: bool = False) -> go.Figure:
     """Funnel plot of one indicator at one level and period.
 
     ``rows`` are results-table rows (value, limits, status...), ``curve`` the limit curves. Values
-    and limits are drawn on the adjusted-rate scale for risk-adjusted indicators.
+    and limits are drawn on the adjusted-rate scale for risk-adjusted indicators. The centre line is
+    named for what it is (``target_name``: the audit standard when ``standard``, else the national
+    value). Limits are drawn only across the units' own range (not below the smallest unit), and the x
+    axis is logarithmic, and titled so, when the units' sizes span more than 20-fold.
+
+    ``highlight``: the selected units, ringed (and named when there is one), as ``label_highlight``;
+    ``peers`` (e.g. the selected trust's alliance's trusts) are ringed more lightly, as ``label_peers``.
     """
     x_title, y_title = _axis_title(statistic, risk_adjusted, multiplier)
     scale = float(rows["rate_scale"][0]) if risk_adjusted and rows.height else 1.0
     factor = scale * multiplier
     x_col = "denominator" if risk_adjusted or statistic == "proportion" else (
         "expected" if statistic == "ratio" else "denominator")
+    sizes = rows.filter(pl.col("value").is_not_null(), pl.col(x_col) > 0)[x_col]
+    low, high = (float(sizes.min()), float(sizes.max())) if sizes.len() else (None, None)
+    log_x = low is not None and high / low > 20
     fig = go.Figure()
+    if curve.height and low is not None:  # no limits drawn for sizes no unit has (below the smallest)
+        curve = curve.filter(pl.col("x") >= low * (0.9 if log_x else 1.0), pl.col("x") <= high * 1.05)
     if curve.height:
         cx = curve["x"].to_numpy()
         fig.add_trace(go.Scatter(x=cx, y=curve["target"].to_numpy() * factor, mode="lines",
-                                 line={"color": PALETTE["target"], "width": 1.5}, name="Target",
-                                 hoverinfo="skip"))
+                                 line={"color": PALETTE["target"], "width": 1.5},
+                                 name=target_name(statistic, standard=standard, risk_adjusted=risk_adjusted), hoverinfo="skip"))
         for i, c in enumerate(coverage[:2]):
             lab = coverage_label(c)
             dash = "dash" if i == 0 else "solid"
@@ -97,18 +120,23 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
             marker={"color": colour, "symbol": symbol, "size": size, "line": {"width": 0.5, "color": "white"}},
             customdata=_hover_data(part, risk_adjusted=risk_adjusted, coverage=coverage[0]),
             hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>"))
-    if highlight:
-        part = rows.filter(pl.col("unit_code").is_in(list(highlight)), pl.col("value").is_not_null())
-        if part.height:
-            fig.add_trace(go.Scatter(
-                x=part[x_col].to_numpy(), y=part["value"].to_numpy() * factor, mode="markers+text",
-                name=label_highlight,
-                text=[n if c == highlight[0] else "" for c, n in zip(part["unit_code"], part["unit_name"], strict=True)],
-                textposition="top center", textfont={"size": 11, "color": PALETTE["highlight"]},
-                marker={"color": "rgba(0,0,0,0)", "size": 18, "line": {"width": 2.5, "color": PALETTE["highlight"]}},
-                hoverinfo="skip"))
-    fig.update_layout(_layout(title, x_title, y_title))
-    if x_col == "denominator" and rows.height and rows["denominator"].max() and rows["denominator"].max() > 2000:
+    ringed = rows.filter(pl.col("unit_code").is_in(list(peers)), ~pl.col("unit_code").is_in(list(highlight)),
+                         pl.col("value").is_not_null())
+    if ringed.height:  # drawn first, so the selected unit's ring is on top
+        fig.add_trace(go.Scatter(
+            x=ringed[x_col].to_numpy(), y=ringed["value"].to_numpy() * factor, mode="markers",
+            name=label_peers, hoverinfo="skip",
+            marker={"color": "rgba(0,0,0,0)", "size": 15, "line": {"width": 1.5, "color": PALETTE["limit"]}}))
+    chosen = rows.filter(pl.col("unit_code").is_in(list(highlight)), pl.col("value").is_not_null())
+    if chosen.height:
+        fig.add_trace(go.Scatter(
+            x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers+text",
+            name=label_highlight, text=chosen["unit_name"].to_list() if chosen.height == 1 else None,
+            textposition="top center", textfont={"size": 12, "color": PALETTE["highlight"]},
+            marker={"color": "rgba(0,0,0,0)", "size": 20, "line": {"width": 3, "color": PALETTE["highlight"]}},
+            hoverinfo="skip"))
+    fig.update_layout(_layout(title, f"{x_title} (log scale)" if log_x else x_title, y_title))
+    if log_x:
         fig.update_xaxes(type="log")
     return fig
 
@@ -180,50 +208,101 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     return fig
 
 
-def tartan_figure(grid: pl.DataFrame, *, title: str) -> go.Figure:
+# flagged cells of the rug: shape says worse (filled) or better (outline) as well as colour, the point says
+# above or below expected
+RUG_MARKS = {("worse", "high"): "▲", ("worse", "low"): "▼", ("better", "high"): "△", ("better", "low"): "▽",
+             ("higher", "high"): "▲", ("lower", "low"): "▼"}
+
+
+def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
+                  risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
+                  highlight: str | None = None) -> go.Figure:
     """Units x indicators coloured by direction-aware status ("tartan rug").
 
-    ``grid`` has columns unit_name, indicator_title, status, better, status_label.
+    Columns are grouped by tumour site and rows by ``group`` (e.g. the Cancer Alliance), both labelled
+    (multicategory axes). Flagged cells carry a mark (``RUG_MARKS``): filled worse, outline better, pointing
+    above or below expected. The hover gives the value, counts and expected range on the funnel's scale.
+    An invisible marker per cell carries (indicator_id, unit_code) for click-through (selection events).
+
+    ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
+    status_label, the ``group`` column, and the results' value columns for the hover.
     """
     categories = ["worse_alarm", "worse_alert", "within", "better_alert", "better_alarm",
                   "higher_alarm", "higher_alert", "lower_alert", "lower_alarm", "not_assessed"]
     code = {c: i for i, c in enumerate(categories)}
 
     def category(status: str, better: str) -> str:
-        if status in {"within", "not_assessed"}:
-            return status
+        if status in {"within", "not_assessed", "None"}:
+            return "not_assessed" if status == "None" else status
         return f"{_direction(status, better)}_{status.split('_')[0]}"
 
-    units = grid["unit_name"].unique(maintain_order=True).to_list()
-    inds = grid["indicator_title"].unique(maintain_order=True).to_list()
-    z = np.full((len(units), len(inds)), np.nan)
-    text = np.full((len(units), len(inds)), "", dtype=object)
-    ui = {u: i for i, u in enumerate(units)}
-    ii = {t: j for j, t in enumerate(inds)}
+    by = [group] if group and group in grid.columns else []
+    grid = grid.sort([*by, "unit_name"], nulls_last=True)
+    rows = grid.select(*by, "unit_code", "unit_name").unique(maintain_order=True)
+    cols = grid.select("tumour_site", "indicator_id", "indicator_title").unique(maintain_order=True).sort(
+        "tumour_site", "indicator_title", maintain_order=True)
+    row_of = {c: i for i, c in enumerate(rows["unit_code"])}
+    col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
+    y = ([[str(g or "(none)") for g in rows[group]], rows["unit_name"].to_list()] if by
+         else rows["unit_name"].to_list())
+    x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
+    z = np.full((rows.height, cols.height), np.nan)
+    xs, ys, custom, marks_x, marks_y, marks = [], [], [], [], [], []
+    cov = coverage or {}
     for r in grid.iter_rows(named=True):
-        cat = category(str(r["status"]), r["better"])
-        z[ui[r["unit_name"]], ii[r["indicator_title"]]] = code[cat]
-        text[ui[r["unit_name"]], ii[r["indicator_title"]]] = r["status_label"]
+        i, j = row_of[r["unit_code"]], col_of[r["indicator_id"]]
+        status = str(r["status"])
+        cat = category(status, r["better"])
+        z[i, j] = code[cat]
+        cx, cy = [x[0][j], x[1][j]], ([y[0][i], y[1][i]] if by else y[i])
+        xs.append(cx)
+        ys.append(cy)
+        if r["status"] is None:
+            text = "Not shown (small numbers)"
+        else:
+            text = views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
+                                                   coverage=cov.get(r["indicator_id"], 0.95)))
+        custom.append([r["indicator_id"], r["unit_code"], r["unit_name"], r["indicator_title"], text])
+        if status not in {"within", "not_assessed", "None"}:
+            marks_x.append(cx)
+            marks_y.append(cy)
+            marks.append(RUG_MARKS[(_direction(status, r["better"]), status.split("_")[1])])
     n = len(categories)
     colorscale = []
     for i, c in enumerate(categories):
         colorscale += [[i / n, PALETTE[c]], [(i + 1) / n, PALETTE[c]]]
-    fig = go.Figure(go.Heatmap(z=z, x=inds, y=units, zmin=0, zmax=n, colorscale=colorscale, showscale=False,
-                               customdata=text, xgap=1, ygap=1,
-                               hovertemplate="<b>%{y}</b><br>%{x}<br>%{customdata}<extra></extra>"))
-    # arrows on flagged cells (high/low), so the rug reads without colour: one text trace
-    flagged = [(r["indicator_title"], r["unit_name"], "▲" if str(r["status"]).endswith("high") else "▼")
-               for r in grid.iter_rows(named=True) if str(r["status"]) not in {"within", "not_assessed"}]
-    if flagged:
-        xs, ys, marks = zip(*flagged, strict=True)
-        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), text=list(marks), mode="text", hoverinfo="skip",
-                                 textfont={"size": 9, "color": "white"}, showlegend=False))
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=n, colorscale=colorscale, showscale=False,
+                               xgap=1, ygap=1, hoverinfo="skip", name="status"))
+
+    def transpose(points: list) -> list:
+        return [list(t) for t in zip(*points, strict=True)] if points and isinstance(points[0], list) else points
+
+    if marks:
+        fig.add_trace(go.Scatter(x=transpose(marks_x), y=transpose(marks_y), text=marks, mode="text",
+                                 hoverinfo="skip", textfont={"size": 10, "color": "white"}, showlegend=False,
+                                 name="marks"))
+    # one invisible marker per cell: the hover, and the cell picked by a click (heatmaps fire no selection)
+    fig.add_trace(go.Scatter(x=transpose(xs), y=transpose(ys), mode="markers", showlegend=False, name="cells",
+                             marker={"size": 12, "opacity": 0, "symbol": "square"},
+                             selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+                             customdata=custom,
+                             hovertemplate="<b>%{customdata[2]}</b><br>%{customdata[3]}<br>%{customdata[4]}"
+                                           "<extra></extra>"))
     layout = _layout(title, "", "")
-    layout["height"] = max(420, 16 * len(units) + 220)
-    layout["xaxis"] = {"tickangle": -40, "side": "top", "tickfont": {"size": 10}}
-    layout["yaxis"] = {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True}
-    layout["margin"] = {"l": 10, "r": 10, "t": 180, "b": 20}
+    layout["height"] = max(420, 16 * rows.height + 380)
+    layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 10}, "type": "multicategory",
+                       "dividercolor": "#425563", "showdividers": True}
+    layout["yaxis"] = {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True,
+                       "type": "multicategory" if by else "category", "dividercolor": "#425563",
+                       "showdividers": bool(by)}
+    layout["margin"] = {"l": 10, "r": 10, "t": 360, "b": 20}
+    layout["clickmode"] = "event+select"
+    layout["dragmode"] = False
     fig.update_layout(layout)
+    if highlight is not None and highlight in row_of:
+        i = row_of[highlight]
+        fig.add_shape(type="rect", xref="paper", x0=0, x1=1, yref="y", y0=i - 0.5, y1=i + 0.5,
+                      line={"color": PALETTE["highlight"], "width": 2.5})
     return fig
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "provenance",
     "severity",
     "status_changes",
+    "status_words",
+    "summarise_changes",
 ]
 
 FLAGGED = ("alert_low", "alert_high", "alarm_low", "alarm_high")
@@ -254,6 +256,43 @@ def status_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     b = after.select(*keys, pl.col("status").cast(pl.String).alias("status_after"))
     joined = a.join(b, on=keys, how="full", coalesce=True)
     return joined.filter(pl.col("status_before").fill_null("(absent)") != pl.col("status_after").fill_null("(absent)"))
+
+
+def status_words(status: str | None, better: str | None) -> str:
+    """A status in direction-aware words: 'worse than expected (alarm)', 'as expected', 'not assessed'."""
+    if status is None:
+        return "no result"
+    if status in ("within", "not_assessed"):
+        return {"within": "as expected", "not_assessed": "not assessed"}[status]
+    level, side = status.split("_")
+    if better not in ("higher", "lower"):
+        return f"{'higher' if side == 'high' else 'lower'} than expected ({level})"
+    worse = (side == "high") == (better == "lower")
+    return f"{'worse' if worse else 'better'} than expected ({level})"
+
+
+def summarise_changes(changes: pl.DataFrame, *, better_before: Mapping[str, str],
+                      better_after: Mapping[str, str]) -> tuple[pl.DataFrame, str]:
+    """A catalogue edit's effect in words: each changed result 'before -> after' in direction-aware words,
+    and a summary of the net change in flags, e.g. '+4 worse, +2 better (6 results change)'.
+
+    ``changes`` is ``status_changes``; the polarity of each indicator before and after the edit (an edit may
+    change it) comes from the two catalogues.
+    """
+    def words(column: str, better: Mapping[str, str]) -> list[str]:
+        return [status_words(s, better.get(i)) for s, i in zip(changes[column], changes["indicator_id"], strict=True)]
+
+    before = words("status_before", better_before)
+    after = words("status_after", better_after)
+    table = changes.select("indicator_id", "level", "unit_code", "unit_name", "period").with_columns(
+        pl.Series("Before", before, dtype=pl.String), pl.Series("After", after, dtype=pl.String))
+    parts = []
+    for kind in ("worse", "better", "higher", "lower"):
+        delta = sum(a.startswith(kind) for a in after) - sum(b.startswith(kind) for b in before)
+        if delta or kind in ("worse", "better"):
+            parts.append(f"{delta:+d} {kind}")
+    summary = f"{', '.join(parts)} ({changes.height} result{'s' if changes.height != 1 else ''} change status)"
+    return table, summary
 
 
 def provenance(run: AuditRun, loaded: LoadedCatalogue, **extra: Any) -> dict[str, Any]:

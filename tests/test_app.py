@@ -132,11 +132,15 @@ def test_indicator_view_funnel_table_and_method() -> None:
     assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
     fig = _charts(at)[0]
     names = [t.get("name") for t in fig["data"]]
-    assert "95% limits (alert)" in names and "99.8% limits (alarm)" in names and "Target" in names
+    assert "95% limits (alert)" in names and "99.8% limits (alarm)" in names and "National rate" in names
     assert any(n and n.startswith("Worse than expected") for n in names)
-    assert any(n == "Selected trust / its alliance" for n in names)
+    assert "Selected trust" in names and "Other trusts in its Cancer Alliance" in names
     table = at.dataframe[-1].value
     assert len(table) == 140 and "status_label" in table.columns
+    # flagged first, worse before better (#12 build 3)
+    labels = list(table["status_label"])
+    ranks = [0 if s.startswith("worse") else 1 if s.startswith("better") else 2 for s in labels]
+    assert ranks == sorted(ranks) and ranks[0] == 0
     assert "smoke alarm" in " ".join(i.value for i in at.info)
     method = " ".join(m.value for m in at.expander[0].markdown)
     assert "phi" in method and "c-statistic" in method and "Limits" in method
@@ -150,6 +154,33 @@ def test_indicator_view_funnel_table_and_method() -> None:
     at.selectbox(key="ind_period").set_value("2022/23").run()
     assert not at.exception
     assert at.query_params["indicator"] in ("bowel_emergency_dx", ["bowel_emergency_dx"])
+
+
+def test_indicator_view_is_in_the_url_and_says_a_sentence_for_the_highlighted_trust() -> None:
+    """#12 build 5/6: level, period and chart type are in the URL (a shared link opens the same chart); the
+    highlighted trust gets one sentence on the funnel's scale, agreeing with the trust profile's."""
+    at = _app(view="Indicator", indicator="bowel_emergency_dx", trust="ZA4", level="cancer_alliance",
+              period="2022/23", chart="caterpillar")
+    assert not at.exception
+    assert at.radio(key="ind_level").value == "Cancer Alliances"
+    assert at.selectbox(key="ind_period").value == "2022/23"
+    assert at.radio(key="ind_chart").value == "Caterpillar (ranked intervals)"
+    at.radio(key="ind_level").set_value("Trusts").run()
+    at.radio(key="ind_chart").set_value("Funnel plot").run()
+    at.selectbox(key="ind_period").set_value("2023/24").run()
+    query = {k: at.query_params[k] for k in ("level", "period", "chart", "trust", "indicator")}
+    assert {k: v[0] if isinstance(v, list) else v for k, v in query.items()} == {
+        "level": "trust", "period": "2023/24", "chart": "funnel", "trust": "ZA4", "indicator": "bowel_emergency_dx"}
+    at.selectbox(key="ind_highlight").set_value("(none)").run()
+    assert "trust" not in at.query_params
+
+    at = _app(view="Indicator", indicator="bowel_mort90", trust="ZA4")
+    said = [m.value for m in at.markdown if m.value.startswith("**Thornbury")]
+    profile = _app(view="Trust profile", trust="ZA4")
+    mortality = next(m.value for m in profile.markdown
+                     if m.value.startswith("90-day mortality after major bowel cancer resection:"))
+    assert len(said) == 1 and mortality.split(": ", 1)[1] in said[0]
+    assert "Expected range (95%) for a trust of its size and case-mix" in said[0]
 
 
 def test_trust_profile_sentences_and_quality() -> None:
@@ -288,7 +319,29 @@ def test_editor_previews_and_saves_atomically_keeping_previous(editing: Path) ->
     assert any("valid" in s.value for s in at.success)
     at.button(key="cat_preview").click().run()
     assert not at.exception
-    assert "results would change status" in _text(at)
+    # the preview in direction-aware words with a summary (#12 build 10); the net change in flags is counted
+    # here over the two whole results tables (unchanged results cancel)
+    def flags(text: str) -> pl.DataFrame:
+        from audit_metrics.catalogue import parse_catalogue
+
+        table = run_audit(parse_catalogue(text, file=str(editing), base_dir=editing.parent)).table()
+        return table.with_columns(views.direction_of().alias("direction"))["direction"].value_counts()
+
+    def count(counts: pl.DataFrame, kind: str) -> int:
+        hit = counts.filter(pl.col("direction") == kind)
+        return int(hit["count"][0]) if hit.height else 0
+
+    old_flags, new_flags = flags(before), flags(edited)
+    worse, better = (count(new_flags, k) - count(old_flags, k) for k in ("worse", "better"))
+    assert worse > 0 and better > 0
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Flags: "))
+    assert summary.startswith(f"**Flags: +{worse} worse, +{better} better (")
+    changes = at.dataframe[-1].value
+    assert {"Before", "After"} <= set(changes.columns)
+    assert set(changes["After"]) <= {"worse than expected (alert)", "worse than expected (alarm)", "as expected",
+                                     "better than expected (alert)", "better than expected (alarm)",
+                                     "not assessed", "higher than expected (alert)", "lower than expected (alert)",
+                                     "higher than expected (alarm)", "lower than expected (alarm)"}
     at.button(key="cat_save").click().run()
     assert editing.read_text() == edited
     backups = list(editing.parent.glob("indicators.yaml.bak.*"))

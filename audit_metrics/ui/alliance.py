@@ -61,18 +61,23 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
         curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title="Trusts", better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=members, label_highlight=f"This {short}'s trusts"), "all_trusts",
+                                    highlight=members, label_highlight=f"This {short}'s trusts",
+                                    standard=spec.target is not None), "all_trusts",
               footnote=sharing.chart_footnote(run, indicator, period=pooled),
-              file_name=sharing.chart_file_name("funnel", alliance, indicator, "trusts", pooled))
+              file_name=sharing.chart_file_name("funnel", alliance, indicator, "trusts", pooled),
+              alt=f"Funnel plot of {spec.title}: every trust, the {short}'s {with_data} ringed. The table below "
+                  "lists them with their results.")
     with c2:
         st.markdown(f"**The {short} as a whole, among all {names}**")
         rows = result.table.filter(pl.col("level") == level, pl.col("period") == pooled)
         curve = result.curves.filter(pl.col("level") == level, pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title=names, better=spec.better, statistic=spec.statistic,
                                     risk_adjusted=ra, multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=[alliance], label_highlight=f"This {short}"), "all_alliances",
+                                    highlight=[alliance], label_highlight=f"This {short}",
+                                    standard=spec.target is not None), "all_alliances",
               footnote=sharing.chart_footnote(run, indicator, level=level, period=pooled),
-              file_name=sharing.chart_file_name("funnel", alliance, indicator, level, pooled))
+              file_name=sharing.chart_file_name("funnel", alliance, indicator, level, pooled),
+              alt=f"Funnel plot of {spec.title} for the {rows.height} {names}, this {short} ringed.")
     gap = indicator_gap_line(run_key, run, loaded, indicator, level, alliance)
     if gap:  # one inequality line for the group on this indicator, where the data allow it
         st.caption(f"Inequality: {gap}")

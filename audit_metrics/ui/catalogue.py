@@ -115,11 +115,16 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     if st.button("Preview the effect", key="cat_preview"):
         new_run = run_audit(draft, data=st.session_state.get("data_overrides") or None)
         changes = views.status_changes(run.table(), new_run.table())
-        st.session_state["cat_changes"] = changes
+        st.session_state["cat_changes"] = views.summarise_changes(
+            changes, better_before={k: r.spec.better for k, r in run.results.items()},
+            better_after={k: r.spec.better for k, r in new_run.results.items()})
     changes = st.session_state.get("cat_changes")
     if changes is not None:
-        st.markdown(f"**{changes.height} results would change status.**")
-        st.dataframe(changes, hide_index=True, key="cat_changes_table")
+        table, summary = changes
+        st.markdown(f"**Flags: {summary}.**")
+        st.dataframe(table.sort("indicator_id", "level", "unit_name"), hide_index=True, key="cat_changes_table",
+                     column_config={"indicator_id": "Indicator", "level": "Level", "unit_code": "Code",
+                                    "unit_name": "Unit", "period": "Period"})
     c1, c2 = st.columns(2)
     if c1.button("Save (the previous version is kept)", type="primary", key="cat_save"):
         try:

@@ -5,9 +5,19 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_metrics import figures, narrative, sharing, views
+from audit_metrics import export, figures, narrative, sharing, views
+from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import chart, display_table, levels, qp_index, set_qp, trust_label
+from audit_metrics.ui.state import (
+    as_text,
+    chart,
+    display_table,
+    levels,
+    qp_index,
+    set_qp,
+    trust_label,
+)
+from audit_metrics.ui.trust import result_for
 
 
 def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> None:
@@ -52,7 +62,39 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
                                                    pl.col("p_value").round(4)), hide_index=True, key=f"coef_{indicator}")
 
 
-def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
+def table_columns(*, risk_adjusted: bool, level: str = "Trust", percent: bool = True) -> dict[str, str]:
+    """Plain-English headings for the results table (the data keep the vocabulary's names)."""
+    unit = " (%)" if percent else ""
+    rate = "Risk-adjusted rate" if risk_adjusted else "Value"
+    return {
+        "status_label": "Result", "unit_code": "Code", "unit_name": level, "parent_code": "Part of",
+        "observed": "Events", "denominator": "Patients", "expected": "Expected events",
+        "value": "Observed / expected" if risk_adjusted else f"Value{unit}",
+        "adjusted_value": f"Risk-adjusted rate{unit}",
+        "lower_alert": f"Expected range from (95%){unit}" if not risk_adjusted else f"{rate} range from (95%){unit}",
+        "upper_alert": f"Expected range to (95%){unit}" if not risk_adjusted else f"{rate} range to (95%){unit}",
+        "lower_alarm": f"Alarm limit, low (99.8%){unit}", "upper_alarm": f"Alarm limit, high (99.8%){unit}",
+        "z": "Difference (SDs, z)", "p_value": "p-value", "q_value": "False discovery rate (q)",
+        "not_assessed_reason": "Why not assessed",
+    }
+
+
+def _highlight_sentence(run: AuditRun, rows: pl.DataFrame, loaded: LoadedCatalogue, code: str, level: str) -> None:
+    """One sentence for the highlighted unit, on the funnel's scale, under its small-numbers rule."""
+    rule = loaded.catalogue.defaults.suppression
+    row = export.suppress(rows.filter(pl.col("unit_code") == code), rule)
+    if row.height == 0:
+        return
+    r = row.row(0, named=True)
+    result = result_for(run, r)
+    name = as_text(r["unit_name"] or code)
+    sentence = views.result_sentence(result, title=f"**{name}**", symbol=rule.symbol,
+                                     suppressed_range=(rule.min_count, rule.max_count))
+    expected_range = views.range_sentence(result, unit="trust" if level == "trust" else views.level_label(level).lower())
+    st.markdown(sentence + (f" {expected_range}" if expected_range else ""))
+
+
+def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
     ids = list(run.results)
     pending = st.session_state.pop("pending_indicator", None)
     if pending in ids:
@@ -67,13 +109,18 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
     spec = result.spec
     groups = run.units.groups if run.units else ()
     compare = levels(groups)
+    # every choice is in the URL (level=, period=, chart=), so a shared link opens this very chart
+    by_code = {v: k for k, v in compare.items()}
     if st.session_state.get("ind_level") not in compare:
-        st.session_state.pop("ind_level", None)
+        st.session_state["ind_level"] = by_code.get(st.query_params.get("level"), "Trusts")
     level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level",
                           help=None if groups else "No grouping is defined in the units file: trusts only.")
     level = compare[level_name]
     periods = [result.pooled_period, *sorted(p for p in result.table["period"].unique().to_list() if p != result.pooled_period)]
+    if st.session_state.get("ind_period") not in periods:
+        st.session_state["ind_period"] = periods[qp_index("period", periods)]
     period = c3.selectbox("Period", periods, key="ind_period")
+    set_qp(level=level, period=period)
     rows = result.table.filter(pl.col("level") == level, pl.col("period") == period)
     curve = result.curves.filter(pl.col("level") == level, pl.col("period") == period) if result.curves.height else result.curves
     labels = trust_label(run.units.frame) if run.units else {}
@@ -88,7 +135,11 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
     highlight = h1.selectbox(f"Highlight a trust (and its {views.level_label(family)}'s trusts)" if family
                              else "Highlight a trust", trust_codes,
                              format_func=lambda c: labels.get(c, c), key="ind_highlight")
-    kind = h2.radio("Chart", ["Funnel plot", "Caterpillar (ranked intervals)"], horizontal=True, key="ind_chart")
+    kinds = {"funnel": "Funnel plot", "caterpillar": "Caterpillar (ranked intervals)"}
+    if st.session_state.get("ind_chart") not in kinds.values():
+        st.session_state["ind_chart"] = kinds.get(st.query_params.get("chart"), "Funnel plot")
+    kind = h2.radio("Chart", list(kinds.values()), horizontal=True, key="ind_chart")
+    set_qp(chart=next(k for k, v in kinds.items() if v == kind))
     st.header(spec.title)
     st.markdown(f"{spec.description or ''} *{spec.audit or ''}; {spec.tumour_site}.*")
     risk_adjusted = spec.risk_adjustment is not None
@@ -96,15 +147,16 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
         for w in result.warnings:
             st.warning(w[0].upper() + w[1:])
     highlight_codes: list[str] = []
+    peers: list[str] = []
+    set_qp(trust=None if highlight == "(none)" else highlight)
     if highlight != "(none)":
-        set_qp(trust=highlight)
         if level == "trust":
             highlight_codes = [highlight]
             if family is not None and family in rows.columns:
                 parent = rows.filter(pl.col("unit_code") == highlight)[family]
                 if parent.len() and parent[0] is not None:
-                    highlight_codes += rows.filter(pl.col(family) == parent[0],
-                                                   pl.col("unit_code") != highlight)["unit_code"].to_list()
+                    peers = rows.filter(pl.col(family) == parent[0],
+                                        pl.col("unit_code") != highlight)["unit_code"].to_list()
         else:
             parent = table.filter(pl.col("unit_code") == highlight, pl.col("level") == "trust")
             if parent.height and level in parent.columns:
@@ -123,23 +175,33 @@ def view_indicator(run: AuditRun, table: pl.DataFrame) -> None:
         fig = figures.funnel_figure(rows, curve, title=f"{spec.title} ({period})", better=spec.better,
                                     statistic=spec.statistic, risk_adjusted=risk_adjusted,
                                     multiplier=spec.multiplier, coverage=result.options.limits,
-                                    highlight=highlight_codes, label_highlight="Selected trust / its alliance")
+                                    highlight=highlight_codes, peers=peers, standard=spec.target is not None,
+                                    label_highlight="Selected trust" if level == "trust" else
+                                    f"The selected trust's {level_name[:-1]}",
+                                    label_peers=f"Other trusts in its {views.level_label(family) if family else 'group'}")
     else:
         fig = figures.caterpillar_figure(rows, title=f"{spec.title} ({period})", better=spec.better,
                                          risk_adjusted=risk_adjusted, multiplier=spec.multiplier,
                                          highlight=highlight_codes[:1])
     chart(fig, "ind_chart_fig", footnote=sharing.chart_footnote(run, indicator, level=level, period=period),
-          file_name=sharing.chart_file_name("funnel" if kind == "Funnel plot" else "caterpillar", indicator, level, period))
+          file_name=sharing.chart_file_name("funnel" if kind == "Funnel plot" else "caterpillar", indicator, level, period),
+          alt=f"{kind} of {spec.title} ({period}): {n} {level_name.lower()} assessed, "
+          f"{flagged.height} flagged. The table below lists every point.")
+    if highlight_codes and loaded is not None:
+        _highlight_sentence(run, rows, loaded, highlight_codes[0], level)
     st.info(narrative.INTERPRETATION)
     _method_panel(run, indicator, level, period)
     st.subheader("Table")
     cols = ["unit_code", "unit_name", "parent_code", "observed", "denominator", "expected", "value",
             "adjusted_value", "lower_alert", "upper_alert", "lower_alarm", "upper_alarm", "z", "p_value",
             "q_value", "status_label", "not_assessed_reason"]
-    st.caption("Values and limits in % where the indicator is a percentage; risk-adjusted limits are on the "
-               "adjusted-rate scale. Click a column heading to sort.")
-    st.dataframe(display_table(rows).select([c for c in cols if c in rows.columns]), hide_index=True,
-                 key="ind_table")
+    st.caption("Flagged results first, worse before better. Values and limits in % where the indicator is a "
+               "percentage; risk-adjusted values and limits are on the adjusted-rate scale. Click a column "
+               "heading to sort.")
+    shown = display_table(views.by_severity(rows, "unit_name")).select([c for c in cols if c in rows.columns])
+    st.dataframe(shown, hide_index=True, key="ind_table",
+                 column_config=table_columns(risk_adjusted=risk_adjusted, level=level_name[:-1],
+                                             percent=spec.multiplier == 100))
     from audit_metrics.ui import trends  # the "Over time" tab (SPC, CUSUM, VLAD)
 
     trends.view_indicator_trends(run, indicator, None if highlight == "(none)" else highlight)

@@ -48,6 +48,16 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
     return kind, code
 
 
+def _open_clicked(event: object) -> None:
+    """A clicked square picks its indicator and trust in "Open a result" below (drawn later in this run)."""
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    cells = [p.get("customdata") for p in points if p.get("customdata")]
+    picked = tuple(cells[0][:2]) if cells else None
+    if picked is not None and picked != st.session_state.get("ov_clicked"):
+        st.session_state["ov_clicked"] = picked
+        st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked
+
+
 def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
     st.header("How do trusts compare across cancer audits?")
     found = _find(run, table)
@@ -62,10 +72,12 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                       kwargs={"alliance": code}, key="ov_go_alliance")
         st.divider()
         st.subheader("All trusts")
-    st.markdown("Each square is one trust's result on one indicator, compared with what would be expected "
-                "for a trust of its size (and, where risk-adjusted, its patients). **Orange ▲/▼ = worse "
-                "than expected, blue = better, grey = as expected**; darker = beyond the 99.8% (alarm) "
-                "limit. Hover for details.")
+    st.markdown("Each square is one trust's result on one indicator (columns grouped by tumour site, rows by "
+                f"{views.level_label(views.group_level(run.units.groups if run.units else ()) or 'trust').lower()}), "
+                "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
+                "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
+                "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
+                "limit. Hover for the value, counts and expected range; click a square to open it below.")
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
@@ -99,10 +111,14 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     if grid.height == 0:
         st.warning("No results match these filters.")
         return
-    grid = grid.sort(*groups[:1], "unit_name")
-    chart(figures.tartan_figure(grid.select("unit_name", "indicator_title", "status", "better", "status_label"),
-                                title=f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"),
-          "tartan")
+    family = views.group_level(groups)
+    risk_adjusted = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
+    event = chart(figures.tartan_figure(
+        grid, title=f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})",
+        group=family, risk_adjusted=risk_adjusted, highlight=found[1] if found and found[0] == "trust" else None,
+        coverage={k: r.options.limits[0] for k, r in run.results.items()}),
+        "tartan", on_select="rerun", selection_mode="points")
+    _open_clicked(event)
     coverage = {k: r.options.limits for k, r in run.results.items()}
     counts = views.chance_counts(grid, coverage, [k for k, r in run.results.items() if r.spec.worse_side])
     inner = counts["expected_inner"].sum()
@@ -125,6 +141,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     st.dataframe(counts, hide_index=True, key="ov_counts",
                  column_config={"Indicator": st.column_config.TextColumn(width="medium")})
     st.subheader("Open a result")
+    if st.session_state.get("ov_clicked"):
+        st.caption("Picked by clicking a square in the rug; change it here or click another.")
     labels = trust_label(run.units.frame) if run.units else {}
     o1, o2 = st.columns(2)
     ind = o1.selectbox("Indicator", grid["indicator_id"].unique(maintain_order=True).to_list(),

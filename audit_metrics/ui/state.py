@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -167,15 +168,32 @@ def display_table(frame: pl.DataFrame) -> pl.DataFrame:
     return views.display_table(frame)
 
 
-def chart(fig, key: str, *, footnote: str | None = None, file_name: str | None = None) -> None:
+def chart(fig, key: str, *, footnote: str | None = None, file_name: str | None = None, alt: str | None = None,
+          **selection):
     """Draw a figure; its image download (camera icon) carries the footnote (source, period, method,
-    national value), a watermark on the synthetic sample, and a file name that says what it shows."""
+    national value), a watermark on the synthetic sample, and a file name that says what it shows.
+
+    Plotly's own theme (not Streamlit's, whose grey axis text is below WCAG AA contrast); ``alt`` is its text
+    alternative (default: its title and where its numbers are in words); ``selection`` is passed on
+    (``on_select``, ``selection_mode``) and the selection state returned.
+    """
     fmt_choice = st.session_state.get("chart_format", "png")
+    title = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None) or "Chart"
+    alt = alt or f"{title}. The same results are given in words or as a table beside this chart."
     synthetic = bool(st.session_state.get("synthetic_data"))
     if footnote or synthetic:
         fig = sharing.annotate_figure(fig, footnote, synthetic=synthetic)
     image = {"format": fmt_choice, "scale": 2, **({"filename": file_name} if file_name else {})}
-    st.plotly_chart(fig, key=key, config={"displaylogo": False, "toImageButtonOptions": image})
+    return st.plotly_chart(fig, key=key, theme=None, alt=alt, **selection,
+                           config={"displaylogo": False, "toImageButtonOptions": image})
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+
+
+def as_text(text: object) -> str:
+    """Data-derived text (a trust name, an indicator title) shown as text, never as Markdown or HTML."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def trust_label(units: pl.DataFrame) -> dict[str, str]:

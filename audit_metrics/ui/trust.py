@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 import streamlit as st
 
@@ -12,17 +10,18 @@ from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
 from audit_metrics.ui.inequalities import gap_line, ordered_gaps
-from audit_metrics.ui.state import best_by_indicator, chart, goto, qp_index, set_qp, trust_label
+from audit_metrics.ui.state import (
+    as_text,
+    best_by_indicator,
+    chart,
+    goto,
+    qp_index,
+    set_qp,
+    trust_label,
+)
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 
-
-def _md(text: object) -> str:
-    """Data-derived text (a trust name, an indicator title) as text, not Markdown/HTML."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
-
-
-def _result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
+def result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
     """A row on its funnel's scale, compared with the standard where the indicator has one."""
     spec = run.results[r["indicator_id"]].spec
     risk_adjusted = spec.risk_adjustment is not None
@@ -57,7 +56,7 @@ def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue,
     not_assessed = rows.filter(pl.col("status").cast(pl.String) == "not_assessed").height
     within = rows.height - flagged.height - withheld - not_assessed
     unit = "trust" if level == "trust" else views.level_label(level).lower()
-    st.subheader(_md(f"{name} ({code})" if name != code else code))
+    st.subheader(as_text(f"{name} ({code})" if name != code else code))
     st.markdown(f"**{flagged.height} of {rows.height} results flagged:** {worse} worse than expected, {better} "
                 f"better" + (f", {other} higher or lower on an indicator without a better direction" if other else "")
                 + f". {within} within the range expected from chance"
@@ -65,11 +64,11 @@ def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue,
                 + (f", {withheld} not shown because of small numbers" if withheld else "") + ".")
     for r in flagged.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
-        result = _result_for(run, r)
-        sentence = views.result_sentence(result, title=_md(spec.title), symbol=rule.symbol,
+        result = result_for(run, r)
+        sentence = views.result_sentence(result, title=as_text(spec.title), symbol=rule.symbol,
                                          suppressed_range=(rule.min_count, rule.max_count))
         with st.container(border=True):
-            st.markdown(f"{_icon(str(r['status']), r['better'])} **{_md(spec.tumour_site)}**: {sentence}",
+            st.markdown(f"{_icon(str(r['status']), r['better'])} **{as_text(spec.tumour_site)}**: {sentence}",
                         unsafe_allow_html=True)
             expected_range = views.range_sentence(result, unit=unit)
             if expected_range:
@@ -120,7 +119,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                    "hospital activity data. Results may not represent all of this trust's patients.")
     limits = {i: tuple(r.options.limits) for i, r in run.results.items()}
     chart(figures.slice_figure(rows, title="Each indicator as a slice through its funnel", limits=limits),
-          "trust_slice")
+          "trust_slice", alt=f"{rows.height} indicators for {info['unit_name']}: how far each is from expected. "
+                             "Each is given in words below.")
     hidden = rows.filter(pl.col("suppressed") & (pl.col("status").cast(pl.String) != "not_assessed").fill_null(True)).height
     shown = {limits[i] for i in rows["indicator_id"]}
     bands = (f"the {views.limits_phrase(next(iter(shown)))}" if len(shown) == 1 else
@@ -132,7 +132,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     gaps = ordered_gaps(run_key, run, loaded)  # one inequality line per indicator where the data allow it
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
-        result = _result_for(run, r)
+        result = result_for(run, r)
         sentence = views.result_sentence(result, title=spec.title, symbol=rule.symbol,
                                          suppressed_range=(rule.min_count, rule.max_count))
         quality = []
