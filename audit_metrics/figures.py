@@ -7,6 +7,7 @@ greyscale printing. The only other place that formats numbers is ``export.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -131,13 +132,14 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
     if chosen.height:
         fig.add_trace(go.Scatter(
             x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers+text",
-            name=label_highlight, text=chosen["unit_name"].to_list() if chosen.height == 1 else None,
+            name=label_highlight,
+            text=_short_names(chosen["unit_name"].to_list(), _NHS_SUFFIX) if chosen.height == 1 else None,
             textposition="top center", textfont={"size": 12, "color": PALETTE["highlight"]},
             marker={"color": "rgba(0,0,0,0)", "size": 20, "line": {"width": 3, "color": PALETTE["highlight"]}},
             hoverinfo="skip"))
     fig.update_layout(_layout(title, f"{x_title} (log scale)" if log_x else x_title, y_title))
-    if log_x:
-        fig.update_xaxes(type="log")
+    if log_x:  # labels at powers of ten only (Plotly's 2..9 minor labels crowd a phone's axis)
+        fig.update_xaxes(type="log", dtick=1)
     return fig
 
 
@@ -155,7 +157,7 @@ def _layout(title: str, x_title: str, y_title: str) -> dict:
         "xaxis": {"title": x_title, "gridcolor": "#E8EDEE", "zeroline": False},
         "yaxis": {"title": y_title, "gridcolor": "#E8EDEE", "zeroline": False},
         "plot_bgcolor": "white", "paper_bgcolor": "white", "font": {"family": "Arial, sans-serif", "color": "#231F20"},
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.24, "x": 0},
         "margin": {"l": 60, "r": 20, "t": 60, "b": 40}, "height": 520,
     }
 
@@ -214,6 +216,17 @@ RUG_MARKS = {("worse", "high"): "▲", ("worse", "low"): "▼", ("better", "high
              ("higher", "high"): "▲", ("lower", "low"): "▼"}
 
 
+_NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
+_ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$")
+
+
+def _short_names(names: list[str], suffix: re.Pattern[str]) -> list[str]:
+    """Labels without the ending they all share ('NHS Foundation Trust', 'Cancer Alliance'), so the rug's
+    cells keep their width on narrow screens; the full names unless every label stays distinct."""
+    short = [suffix.sub("", str(n)) for n in names]
+    return short if len(set(short)) == len(set(names)) else [str(n) for n in names]
+
+
 def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                   risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
                   highlight: str | None = None) -> go.Figure:
@@ -243,8 +256,8 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
         "tumour_site", "indicator_title", maintain_order=True)
     row_of = {c: i for i, c in enumerate(rows["unit_code"])}
     col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
-    y = ([[str(g or "(none)") for g in rows[group]], rows["unit_name"].to_list()] if by
-         else rows["unit_name"].to_list())
+    names = _short_names(rows["unit_name"].to_list(), _NHS_SUFFIX)  # the hover keeps the full name
+    y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
     x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
     z = np.full((rows.height, cols.height), np.nan)
     xs, ys, custom, marks_x, marks_y, marks = [], [], [], [], [], []
@@ -289,13 +302,14 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                              hovertemplate="<b>%{customdata[2]}</b><br>%{customdata[3]}<br>%{customdata[4]}"
                                            "<extra></extra>"))
     layout = _layout(title, "", "")
-    layout["height"] = max(420, 16 * rows.height + 380)
-    layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 10}, "type": "multicategory",
+    layout["height"] = max(520, 16 * rows.height + 460)
+    layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 9}, "type": "multicategory",
                        "dividercolor": "#425563", "showdividers": True}
-    layout["yaxis"] = {"autorange": "reversed", "tickfont": {"size": 9}, "automargin": True,
+    layout["yaxis"] = {"range": [rows.height - 0.5, -0.5], "tickfont": {"size": 9}, "automargin": True,
                        "type": "multicategory" if by else "category", "dividercolor": "#425563",
                        "showdividers": bool(by)}
-    layout["margin"] = {"l": 10, "r": 10, "t": 360, "b": 20}
+    layout["margin"] = {"l": 10, "r": 10, "t": 440, "b": 20}
+    layout["title"] = {"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
     layout["clickmode"] = "event+select"
     layout["dragmode"] = False
     fig.update_layout(layout)

@@ -227,21 +227,27 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
     assert fig["layout"]["xaxis"]["type"] == "multicategory" == fig["layout"]["yaxis"]["type"]
     sites, alliances = list(heat["x"][0]), list(heat["y"][0])
     assert sites == sorted(sites) and set(sites) == set(trusts["tumour_site"])
-    assert alliances == sorted(alliances) and set(alliances) == set(trusts["cancer_alliance"])
+    assert alliances == sorted(alliances)
+    assert {f"{a} Cancer Alliance" for a in alliances} == set(trusts["cancer_alliance"])
     assert len(heat["y"][1]) == trusts["unit_code"].n_unique()
+    assert fig["layout"]["title"]["x"] == 0  # the title sits left, clear of the column labels
     # marks, from status and polarity alone
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     expected = {}
     for r in flagged.iter_rows(named=True):
         side = str(r["status"]).split("_")[1]
         worse = (side == "high") == (r["better"] == "lower")
-        expected[(r["tumour_site"], r["indicator_title"], r["cancer_alliance"], r["unit_name"])] = (
+        # labels drop the endings every row shares (narrow screens); the hover keeps the full names
+        row = (r["cancer_alliance"].removesuffix(" Cancer Alliance"),
+               r["unit_name"].removesuffix(" NHS Foundation Trust").removesuffix(" NHS Trust"))
+        expected[(r["tumour_site"], r["indicator_title"], *row)] = (
             ("▲" if side == "high" else "▼") if worse or r["better"] == "neither" else ("△" if side == "high" else "▽"))
     drawn = {(x0, x1, y0, y1): m for x0, x1, y0, y1, m in zip(*marks["x"], *marks["y"], marks["text"], strict=True)}
     assert drawn == expected and {"▲", "△"} <= set(drawn.values())
     # hover and click-through: ZA4's bowel mortality cell reads as its sentence does (12 of 215 patients)
     cell = next(c for c in cells["customdata"] if c[0] == "bowel_mort90" and c[1] == "ZA4")
     assert "Risk-adjusted rate: 5.9%" in cell[4] and "12 of 215 patients; about 5.1 were expected" in cell[4]
+    assert cell[2] == "Thornbury Teaching Hospitals NHS Foundation Trust"
     assert len(cells["customdata"]) == trusts.height
     assert fig["layout"]["shapes"][0]["line"]["color"] == figures.PALETTE["highlight"]
 
@@ -276,11 +282,12 @@ def test_funnel_names_its_centre_line_fits_its_axis_and_sets_the_selected_trust_
     selected = next(t for t in fig["data"] if t.get("name") == "Selected trust")
     peers = next(t for t in fig["data"] if t.get("name") == "Its alliance")
     assert selected["marker"]["line"]["color"] != peers["marker"]["line"]["color"]
-    assert selected["marker"]["size"] > peers["marker"]["size"] and list(selected["text"]) == ["Thornbury Teaching Hospitals NHS Foundation Trust"]
+    assert selected["marker"]["size"] > peers["marker"]["size"] and list(selected["text"]) == ["Thornbury Teaching Hospitals"]
     sizes = trusts.filter(pl.col("value").is_not_null())["denominator"]
     log = sizes.max() / sizes.min() > 20
     assert (fig["layout"]["xaxis"].get("type") == "log") == log
     assert fig["layout"]["xaxis"]["title"]["text"].endswith("(log scale)") == log
+    assert not log or fig["layout"]["xaxis"]["dtick"] == 1  # labels at powers of ten only
 
 
 def _as_list(v: object) -> list[float]:

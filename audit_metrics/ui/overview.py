@@ -77,7 +77,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
                 "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
-                "limit. Hover for the value, counts and expected range; click a square to open it below.")
+                "limit. Hover for the value, counts and expected range; click a square to open it below. On a narrow "
+                "screen, choose a trust above, or one alliance or tumour site below: the full rug needs a wide one.")
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
