@@ -217,14 +217,29 @@ RUG_MARKS = {("worse", "high"): "▲", ("worse", "low"): "▼", ("better", "high
 
 
 _NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
+# the rug's row labels keep the place: 'Kescombe and Lanmouth Teaching Hospitals NHS Foundation Trust' ->
+# 'Kescombe and Lanmouth' (columns then keep enough width for every indicator's label at 1024 px)
+_TRUST_WORDS = re.compile(r"(\s+(University|Teaching|Community|General|Acute|Hospitals?|Healthcare))*"
+                          r"\s+(NHS Foundation Trust|NHS Trust)$")
 _ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$")
 
 
-def _short_names(names: list[str], suffix: re.Pattern[str]) -> list[str]:
-    """Labels without the ending they all share ('NHS Foundation Trust', 'Cancer Alliance'), so the rug's
-    cells keep their width on narrow screens; the full names unless every label stays distinct."""
-    short = [suffix.sub("", str(n)) for n in names]
-    return short if len(set(short)) == len(set(names)) else [str(n) for n in names]
+def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
+    """Labels without the ending they share ('NHS Foundation Trust', 'Cancer Alliance'), so the rug's cells
+    keep their width on narrow screens. ``endings`` go from the most to the least shortening; each name takes
+    the shortest form no other name shares, else stays whole."""
+    full = [str(n) for n in names]
+    labels = list(full)
+    shortened = [False] * len(full)
+    for ending in endings:
+        short = [ending.sub("", n) for n in full]
+        owners: dict[str, set[str]] = {}
+        for n, sh in zip(full, short, strict=True):
+            owners.setdefault(sh, set()).add(n)
+        for i, sh in enumerate(short):
+            if not shortened[i] and len(owners[sh]) == 1 and sh:
+                labels[i], shortened[i] = sh, True
+    return labels if len(set(labels)) == len(set(full)) else full
 
 
 def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
@@ -256,7 +271,7 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
         "tumour_site", "indicator_title", maintain_order=True)
     row_of = {c: i for i, c in enumerate(rows["unit_code"])}
     col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
-    names = _short_names(rows["unit_name"].to_list(), _NHS_SUFFIX)  # the hover keeps the full name
+    names = _short_names(rows["unit_name"].to_list(), _TRUST_WORDS, _NHS_SUFFIX)  # the hover keeps the full name
     y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
     x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
     z = np.full((rows.height, cols.height), np.nan)
@@ -350,7 +365,8 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
     coverages = {tuple((limits or {}).get(r, default)) for r in data["indicator_id"]} if "indicator_id" in data.columns else {default}
     bands = (views.limits_phrase(next(iter(coverages))) if len(coverages) == 1 else
              "each indicator's alert and alarm limits")
-    layout = _layout(title, f"Standardised difference from expected (z; bands: {bands})", "")
+    # two lines: at 1024 px one line ran past the chart's edge
+    layout = _layout(title, f"Standardised difference from expected (z)<br>bands: {bands}", "")
     layout["height"] = max(300, 26 * len(y) + 140)
     layout["xaxis"]["range"] = [-6.3, 6.3]
     layout["yaxis"] = {"automargin": True, "categoryorder": "array", "categoryarray": y[::-1]}

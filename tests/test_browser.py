@@ -249,3 +249,28 @@ def test_rug_cell_click_opens_it_in_chromium(server: str, browser: object, tmp_p
     }""", arg=[cell["indicator"], cell["unit"]], timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, tmp_path, "rug_clicked")
+
+
+def test_landing_is_usable_from_the_keyboard_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    """#12 build 1/8: the landing's question is reached with Tab and answered by typing; the flagged results
+    and their funnel links follow (no mouse)."""
+    page = browser.new_page(viewport={"width": 1024, "height": 900})
+    page.goto(f"{server}/?view=Overview")
+    _wait_for_app(page)
+    page.get_by_text("Which trust or Cancer Alliance?").first.wait_for(timeout=60_000)
+    focused = ""
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => {  // the box's own input (not its help button)
+            const a = document.activeElement;
+            return a && a.tagName === 'INPUT' ? (a.getAttribute('aria-label') || '') : '';
+        }""")
+        if "Which trust" in focused:
+            break
+    assert "Which trust" in focused
+    page.keyboard.type("Thornbury")
+    page.keyboard.press("Enter")
+    page.get_by_text("results flagged:").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Open its funnel, this trust highlighted").first.wait_for(timeout=60_000)
+    assert "trust=ZA4" in page.url
+    _screenshot(page, tmp_path, "landing_keyboard")

@@ -231,19 +231,22 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
     assert {f"{a} Cancer Alliance" for a in alliances} == set(trusts["cancer_alliance"])
     assert len(heat["y"][1]) == trusts["unit_code"].n_unique()
     assert fig["layout"]["title"]["x"] == 0  # the title sits left, clear of the column labels
-    # marks, from status and polarity alone
+    # marks, from status and polarity alone; a mark's square is found through the cell drawn at its place
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     expected = {}
     for r in flagged.iter_rows(named=True):
         side = str(r["status"]).split("_")[1]
         worse = (side == "high") == (r["better"] == "lower")
-        # labels drop the endings every row shares (narrow screens); the hover keeps the full names
-        row = (r["cancer_alliance"].removesuffix(" Cancer Alliance"),
-               r["unit_name"].removesuffix(" NHS Foundation Trust").removesuffix(" NHS Trust"))
-        expected[(r["tumour_site"], r["indicator_title"], *row)] = (
+        expected[(r["indicator_id"], r["unit_code"])] = (
             ("▲" if side == "high" else "▼") if worse or r["better"] == "neither" else ("△" if side == "high" else "▽"))
-    drawn = {(x0, x1, y0, y1): m for x0, x1, y0, y1, m in zip(*marks["x"], *marks["y"], marks["text"], strict=True)}
+    at = {(x0, x1, y0, y1): (c[0], c[1])
+          for x0, x1, y0, y1, c in zip(*cells["x"], *cells["y"], cells["customdata"], strict=True)}
+    drawn = {at[(x0, x1, y0, y1)]: m for x0, x1, y0, y1, m in zip(*marks["x"], *marks["y"], marks["text"], strict=True)}
     assert drawn == expected and {"▲", "△"} <= set(drawn.values())
+    # row labels: shorter (narrow screens), still one per trust; the full name is in the hover
+    labels = list(heat["y"][1])
+    assert len(set(labels)) == len(labels) and "Thornbury" in labels
+    assert sum(map(len, labels)) < 0.6 * sum(len(n) for n in trusts["unit_name"].unique())
     # hover and click-through: ZA4's bowel mortality cell reads as its sentence does (12 of 215 patients)
     cell = next(c for c in cells["customdata"] if c[0] == "bowel_mort90" and c[1] == "ZA4")
     assert "Risk-adjusted rate: 5.9%" in cell[4] and "12 of 215 patients; about 5.1 were expected" in cell[4]
