@@ -893,11 +893,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             first(~pl.col(col).is_finite() & pl.col(col).is_not_null(), f"value is not a finite number in column '{col}'")
     data_cols = [c for c in typed.columns if c != ROW]
     # a row with nothing in it (a spacer between blocks of a published table) is no record
-    first(pl.all_horizontal(_blank(c) for c in data_cols), "blank row")
+    first(pl.lit(_blank_rows(typed, data_cols)), "blank row")
     code = pl.col(unit_column).cast(pl.String).str.strip_chars()
     if units.mergers:
         code = code.replace(dict(units.mergers))
-    first(_blank(unit_column), f"missing unit code ({unit_column})")
+    first(_blank(unit_column, typed.schema[unit_column]), f"missing unit code ({unit_column})")
     first(~code.is_in(units.frame["unit_code"].implode()), f"unknown unit code in {unit_column}")
     for col, (lo, hi) in spec.ranges.items():
         if col in typed.columns:
@@ -916,11 +916,12 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     # with a key, a repeated key is the duplicate test; otherwise whole identical rows are
     columns, label = (spec.key, f"repeated key ({', '.join(spec.key)})") if spec.key else (data_cols, "duplicate row")
     ok = pl.col(REASON).is_null()
-    repeat = ok & ~pl.struct(columns).is_first_distinct().over(ok)
+    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    repeat = ok & ~key.is_first_distinct().over(ok)
     checked = checked.with_columns(pl.when(repeat).then(pl.lit(label)).otherwise(pl.col(REASON)).alias(REASON))
 
     used = checked.filter(pl.col(REASON).is_null()).drop(REASON)
-    excluded = (checked.filter(pl.col(REASON).is_not_null())
+    excluded = (checked.select(REASON, ROW).filter(pl.col(REASON).is_not_null())
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
                 .sort("n", descending=True))
     exclusions = [Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)]
@@ -928,7 +929,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         exclusions.append(Exclusion("below the table (blank line, note or footnote)", len(layout.below),
                                     layout.below[:_MAX_EXAMPLES]))
     notes: list[str] = list(layout.notes())
-    unknown = (checked.filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
+    unknown = (checked.select(REASON, unit_column).filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
                .select(code.alias("code")).group_by("code").len().sort("code"))
     if unknown.height:
         shown = unknown.head(10)
@@ -937,8 +938,8 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         notes.append(f"{unknown.height:,} unit code(s) in {unit_column} are not in the units file: {listed}{more}; "
                      "add them to the units file, or map old codes to current ones under units: mergers:")
     if units.mergers:
-        recoded = used.filter(pl.col(unit_column).cast(pl.String).str.strip_chars()
-                              .is_in(list(units.mergers))).height
+        recoded = int(used.select(pl.col(unit_column).cast(pl.String).str.strip_chars()
+                                  .is_in(list(units.mergers)).sum()).item())
         if recoded:
             shown = list(units.mergers.items())[:10]
             pairs = ", ".join(f"{o}→{n}" for o, n in shown) + (
@@ -951,9 +952,35 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     return LoadedDataset(name, used, accounting, file_digest(path))
 
 
-def _blank(col: str) -> pl.Expr:
-    """Null, or text that is only spaces."""
+def _blank_rows(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Rows with nothing in any of ``columns``. Text is trimmed only on rows whose typed columns are all
+    empty: a typed value (a number, date or flag) already shows the row is not blank."""
+    typed = [c for c in columns if _is_typed(frame.schema[c])]
+    text = [c for c in columns if c not in typed]
+    if not typed:
+        return frame.select(pl.all_horizontal(_blank(c, frame.schema[c]) for c in columns)).to_series()
+    if any(frame[c].null_count() == 0 for c in typed):  # a column filled on every row: no row is blank
+        return pl.Series(np.zeros(frame.height, dtype=bool))
+    candidates = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in typed)).to_series()
+    if not text or not candidates.any():
+        return candidates
+    rows = candidates.arg_true()
+    text_blank = frame[rows].select(pl.all_horizontal(_blank(c) for c in text)).to_series()
+    out = np.zeros(frame.height, dtype=bool)
+    out[rows.to_numpy()] = text_blank.to_numpy()
+    return pl.Series(out)
+
+
+def _is_typed(dtype: pl.DataType) -> bool:
+    """A number, date or flag: never written as spaces, so blank only when null."""
+    return dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean
+
+
+def _blank(col: str, dtype: pl.DataType | None = None) -> pl.Expr:
+    """Null, or text that is only spaces (a typed number, date or flag is blank only when null)."""
     value = pl.col(col)
+    if dtype is not None and _is_typed(dtype):
+        return value.is_null()
     return value.is_null() | (value.cast(pl.String).str.strip_chars() == "")
 
 
