@@ -175,7 +175,13 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
 
     schema = frame.schema
     numerator = compile_expression(spec.numerator, schema)
-    selected = frame.filter(compile_expression(spec.cohort, schema).fill_null(False)) if spec.cohort else frame
+    cohort_filter = compile_expression(spec.cohort, schema).fill_null(False) if spec.cohort else None
+    # only the columns this indicator reads are carried through the filter (not every column of the extract)
+    needed = {ROW, unit_column, *([period_column] if period_column else []), *numerator.meta.root_names(),
+              *(cohort_filter.meta.root_names() if cohort_filter is not None else ()),
+              *(c.name for c in (spec.risk_adjustment.covariates if spec.risk_adjustment else ()))}
+    narrow = frame.select(c for c in frame.columns if c in needed)
+    selected = narrow.filter(cohort_filter) if cohort_filter is not None else narrow
     cohort = selected.with_columns(numerator.alias("__event"))
     missing = cohort.filter(pl.col("__event").is_null())
     cohort = cohort.filter(pl.col("__event").is_not_null())
