@@ -74,16 +74,23 @@ def _is_categorical(cov: CovariateSpec, spec: RiskAdjustmentSpec, series: pl.Ser
     return cov.name in spec.categorical or not series.dtype.is_numeric()
 
 
-def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec) -> Design:
-    """Build the design matrix (with intercept) for the declared covariates of ``frame``."""
+def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec, weights: np.ndarray | None = None) -> Design:
+    """Build the design matrix (with intercept) for the declared covariates of ``frame``.
+
+    ``weights``: each row stands for that many patients (distinct covariate patterns with their counts,
+    see ``covariate_patterns``); references, completeness, means and knots are then those of the patients.
+    """
     n = frame.height
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     keep = np.ones(n, dtype=bool)
     completeness: dict[str, float] = {}
     for cov in spec.covariates:
         missing = frame[cov.name].is_null().to_numpy()
-        completeness[cov.name] = 1 - missing.mean() if n else np.nan
+        completeness[cov.name] = ((1 - missing.mean() if weights is None else 1 - w[missing].sum() / w.sum())
+                                  if n else np.nan)
         if spec.missing == "complete_case":
             keep &= ~missing
+    kept_w = w[keep]
     blocks: list[np.ndarray] = [np.ones((int(keep.sum()), 1))]
     names: list[str] = ["(intercept)"]
     coding: dict[str, dict[str, object]] = {}
@@ -91,7 +98,9 @@ def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec) -> Design:
         series = frame[cov.name].filter(pl.Series(keep))
         if _is_categorical(cov, spec, series):
             values = series.cast(pl.String).fill_null(MISSING_LEVEL)
-            counts = values.value_counts().sort(values.name)
+            counts = (values.value_counts() if weights is None else
+                      values.to_frame().with_columns(pl.Series("__w", kept_w))
+                      .group_by(values.name).agg(pl.col("__w").sum().alias("count"))).sort(values.name)
             levels = counts[values.name].to_list()
             if cov.reference is not None and str(cov.reference) in levels:
                 ref = str(cov.reference)
@@ -106,11 +115,17 @@ def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec) -> Design:
         else:
             x = series.cast(pl.Float64).to_numpy()
             miss = np.isnan(x)
-            mean = float(np.nanmean(x)) if (~miss).any() else 0.0
+            if weights is None:
+                mean = float(np.nanmean(x)) if (~miss).any() else 0.0
+            else:
+                mean = float(np.sum(x[~miss] * kept_w[~miss]) / kept_w[~miss].sum()) if (~miss).any() else 0.0
             x = np.where(miss, mean, x)
             if cov.spline_knots:
                 q = _KNOT_QUANTILES.get(cov.spline_knots) or tuple(np.linspace(0.05, 0.95, cov.spline_knots))
-                knots = np.unique(np.quantile(x[~miss] if (~miss).any() else x, q))
+                seen = x[~miss] if (~miss).any() else x
+                if weights is not None:  # the patients' values, each as often as it occurs
+                    seen = np.repeat(seen, (kept_w[~miss] if (~miss).any() else kept_w).astype(np.int64))
+                knots = np.unique(np.quantile(seen, q))
                 basis = spline_basis(x, knots) if knots.size >= 3 else x[:, None]
                 blocks.append(basis)
                 names += [cov.name] + [f"{cov.name}_spline{j + 1}" for j in range(basis.shape[1] - 1)]
@@ -213,7 +228,7 @@ def _collapse(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol: float = 1e-10,
-            max_iter: int = 50) -> tuple[GLMFit, bool, bool]:
+            max_iter: int = 50, trials: np.ndarray | None = None) -> tuple[GLMFit, bool, bool]:
     """Fit a logistic (logit link) or Poisson (log link) GLM by iteratively reweighted least squares.
 
     Each step solves the normal equations XᵀWX β = XᵀWz by Cholesky (one BLAS pass over the data),
@@ -222,17 +237,25 @@ def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol:
     likelihood), which shrinks national cohorts several-fold. The result is the maximum-likelihood
     estimate statsmodels and R's glm() find (tests compare all three). Converged when the relative
     change in deviance is below ``tol`` (R uses 1e-8). Returns (fit, converged, separation suspected).
+
+    ``trials`` (binomial): the rows are already pooled, ``y`` holding each row's events out of ``trials``
+    patients; the fitted values are then per row (the patients' shared risk).
     """
     x_full = np.ascontiguousarray(matrix, dtype=float)
     y_full = np.asarray(y, dtype=float)
     n_full, k = x_full.shape
     binomial = family == "binomial"
     inverse = None
-    x, events, trials = x_full, y_full, np.ones(n_full)
-    if binomial and n_full > 2000:
-        cx, ce, ct, inv = _collapse(x_full, y_full)
-        if cx.shape[0] < 0.8 * n_full:
-            x, events, trials, inverse = cx, ce, ct, inv
+    x, events = x_full, y_full
+    if trials is not None:
+        trials = np.asarray(trials, dtype=float)
+        n_full = int(trials.sum())
+    else:
+        trials = np.ones(n_full)
+        if binomial and n_full > 2000:
+            cx, ce, ct, inv = _collapse(x_full, y_full)
+            if cx.shape[0] < 0.8 * n_full:
+                x, events, trials, inverse = cx, ce, ct, inv
 
     def mean_of(eta: np.ndarray) -> np.ndarray:
         return special.expit(eta) if binomial else np.exp(np.minimum(eta, 700))
@@ -284,9 +307,9 @@ def fit_glm(matrix: np.ndarray, y: np.ndarray, family: str = "binomial", *, tol:
         pvalues = 2 * special.ndtr(-np.abs(beta / bse))
     fitted = mu[inverse] if inverse is not None else mu
     separation = False
-    if binomial:
-        separation = bool(np.any(np.abs(beta[1:]) > 15) or np.any(bse[1:] > 100)
-                          or np.mean((fitted < 1e-8) | (fitted > 1 - 1e-8)) > 0.01)
+    if binomial:  # share of patients with a fitted risk of (almost) 0 or 1
+        extreme = float(np.sum(trials * ((mu < 1e-8) | (mu > 1 - 1e-8)))) / max(n_full, 1)
+        separation = bool(np.any(np.abs(beta[1:]) > 15) or np.any(bse[1:] > 100) or extreme > 0.01)
     fit = GLMFit(beta, bse, pvalues, fitted, dev, n_full - k, converged, iterations)
     return fit, converged, separation
 
@@ -373,18 +396,96 @@ def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -
     return beta, np.sqrt(total), np.mean(risks, axis=0), converged, separation, design
 
 
+def _dense_codes(series: pl.Series) -> np.ndarray:
+    """0 for a blank, then 1, 2, ... for the column's distinct values (in no particular order)."""
+    n = series.len()
+    if series.dtype == pl.String:
+        physical = series.cast(pl.Categorical).to_physical()
+    elif series.dtype.is_integer() or series.dtype == pl.Boolean:
+        whole = series.cast(pl.Int64)
+        physical = whole - (whole.min() or 0)
+    else:
+        physical = series.rank("dense")
+    codes = physical.cast(pl.Int64).fill_null(-1).to_numpy() + 1
+    if n and codes.max() > 4 * n + 1024:  # widely spread whole numbers: rank them instead
+        codes = series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy()
+    present = np.flatnonzero(np.bincount(codes)) if n else np.zeros(0, dtype=np.int64)
+    lookup = np.zeros(int(codes.max()) + 1 if n else 1, dtype=np.int64)
+    lookup[present] = np.arange(present.size)
+    return lookup[codes]
+
+
+def covariate_patterns(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct rows of the raw covariate columns: (patterns, patients per pattern, row -> pattern).
+
+    Grouping the raw columns (a few small codes per patient) comes before any dummy coding, so the
+    design matrix is built for the patterns only, never for every patient. A blank is a value of its own.
+    """
+    n = frame.height
+    key = np.zeros(n, dtype=np.int64)
+    room = 1
+    for name in names:
+        codes = _dense_codes(frame[name])
+        size = int(codes.max()) + 1 if n else 1
+        if room * size >= 2**62:  # too many combinations for one integer key: group the columns themselves
+            return _patterns_by_group(frame, names)
+        key += codes * room
+        room *= size
+    if room <= 8 * n + 2**20:  # a count per possible key: no sort
+        counts = np.bincount(key, minlength=room)
+        present = np.flatnonzero(counts)
+        lookup = np.zeros(room, dtype=np.int64)
+        lookup[present] = np.arange(present.size)
+        inverse, sizes = lookup[key], counts[present]
+    else:
+        inverse = (pl.Series(key).rank("dense").cast(pl.Int64) - 1).to_numpy()
+        sizes = np.bincount(inverse)
+    first = np.empty(sizes.size, dtype=np.int64)
+    first[inverse] = np.arange(n)  # any patient of a pattern shows its values
+    return frame[first].select(names), sizes, inverse
+
+
+def _patterns_by_group(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    groups = (frame.select(names).with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("__i"))
+              .group_by(names, maintain_order=True).agg(pl.col("__i")))
+    inverse = np.empty(frame.height, dtype=np.int64)
+    members = groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("g"), "__i").explode("__i")
+    inverse[members["__i"].to_numpy()] = members["g"].to_numpy()
+    return groups.select(names), groups["__i"].list.len().to_numpy(), inverse
+
+
 def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec,
                    indicator_id: str) -> tuple[RiskModel, np.ndarray, np.ndarray]:
-    """Fit the logistic model on the cohort; return the model, predicted risks and rows kept."""
+    """Fit the logistic model on the cohort; return the model, predicted risks and rows kept.
+
+    In a large cohort the model is fitted on the distinct covariate patterns with their event counts
+    (the binomial likelihood of the pooled counts equals the patients' Bernoulli likelihood, so the
+    estimates, standard errors and deviance are the same); each patient gets their pattern's risk.
+    """
     if spec.missing == "impute":
         y = np.asarray(outcome, dtype=float)
         params, bse, p, converged, separation, design = _fit_imputed(frame, y, spec)
         pvalues = 2 * special.ndtr(-np.abs(params / bse))
     else:
-        design = build_design(frame, spec)
-        y = np.asarray(outcome, dtype=float)[design.rows]
-        res, converged, separation = fit_glm(design.matrix, y)
-        p = np.asarray(res.fittedvalues)
+        y_all = np.asarray(outcome, dtype=float)
+        patterns, sizes, inverse = (covariate_patterns(frame, [c.name for c in spec.covariates])
+                                    if frame.height > 2000 else (None, None, None))
+        if patterns is not None and patterns.height < 0.8 * frame.height:
+            assert sizes is not None and inverse is not None
+            pooled = build_design(patterns, spec, weights=sizes)
+            events = np.bincount(inverse, weights=y_all, minlength=patterns.height)
+            res, converged, separation = fit_glm(pooled.matrix, events[pooled.rows], trials=sizes[pooled.rows])
+            risk = np.full(patterns.height, np.nan)
+            risk[pooled.rows] = res.fittedvalues
+            rows = pooled.rows[inverse]
+            design = Design(pooled.matrix, pooled.names, rows, pooled.coding, pooled.completeness)
+            p = risk[inverse][rows]
+            y = y_all[rows]
+        else:
+            design = build_design(frame, spec)
+            y = y_all[design.rows]
+            res, converged, separation = fit_glm(design.matrix, y)
+            p = np.asarray(res.fittedvalues)
         params, bse, pvalues = np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues)
     z = special.ndtri(0.975)
     with np.errstate(over="ignore"):  # a huge coefficient is reported as separation below
