@@ -15,7 +15,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -362,6 +362,8 @@ class TableLayout:
     header_line: int = 1                 # the row (line) that names the columns
     below: tuple[int, ...] = ()          # rows after the table's last row: blank lines, notes, footnotes
     unnamed_empty: tuple[str, ...] = ()  # columns with no name and no values (merged title cells, spacers)
+    short: tuple[tuple[int, int], ...] = ()  # (line, fields) of CSV rows with fewer fields than the header
+    width: int = 0                       # fields in the header
 
     def notes(self) -> tuple[str, ...]:
         out = []
@@ -409,8 +411,10 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None,
                 df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
             except Exception as exc:  # polars' messages quote the data and give developer advice
                 raise _locate_csv_error(source, exc, shown=path, header_line=header) from None
+            short = _short_rows(source, df, header)
         # the names as written (polars renames blank or repeated ones, which would hide them)
-        return _tidy(df, path, header, parsed if len(parsed) == df.width else None, spec)
+        table, layout = _tidy(df, path, header, parsed if len(parsed) == df.width else None, spec)
+        return table, replace(layout, short=short, width=df.width)
     if fmt == "parquet":
         try:
             _check_columns(path, len(pl.read_parquet_schema(path)), limits)
@@ -472,6 +476,31 @@ def _sheet_names(path: Path) -> list[str] | None:
         return list(fastexcel.read_excel(path).sheet_names)
     except Exception:
         return None
+
+
+def _short_rows(path: Path, df: pl.DataFrame, header: int) -> tuple[tuple[int, int], ...]:
+    """(line, fields) of the rows with fewer fields than the header (the parser fills them with blanks).
+
+    Only rows whose last cell came back empty can be short, so only their lines are read again.
+    """
+    if df.width < 2 or df.height == 0:
+        return ()
+    candidates = df.select(pl.col(df.columns[-1]).is_null()).to_series().arg_true()
+    if candidates.len() == 0:
+        return ()
+    wanted = set((candidates + header + 1).to_list())
+    last = max(wanted)
+    out = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number in wanted:
+                text = line.rstrip("\r\n")
+                fields = len(next(csv.reader([text]))) if text.strip(" ,") else 0
+                if 0 < fields < df.width:  # an empty line is a blank row, reported as such
+                    out.append((number, fields))
+            if number >= last:
+                break
+    return tuple(out)
 
 
 def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None = None,
@@ -878,10 +907,15 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                            infer=_format_of(path, spec) != "parquet")
     checks: list[pl.Expr] = []
 
-    def first(cond: pl.Expr, text: str) -> None:
+    def first(cond: pl.Expr, text: str | pl.Expr) -> None:
         """Add a check; a row takes the reason of the first check it fails."""
-        checks.append(pl.when(cond).then(pl.lit(text)))
+        checks.append(pl.when(cond).then(pl.lit(text) if isinstance(text, str) else text))
 
+    if layout.short:  # the parser pads a short row with blanks: never read a value into the wrong column
+        fields = dict(layout.short)
+        first(pl.col(ROW).is_in(list(fields)),
+              pl.format("row has {} fields, header has " + str(layout.width),
+                        pl.col(ROW).replace_strict(fields, default=None, return_dtype=pl.Int64)))
     for col, dtype in wanted.items():
         if raw[col].dtype != dtype:
             first(pl.col(col).is_null() & raw_not_blank(raw, col),

@@ -115,3 +115,26 @@ def test_blank_rows_only_where_every_cell_is_empty() -> None:
     full = frame.with_columns(pl.lit(1).alias("filled"))  # a column with a value on every row: none blank
     assert _blank_rows(full, ["a", "t", "d", "filled"]).to_list() == [False] * 5
     assert _blank_rows(frame.select("t"), ["t"]).to_list() == [False, True, True, False, True]
+
+
+def test_short_csv_rows_are_excluded_with_their_line(tmp_path: Path) -> None:
+    """#15: a CSV row with fewer fields than the header is excluded, named by line, never padded with blanks."""
+    from audit_metrics.catalogue import DatasetSpec
+    from audit_metrics.io import Units, load_dataset
+
+    units = Units(pl.DataFrame({"unit_code": ["A01", "B02"], "unit_name": ["A", "B"], "cancer_alliance": ["X", "X"]}),
+                  ("cancer_alliance",), {})
+    path = tmp_path / "x.csv"
+    path.write_text("code,period,num,den,site,note,extra\n"
+                    "A01,2023/24,3,10,lung,,\n"        # 2 used (trailing blanks are fields)
+                    "B02,2023/24,4,12,lung\n"          # 3 five fields
+                    "A01,2023/24,1,5,bowel,\"a, b\",x\n"  # 4 used (a quoted comma is one field)
+                    "B02,2023/24\n"                    # 5 two fields
+                    "A01,2022/23,2,9,bowel,,\n"        # 6 used
+                    "B02,2022/23,1,9,bowel\n")         # 7 five fields
+    ds = load_dataset("agg", path, DatasetSpec(path="x.csv", period_column="period"), units, unit_column="code",
+                      count_columns=["num", "den"], count_pairs=[("num", "den")])
+    reasons = {e.reason: (e.rows, e.examples) for e in ds.accounting.exclusions}
+    assert reasons == {"row has 5 fields, header has 7": (2, (3, 7)), "row has 2 fields, header has 7": (1, (5,))}
+    assert ds.accounting.rows_used == 3 and ds.accounting.balanced
+    assert sorted(ds.frame["__row"].to_list()) == [2, 4, 6]
