@@ -183,10 +183,10 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     narrow = frame.select(c for c in frame.columns if c in needed)
     selected = narrow.filter(cohort_filter) if cohort_filter is not None else narrow
     cohort = selected.with_columns(numerator.alias("__event"))
-    missing = cohort.filter(pl.col("__event").is_null())
-    cohort = cohort.filter(pl.col("__event").is_not_null())
     exclusions: list[Exclusion] = []
-    if missing.height:
+    if cohort["__event"].null_count():
+        missing = cohort.filter(pl.col("__event").is_null())
+        cohort = cohort.filter(pl.col("__event").is_not_null())
         exclusions.append(Exclusion("missing outcome (numerator is blank)", missing.height,
                                     tuple(missing[ROW].head(5).to_list())))
     model = None
@@ -298,8 +298,10 @@ def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness:
     for name, coding in model.coding.items():
         if coding.get("type") != "categorical":
             continue
-        shares = (cohort.group_by(pl.col(name).cast(pl.String).fill_null("Missing").alias("level"), unit_column)
-                  .len().with_columns((pl.col("len") / pl.col("len").sum().over("level")).alias("share"),
+        # counted on the raw values first (few groups), then named as levels
+        shares = (cohort.group_by(name, unit_column).len()
+                  .group_by(pl.col(name).cast(pl.String).fill_null("Missing").alias("level"), unit_column)
+                  .agg(pl.col("len").sum()).with_columns((pl.col("len") / pl.col("len").sum().over("level")).alias("share"),
                                       pl.col("len").sum().over("level").alias("n")))
         dominant = shares.filter(pl.col("share") >= 0.8, pl.col("n") >= 20)
         for r in dominant.iter_rows(named=True):
@@ -666,14 +668,15 @@ def write_table(frame: pl.DataFrame, path: str | Path, *, sheet: str = "results"
     CSV and Excel go through ``export`` (formulas neutralised, missing numbers as empty cells), so
     a hostile trust name cannot become a live formula or link in a spreadsheet.
     """
-    from audit_metrics import export  # export imports this module
-
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.write_parquet(path)
+        return
+    from audit_metrics import export  # imports xlsxwriter; and export imports this module
+
     if suffix == ".csv":
         path.write_bytes(export.to_csv_bytes(frame))
-    elif suffix == ".parquet":
-        frame.write_parquet(path)
     elif suffix == ".xlsx":
         export.write_workbook(path, {sheet: frame})
     else:

@@ -141,8 +141,24 @@ def build_design(frame: pl.DataFrame, spec: RiskAdjustmentSpec, weights: np.ndar
     return Design(np.column_stack(blocks), tuple(names), keep, coding, completeness)
 
 
-def c_statistic(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney form, ties counted half)."""
+def c_statistic(y: np.ndarray, p: np.ndarray, trials: np.ndarray | None = None) -> float:
+    """Area under the ROC curve (Mann-Whitney form, ties counted half).
+
+    With ``trials``, each row is a covariate pattern: ``y`` events among ``trials`` patients who share
+    the predicted risk ``p``. The Mann-Whitney count is then summed over the distinct risks (every
+    term a multiple of 1/2, exact in floating point), giving the patient-level value.
+    """
+    if trials is not None:
+        events = np.asarray(y, dtype=float)
+        others = np.asarray(trials, dtype=float) - events
+        n1, n0 = events.sum(), others.sum()
+        if n1 == 0 or n0 == 0:
+            return float("nan")
+        levels, where = np.unique(p, return_inverse=True)
+        e = np.bincount(where.ravel(), weights=events, minlength=levels.size)
+        o = np.bincount(where.ravel(), weights=others, minlength=levels.size)
+        below = np.cumsum(o) - o  # non-events with a lower predicted risk
+        return float(np.sum(e * (below + 0.5 * o)) / (n1 * n0))
     y = np.asarray(y, dtype=bool)
     n1, n0 = int(y.sum()), int((~y).sum())
     if n1 == 0 or n0 == 0:
@@ -466,6 +482,7 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
         y = np.asarray(outcome, dtype=float)
         params, bse, p, converged, separation, design = _fit_imputed(frame, y, spec)
         pvalues = 2 * special.ndtr(-np.abs(params / bse))
+        auc = c_statistic(y.astype(bool), p)
     else:
         y_all = np.asarray(outcome, dtype=float)
         patterns, sizes, inverse = (covariate_patterns(frame, [c.name for c in spec.covariates])
@@ -481,11 +498,13 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
             design = Design(pooled.matrix, pooled.names, rows, pooled.coding, pooled.completeness)
             p = risk[inverse][rows]
             y = y_all[rows]
+            auc = c_statistic(events[pooled.rows], res.fittedvalues, trials=sizes[pooled.rows])
         else:
             design = build_design(frame, spec)
             y = y_all[design.rows]
             res, converged, separation = fit_glm(design.matrix, y)
             p = np.asarray(res.fittedvalues)
+            auc = c_statistic(y.astype(bool), p)
         params, bse, pvalues = np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues)
     z = special.ndtri(0.975)
     with np.errstate(over="ignore"):  # a huge coefficient is reported as separation below
@@ -494,7 +513,6 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
             "odds_ratio": np.exp(params), "ci_lower": np.exp(params - z * bse),
             "ci_upper": np.exp(params + z * bse), "p_value": pvalues,
         })
-    auc = c_statistic(y.astype(bool), p)
     calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
     notes: list[str] = []
     if not converged:

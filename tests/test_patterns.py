@@ -138,3 +138,40 @@ def test_short_csv_rows_are_excluded_with_their_line(tmp_path: Path) -> None:
     assert reasons == {"row has 5 fields, header has 7": (2, (3, 7)), "row has 2 fields, header has 7": (1, (5,))}
     assert ds.accounting.rows_used == 3 and ds.accounting.balanced
     assert sorted(ds.frame["__row"].to_list()) == [2, 4, 6]
+
+
+def test_c_statistic_from_patterns_equals_the_patients() -> None:
+    """The Mann-Whitney count over patterns is the patient-level c-statistic, exactly (ties included)."""
+    from audit_metrics.risk import c_statistic
+
+    rng = np.random.default_rng(3)
+    pattern_risk = np.round(rng.random(300), 2)  # rounding makes distinct patterns share a risk (ties)
+    which = rng.integers(0, 300, 50_000)
+    y = rng.random(50_000) < pattern_risk[which]
+    events = np.bincount(which, weights=y, minlength=300)
+    trials = np.bincount(which, minlength=300)
+    used = trials > 0
+    pooled = c_statistic(events[used], pattern_risk[used], trials=trials[used])
+    assert pooled == c_statistic(y, pattern_risk[which])
+    assert 0.5 < pooled < 1
+
+
+def test_dominant_level_at_one_unit_is_warned() -> None:
+    """A covariate level mostly at one unit (planted: 27 of 30 stage-4 patients at U1) is named, with its share."""
+    from audit_metrics.pipeline import _with_casemix_warnings, casemix_by_unit
+
+    rng = np.random.default_rng(5)
+    units = np.array([f"U{i}" for i in range(10)])[rng.integers(0, 10, 3000)]
+    stage = rng.choice(["1", "2", "3"], 3000).astype(object)
+    stage[:27], units[:27] = "4", "U1"
+    stage[27:30] = "4"
+    units[27:30] = ["U2", "U3", "U4"]
+    frame = pl.DataFrame({"unit": units, "stage": list(stage), "age": rng.integers(40, 90, 3000)})
+    y = (rng.random(3000) < 0.2).astype(float)
+    spec = RiskAdjustmentSpec.model_validate({"covariates": ["age", "stage"], "categorical": ["stage"]})
+    model, risk, _ = fit_risk_model(frame, y, spec, "x")
+    cohort = frame.with_columns(pl.Series("__expected", risk))
+    warned = _with_casemix_warnings(model, cohort, casemix_by_unit(cohort, "unit", ["age", "stage"]), "unit")
+    assert [w for w in warned.warnings if "stage = " in w] == [
+        "stage = 4: 90% of these patients are at U1, so the model cannot separate this case-mix from that "
+        "unit's own results"]
