@@ -481,25 +481,27 @@ def _sheet_names(path: Path) -> list[str] | None:
 def _short_rows(path: Path, df: pl.DataFrame, header: int) -> tuple[tuple[int, int], ...]:
     """(line, fields) of the rows with fewer fields than the header (the parser fills them with blanks).
 
-    Only rows whose last cell came back empty can be short, so only their lines are read again.
+    Only rows whose last cell came back empty can be short; their lines are read again as text (one
+    streaming pass) and their separators counted (a line with a quote is parsed as CSV).
     """
     if df.width < 2 or df.height == 0:
         return ()
     candidates = df.select(pl.col(df.columns[-1]).is_null()).to_series().arg_true()
     if candidates.len() == 0:
         return ()
-    wanted = set((candidates + header + 1).to_list())
-    last = max(wanted)
+    lines = (candidates.cast(pl.Int64) + header).cast(pl.UInt32)  # 0-based index of each row's line
+    text = pl.col("line")
+    suspects = (pl.scan_lines(path).with_row_index("i").filter(pl.col("i").is_in(lines.implode()))
+                .with_columns(text.str.count_matches(",", literal=True).alias("commas"),
+                              text.str.contains('"', literal=True).alias("quoted"),
+                              (text.str.strip_chars(" ,\r\ufeff") == "").alias("blank"))
+                .filter(~pl.col("blank") & ((pl.col("commas") < df.width - 1) | pl.col("quoted")))
+                .select("i", "commas", "quoted", "line").collect())
     out = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for number, line in enumerate(fh, start=1):
-            if number in wanted:
-                text = line.rstrip("\r\n")
-                fields = len(next(csv.reader([text]))) if text.strip(" ,") else 0
-                if 0 < fields < df.width:  # an empty line is a blank row, reported as such
-                    out.append((number, fields))
-            if number >= last:
-                break
+    for i, commas, quoted, line in suspects.iter_rows():
+        fields = len(next(csv.reader([line.rstrip("\r")]))) if quoted else commas + 1
+        if fields < df.width:  # an empty line is a blank row, reported as such
+            out.append((int(i) + 1, fields))
     return tuple(out)
 
 

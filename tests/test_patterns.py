@@ -131,11 +131,12 @@ def test_short_csv_rows_are_excluded_with_their_line(tmp_path: Path) -> None:
                     "A01,2023/24,1,5,bowel,\"a, b\",x\n"  # 4 used (a quoted comma is one field)
                     "B02,2023/24\n"                    # 5 two fields
                     "A01,2022/23,2,9,bowel,,\n"        # 6 used
-                    "B02,2022/23,1,9,bowel\n")         # 7 five fields
+                    "B02,2022/23,1,9,bowel\n"          # 7 five fields
+                    '"B02","2022/23",1,5,"x, y"\n')     # 8 five fields (one holds a comma)
     ds = load_dataset("agg", path, DatasetSpec(path="x.csv", period_column="period"), units, unit_column="code",
                       count_columns=["num", "den"], count_pairs=[("num", "den")])
     reasons = {e.reason: (e.rows, e.examples) for e in ds.accounting.exclusions}
-    assert reasons == {"row has 5 fields, header has 7": (2, (3, 7)), "row has 2 fields, header has 7": (1, (5,))}
+    assert reasons == {"row has 5 fields, header has 7": (3, (3, 7, 8)), "row has 2 fields, header has 7": (1, (5,))}
     assert ds.accounting.rows_used == 3 and ds.accounting.balanced
     assert sorted(ds.frame["__row"].to_list()) == [2, 4, 6]
 
