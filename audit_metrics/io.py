@@ -14,7 +14,8 @@ import hashlib
 import stat
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -391,12 +392,63 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
     return read_table(path, spec, limits)[0]
 
 
+# Within ``reading_once()`` (one command run: check the catalogue, then load the data), a text table read
+# and typed for the catalogue check is kept for the load instead of being read and typed again.
+_SHARED: dict[tuple[object, ...], tuple[pl.DataFrame, TableLayout]] | None = None
+_INFERRED: dict[tuple[int, str], pl.DataType] = {}
+
+
+@contextmanager
+def reading_once() -> Iterator[None]:
+    """Read each text extract once while inside (the tables are dropped on leaving)."""
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        if outer is None:
+            _SHARED = None
+            _INFERRED.clear()
+
+
+def _shared_key(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tuple[object, ...] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    layout = spec.model_dump_json(include={"header_row", "skip_rows", "sheet", "encoding", "format"}) if spec else ""
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, layout, repr(limits))
+
+
+def _forget(path: Path, spec: DatasetSpec | None) -> None:
+    """The load has the table now: keep it no longer than the load does."""
+    if _SHARED is None:
+        return
+    key = _shared_key(path, spec, ReadLimits())
+    table = _SHARED.pop(key, None) if key is not None else None
+    if table is not None:
+        for k in [k for k in _INFERRED if k[0] == id(table[0])]:
+            del _INFERRED[k]
+
+
 def read_table(path: str | Path, spec: DatasetSpec | None = None,
                limits: ReadLimits | None = None) -> tuple[pl.DataFrame, TableLayout]:
     """Read a table as published: the header on ``header_row``, empty unnamed columns and rows below the
     table (blank lines, notes, footnotes) set aside and reported in the layout; ``__row`` is the line
     (spreadsheet row) number of each row."""
     path = Path(path)
+    limits = limits or ReadLimits()
+    key = _shared_key(path, spec, limits) if _SHARED is not None and _format_of(path, spec) != "parquet" else None
+    if key is not None and _SHARED is not None and key in _SHARED:
+        return _SHARED[key]
+    table = _read_table(path, spec, limits)
+    if key is not None and _SHARED is not None:
+        _SHARED[key] = table
+    return table
+
+
+def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tuple[pl.DataFrame, TableLayout]:
     limits = limits or ReadLimits()
     fmt = _format_of(path, spec)
     check_regular_file(path)
@@ -514,9 +566,17 @@ def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None
     # fills one), or, in a table of one or two columns, after the last row with anything in it. Only
     # for datasets (a spec): in a units or mergers file a short last line is a mistake to report.
     blank = pl.all().exclude(ROW).cast(pl.String).str.strip_chars()
-    filled = df.select(pl.sum_horizontal((blank.is_not_null() & (blank != "")).cast(pl.Int32))).to_series()
-    rows = (filled >= (2 if len(raw_names) >= 3 else 1)).arg_true()
-    end = int(rows[-1]) + 1 if rows.len() else 0
+    needed = 2 if len(raw_names) >= 3 else 1
+    end, size = 0, 256
+    stop = df.height
+    while stop > 0:  # from the bottom up, in growing blocks: the last row of a table is usually filled
+        block = df.slice(max(stop - size, 0), stop - max(stop - size, 0))
+        filled = block.select(pl.sum_horizontal((blank.is_not_null() & (blank != "")).cast(pl.Int32))).to_series()
+        rows = (filled >= needed).arg_true()
+        if rows.len():
+            end = max(stop - size, 0) + int(rows[-1]) + 1
+            break
+        stop, size = max(stop - size, 0), size * 4
     if spec is None:
         end = df.height
     below = tuple(df[ROW].slice(end).to_list())
@@ -579,7 +639,14 @@ _DATE_LIKE = r"^\d{1,4}[-/]\d{1,2}[-/]\d{1,4}( \d{1,2}:\d{2}:\d{2})?$"
 
 def _infer_all(raw: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataType]:
     """The narrowest type every non-blank value of each text column converts to (else text)."""
-    return {name: _infer(raw, name) for name in names}
+    if _SHARED is None or not any(raw is table for table, _ in _SHARED.values()):
+        return {name: _infer(raw, name) for name in names}
+    out = {}
+    for name in names:  # a shared table is typed once (it is kept, so its id stays its own)
+        if (id(raw), name) not in _INFERRED:
+            _INFERRED[(id(raw), name)] = _infer(raw, name)
+        out[name] = _INFERRED[(id(raw), name)]
+    return out
 
 
 def _infer(raw: pl.DataFrame, name: str) -> pl.DataType:
@@ -589,7 +656,7 @@ def _infer(raw: pl.DataFrame, name: str) -> pl.DataType:
     tumour sites has a handful however many rows it has. Dates are only tried on date-shaped text
     (parsing is the slow step).
     """
-    values = raw.select(pl.col(name).cast(pl.String).str.strip_chars().unique().alias("v"))
+    values = raw.select(pl.col(name).unique().cast(pl.String).str.strip_chars().unique().alias("v"))
     values = values.filter(pl.col("v").is_not_null() & ~pl.col("v").is_in(_BLANK))
     if values.height == 0:
         return pl.String()
@@ -899,6 +966,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     """
     path = Path(path)
     raw, layout = read_table(path, spec)
+    typed_later = _SHARED is not None and any(raw is table for table, _ in _SHARED.values())
     for col, message in [(unit_column, f"no unit column {unit_column!r}"),
                          *[(c, f"missing column {c!r} (a count or expected column in the catalogue)")
                            for c in [*count_columns, *real_columns]]]:
@@ -907,6 +975,8 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                                        hint=missing_column_hint(path, spec, col, raw.columns)))
     typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns,
                            infer=_format_of(path, spec) != "parquet")
+    if typed_later:
+        _forget(path, spec)
     checks: list[pl.Expr] = []
 
     def first(cond: pl.Expr, text: str | pl.Expr) -> None:

@@ -31,7 +31,15 @@ from audit_metrics.catalogue import (
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.expressions import compile_expression
 from audit_metrics.funnel import limits as limit_values
-from audit_metrics.io import ROW, Exclusion, LoadedDataset, RowAccounting, Units, load_all
+from audit_metrics.io import (
+    ROW,
+    Exclusion,
+    LoadedDataset,
+    RowAccounting,
+    Units,
+    load_all,
+    reading_once,
+)
 from audit_metrics.outliers import STATUS_ENUM, assess_units, coverage_label, status_label
 from audit_metrics.overdispersion import Overdispersion
 from audit_metrics.risk import RiskModel, fit_risk_model
@@ -694,13 +702,14 @@ def run_cli(args: argparse.Namespace) -> int:
         raise AuditMetricsError(msg)
     data = _data_overrides(args.data)
     start = time.perf_counter()
-    loaded = load_catalogue(args.indicators, data=data)
 
     def progress(i: int, n: int, ind: str) -> None:
         if not args.quiet:
             print(f"[{i}/{n}] {ind} ...", file=sys.stderr, flush=True)
 
-    run = run_audit(loaded, data=data, only=args.indicator, progress=progress)
+    with reading_once():  # a CSV read (and typed) to check the catalogue is not read again to load it
+        loaded = load_catalogue(args.indicators, data=data)
+        run = run_audit(loaded, data=data, only=args.indicator, progress=progress)
     write_table(run.table(), out)
     if args.limits_out:
         write_table(run.curves(), args.limits_out, sheet="limits")

@@ -176,3 +176,17 @@ def test_dominant_level_at_one_unit_is_warned() -> None:
     assert [w for w in warned.warnings if "stage = " in w] == [
         "stage = 4: 90% of these patients are at U1, so the model cannot separate this case-mix from that "
         "unit's own results"]
+
+
+@pytest.mark.parametrize("blank_lines", [0, 5, 255, 256, 257, 1500])
+def test_rows_below_a_long_table_are_found_from_the_bottom(tmp_path: Path, blank_lines: int) -> None:
+    """The table ends at its last row with two cells filled, however many blank lines and notes follow."""
+    from audit_metrics.catalogue import DatasetSpec
+    from audit_metrics.io import read_table
+
+    body = "".join(f"A{i:04d},2023/24,{i % 7},{i % 7 + 3}\n" for i in range(1200))
+    path = tmp_path / "x.csv"
+    path.write_text("code,period,num,den\n" + body + "\n" * blank_lines + "Source: a note\n\nFootnote 1\n")
+    table, layout = read_table(path, DatasetSpec(path="x.csv"))
+    assert table.height == 1200 and table["__row"].max() == 1201
+    assert layout.below == tuple(range(1202, 1202 + blank_lines + 3))
