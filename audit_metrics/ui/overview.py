@@ -48,6 +48,27 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
     return kind, code
 
 
+_RUG_COLUMNS = ("indicator_id", "unit_code", "status", "value", "adjusted_value", "observed", "denominator",
+                "expected", "lower_alert", "upper_alert", "status_label")
+
+
+def _grid_key(grid: pl.DataFrame) -> tuple[int, int]:
+    """The rug's content, as a cache key (a hash of every column the figure draws or hovers)."""
+    columns = [c for c in _RUG_COLUMNS if c in grid.columns]
+    return grid.height, int(grid.select(pl.col(columns).cast(pl.String)).hash_rows(seed=0).sum())
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | None,
+         risk_adjusted: tuple[str, ...], highlight: str | None, coverage: tuple[tuple[str, float], ...]):
+    """The rug, built once per content and choice: its hover text for every cell (about 3,500 on the sample)
+    took about a second on each rerun of the Overview (measured, notes/dashui.md). Shared read-only:
+    ``state.chart`` annotates a copy."""
+    del key  # cache key only
+    return figures.tartan_figure(_grid, title=title, group=group, risk_adjusted=risk_adjusted,
+                                 highlight=highlight, coverage=dict(coverage))
+
+
 def _open_clicked(event: object) -> None:
     """A clicked square picks its indicator and trust in "Open a result" below (drawn later in this run)."""
     points = getattr(getattr(event, "selection", None), "points", None) or []
@@ -114,11 +135,11 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
         return
     family = views.group_level(groups)
     risk_adjusted = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
-    event = chart(figures.tartan_figure(
-        grid, title=f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})",
-        group=family, risk_adjusted=risk_adjusted, highlight=found[1] if found and found[0] == "trust" else None,
-        coverage={k: r.options.limits[0] for k, r in run.results.items()}),
-        "tartan", on_select="rerun", selection_mode="points")
+    title = f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"
+    highlight = found[1] if found and found[0] == "trust" else None
+    rug_coverage = tuple(sorted((k, r.options.limits[0]) for k, r in run.results.items()))
+    event = chart(_rug(_grid_key(grid), grid, title=title, group=family, risk_adjusted=tuple(risk_adjusted),
+                       highlight=highlight, coverage=rug_coverage), "tartan", on_select="rerun", selection_mode="points")
     _open_clicked(event)
     coverage = {k: r.options.limits for k, r in run.results.items()}
     counts = views.chance_counts(grid, coverage, [k for k, r in run.results.items() if r.spec.worse_side])
