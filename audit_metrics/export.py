@@ -37,6 +37,7 @@ __all__ = [
     "methods_frame",
     "neutralise_formulas",
     "neutralise_text",
+    "results_order",
     "slug",
     "suppress",
     "suppress_complements",
@@ -366,12 +367,17 @@ def write_workbook(target: str | Path | io.BytesIO, sheets: Mapping[str, pl.Data
             _write_sheet(wb, name, frame)
 
 
+def results_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """A results sheet's columns: the contract columns first, then the rest as they come."""
+    return frame.select([c for c in CONTRACT_COLUMNS if c in frame.columns]
+                        + [c for c in frame.columns if c not in CONTRACT_COLUMNS])
+
+
 def to_excel_bytes(frame: pl.DataFrame, readme: Readme | Mapping[str, Any], *,
                    created: datetime | None = None) -> bytes:
     """Workbook with a read-me sheet (methods, provenance, suppression rule) and a 'results' sheet
     (contract columns first)."""
-    ordered = frame.select([c for c in CONTRACT_COLUMNS if c in frame.columns]
-                           + [c for c in frame.columns if c not in CONTRACT_COLUMNS])
+    ordered = results_order(frame)
     if not isinstance(readme, Readme):
         readme = Readme.from_mapping(readme)
     buf = io.BytesIO()

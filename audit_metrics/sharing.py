@@ -37,6 +37,7 @@ __all__ = [
     "chart_file_name",
     "chart_footnote",
     "check_filters",
+    "column_rows",
     "dataset_files",
     "is_bundled_sample",
     "methods_by_indicator",
@@ -205,7 +206,8 @@ def build_outlier_export(run: AuditRun, loaded: LoadedCatalogue, filters: Outlie
     scope = (safe["indicator_id"].unique(maintain_order=True).to_list() if safe.height
              else _indicators_in_scope(run, filters))
     readme = outlier_readme(run, loaded, filters=filters, rule=rule, withheld=withheld, rows=safe.height,
-                            indicators=scope, group=group, synthetic=synthetic, data=data, built_at=built_at)
+                            indicators=scope, group=group, synthetic=synthetic, data=data, built_at=built_at,
+                            columns=export.results_order(safe.drop("direction", strict=False)).columns)
     headlines = {run.results[i].pooled_period for i in scope if i in run.results}
     label = filters.period or (headlines.pop() if len(headlines) == 1 else "headline periods")
     return OutlierExport(table=safe, withheld=withheld, filters=filters, rule=rule, group=group, readme=readme,
@@ -343,8 +345,70 @@ def methods_by_indicator(run: AuditRun, indicators: Sequence[str], *, period: st
     return pl.DataFrame(rows, schema=_METHODS_SCHEMA)
 
 
+# What each column of the results sheet holds, for the read-me (columns not listed get a generic line).
+COLUMN_NOTES = {
+    "indicator_id": "indicator identifier in the catalogue",
+    "indicator_title": "indicator name",
+    "tumour_site": "tumour site of the indicator",
+    "level": "level compared (trust)",
+    "unit_code": "organisation code",
+    "unit_name": "organisation name",
+    "parent_code": "the group the unit belongs to (e.g. its Cancer Alliance)",
+    "period": "reporting period (a pooled label such as '2021/22 to 2023/24' covers those years together)",
+    "observed": "events (numerator); the suppression symbol where small",
+    "denominator": "patients (denominator), or person-time for a rate",
+    "expected": "events expected for the unit's patients (case-mix adjusted indicators) or at the national rate",
+    "value": "the unit's value on the indicator's statistic: a proportion (0-1); observed/expected for risk-adjusted "
+             "and O/E indicators; events per unit of person-time for a rate",
+    "adjusted_value": "risk-adjusted rate (observed/expected x national rate), 0-1; blank if not risk-adjusted",
+    "crude_value": "crude value (observed/denominator)",
+    "target": "the value the funnel is centred on (the national value, or the audit standard), on the value's scale",
+    "lower_alert": "lower 95% limit for a unit of this size, on the value's scale",
+    "upper_alert": "upper 95% limit for a unit of this size, on the value's scale",
+    "lower_alarm": "lower 99.8% limit for a unit of this size, on the value's scale",
+    "upper_alarm": "upper 99.8% limit for a unit of this size, on the value's scale",
+    "z": "z-score against the target, after any overdispersion adjustment",
+    "z_unadjusted": "z-score before overdispersion adjustment",
+    "p_value": "p-value of the z-score (two- or one-sided: see 'test')",
+    "q_value": "Benjamini-Hochberg false-discovery rate across the indicator's units",
+    "status": "alert_low/alert_high (outside 95%), alarm_low/alarm_high (outside 99.8%)",
+    "status_label": "the status in words, with its direction (worse/better than expected)",
+    "phi": "dispersion ratio of the indicator's funnel",
+    "tau2": "between-unit variance added to the limits (0 when not applied)",
+    "method": "how the limits were computed and whether overdispersion was allowed for",
+    "overdispersion_applied": "TRUE when the limits were widened for overdispersion",
+    "overdispersion_note": "why overdispersion was or was not allowed for",
+    "overdispersion_p_value": "test of no overdispersion",
+    "n_units_overdispersion": "units used to estimate overdispersion",
+    "expected_false_alerts": "units expected outside 95% by chance alone",
+    "expected_false_alarms": "units expected outside 99.8% by chance alone",
+    "test": "two_sided, or one_sided against an external standard",
+    "rate_scale": "national rate that turns observed/expected into a risk-adjusted rate",
+    "statistic": "proportion, ratio (observed/expected), rate or ratio_of_counts",
+    "better": "which direction is better: higher, lower or neither",
+    "multiplier": "display multiplier (100: shown as %)",
+    "expected_cases": "cases the unit was expected to report (case ascertainment)",
+    "not_assessed_reason": "why a unit was not assessed (blank when assessed)",
+    "casemix_robust_z": "how unusual the unit's case-mix is (robust z)",
+    "casemix_relative_difference": "the unit's expected rate against the national rate (case-mix)",
+    "suppressed": "TRUE where a small count (and every value that would reveal it) is withheld",
+}
+
+
+def column_rows(columns: Sequence[str]) -> list[tuple[str, str, object]]:
+    """One read-me row per results column: what it holds."""
+    def note(c: str) -> str:
+        if c in COLUMN_NOTES:
+            return COLUMN_NOTES[c]
+        if c.startswith("complete_"):
+            return f"share of the unit's patients with {c.removeprefix('complete_').replace('_', ' ')} recorded (0-1)"
+        return "see the README, 'Methods'"
+    return [("Columns of 'results'", c, note(c)) for c in columns]
+
+
 def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFilters, rule: SuppressionSpec,
                    withheld: int, rows: int, indicators: Sequence[str], group: str | None, synthetic: bool,
+                   columns: Sequence[str] = (),
                    data: Mapping[str, str | Path] | None = None, built_at: datetime) -> export.Readme:
     """The read-me sheet of the outlier list's workbook."""
     about: list[tuple[str, str, object]] = [
@@ -359,6 +423,7 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
     about.append(("Suppression", "Rule", suppression_sentence(rule)))
     about.append(("Suppression", "Flagged results not listed (the flag alone would reveal a small count)", withheld))
     about += provenance_rows(run, loaded, data=data, built_at=built_at)
+    about += column_rows(columns)
     return export.Readme(rows=tuple(about), methods=methods_by_indicator(run, indicators, period=filters.period))
 
 

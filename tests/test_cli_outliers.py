@@ -189,6 +189,12 @@ def test_readme_sheet_rows(sample, catalogue_path: Path, tmp_path: Path) -> None
         assert isinstance(readme[(f"Dataset {name}", "Rows read")], int)  # a number, not text
     rows = len(_cells(out, "results")) - 1
     assert readme[("About", "Rows in 'results'")] == rows > 0
+    # every column of the results sheet is explained, in the sheet's order
+    header = list(_cells(out, "results")[0])
+    explained = [k[1] for k in readme if k[0] == "Columns of 'results'"]
+    assert explained == header
+    assert all(readme[("Columns of 'results'", c)] for c in header)
+    assert readme[("Columns of 'results'", "complete_stage")] == "share of the unit's patients with stage recorded (0-1)"
     # methods, per indicator in the file: limit method, estimator, whether applied (and why), national value
     listed = {r[0] for r in _cells(out, "results")[1:]}
     bowel = [i for i, r in run.results.items() if r.spec.tumour_site == "Bowel"]
