@@ -7,6 +7,7 @@ greyscale printing. The only other place that formats numbers is ``export.py``.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 
@@ -18,7 +19,8 @@ from audit_metrics import views
 from audit_metrics.funnel import coverage_z
 from audit_metrics.outliers import coverage_label
 
-__all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "slice_figure", "status_style", "tartan_figure"]
+__all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "plotly_text", "slice_figure", "status_style",
+           "tartan_figure"]
 
 PALETTE = {
     # every marker colour has at least 3:1 contrast with the white background (WCAG 2.1 AA, non-text 1.4.11);
@@ -31,6 +33,19 @@ PALETTE = {
     "target": "#231F20", "limit": "#425563", "highlight": "#E5007E",
 }
 STATUS_ORDER = ("alarm_low", "alert_low", "within", "alert_high", "alarm_high", "not_assessed")
+
+
+def plotly_text(value: object) -> str:
+    """Text from data as Plotly text: Plotly reads a subset of HTML in titles, legend names, tick labels,
+    annotations and hover labels (``<a href>`` makes a live link, ``<b>``, ``<span style>``...), so ``&``,
+    ``<`` and ``>`` become entities, which Plotly shows as the characters themselves (#15 item 7)."""
+    return html.escape("" if value is None else str(value), quote=False)
+
+
+def _plotly_columns(*names: str) -> list[pl.Expr]:
+    """:func:`plotly_text` on string columns (``&`` first, so no entity is escaped twice)."""
+    return [pl.col(n).cast(pl.String).str.replace_all("&", "&amp;", literal=True)
+            .str.replace_all("<", "&lt;", literal=True).str.replace_all(">", "&gt;", literal=True) for n in names]
 
 
 def _direction(status: str, better: str) -> str:
@@ -126,14 +141,15 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
     if ringed.height:  # drawn first, so the selected unit's ring is on top
         fig.add_trace(go.Scatter(
             x=ringed[x_col].to_numpy(), y=ringed["value"].to_numpy() * factor, mode="markers",
-            name=label_peers, hoverinfo="skip",
+            name=plotly_text(label_peers), hoverinfo="skip",
             marker={"color": "rgba(0,0,0,0)", "size": 15, "line": {"width": 1.5, "color": PALETTE["limit"]}}))
     chosen = rows.filter(pl.col("unit_code").is_in(list(highlight)), pl.col("value").is_not_null())
     if chosen.height:
         fig.add_trace(go.Scatter(
             x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers+text",
-            name=label_highlight,
-            text=_short_names(chosen["unit_name"].to_list(), _NHS_SUFFIX) if chosen.height == 1 else None,
+            name=plotly_text(label_highlight),
+            text=[plotly_text(n) for n in _short_names(chosen["unit_name"].to_list(), _NHS_SUFFIX)]
+            if chosen.height == 1 else None,
             textposition="top center", textfont={"size": 12, "color": PALETTE["highlight"]},
             marker={"color": "rgba(0,0,0,0)", "size": 20, "line": {"width": 3, "color": PALETTE["highlight"]}},
             hoverinfo="skip"))
@@ -148,12 +164,13 @@ def _hover_data(part: pl.DataFrame, *, risk_adjusted: bool, coverage: float) -> 
     on the plotted scale (``views.hover_text``)."""
     texts = [views.hover_text(views.on_scale(r, risk_adjusted=risk_adjusted, coverage=coverage))
              for r in part.iter_rows(named=True)]
-    return np.column_stack([part["unit_name"].to_numpy(), np.array(texts, dtype=object)])
+    names = np.array([plotly_text(n) for n in part["unit_name"].to_list()], dtype=object)
+    return np.column_stack([names, np.array(texts, dtype=object)])
 
 
 def _layout(title: str, x_title: str, y_title: str) -> dict:
     return {
-        "title": {"text": title, "font": {"size": 16}},
+        "title": {"text": plotly_text(title), "font": {"size": 16}},
         "xaxis": {"title": x_title, "gridcolor": "#E8EDEE", "zeroline": False},
         "yaxis": {"title": y_title, "gridcolor": "#E8EDEE", "zeroline": False},
         "plot_bgcolor": "white", "paper_bgcolor": "white", "font": {"family": "Arial, sans-serif", "color": "#231F20"},
@@ -173,6 +190,7 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     factor = scale * multiplier
     data = rows.filter(pl.col("value").is_not_null()).sort("value")
     fig = go.Figure()
+    data = data.with_columns(_plotly_columns("unit_name"))
     y = data["unit_name"].to_list()
     # every unit's bar in one trace (segments split by gaps): one add_shape per unit took seconds
     n = data.height
@@ -265,6 +283,7 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
         return f"{_direction(status, better)}_{status.split('_')[0]}"
 
     by = [group] if group and group in grid.columns else []
+    grid = grid.with_columns(_plotly_columns("unit_name", "indicator_title", "tumour_site", *by))
     grid = grid.sort([*by, "unit_name"], nulls_last=True)
     rows = grid.select(*by, "unit_code", "unit_name").unique(maintain_order=True)
     cols = grid.select("tumour_site", "indicator_id", "indicator_title").unique(maintain_order=True).sort(
@@ -324,7 +343,7 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                        "type": "multicategory" if by else "category", "dividercolor": "#425563",
                        "showdividers": bool(by)}
     layout["margin"] = {"l": 10, "r": 10, "t": 440, "b": 20}
-    layout["title"] = {"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
+    layout["title"] = {"text": plotly_text(title), "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
     layout["clickmode"] = "event+select"
     layout["dragmode"] = False
     fig.update_layout(layout)
@@ -342,6 +361,7 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
     status_label; ``limits`` gives each indicator's coverages (default 95% and 99.8%), so the bands
     are each indicator's own."""
     data = rows.filter(pl.col("z").is_not_null())
+    data = data.with_columns(_plotly_columns("indicator_title"))
     y = data["indicator_title"].to_list()
     fig = go.Figure()
     default = (0.95, 0.998)

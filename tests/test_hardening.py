@@ -11,13 +11,16 @@ import contextlib
 import datetime as dt
 import errno
 import io
+import json
 import os
 import re
+import shutil
 import stat
 import threading
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -778,3 +781,133 @@ def test_hostile_corpus(variant: Variant, tmp_path: Path) -> None:
         for ds in datasets.values():
             acc = ds.accounting
             assert acc.balanced, acc.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# item 7: text from data is shown as text, never as Markdown, HTML or LaTeX
+
+HOSTILE_NAMES = ("[x](http://evil)", "![](http://evil/i.png)", "<img src=x onerror=alert(1)>", "**bold**", "$x$",
+                 ":red[x]", "# x", "www.evil.example", "a@evil.example", "1. listed", "`tick` & <b>b</b>")
+_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+_ESCAPED = re.compile(r"\\[!-/:-@\[-`{-~]")
+_OWN_HTML = re.compile(r"<span style='[^'<>]*'>|</span>")  # the app's own coloured icons (trust profile, trends)
+_LIVE = {
+    "link": re.compile(r"\]\("), "image": re.compile(r"!\["), "html": re.compile(r"<[A-Za-z/!?]"),
+    "autolink": re.compile(r"https?://|www\.|\w@\w", re.IGNORECASE), "latex": re.compile(r"\$"),
+    "directive": re.compile(r":[a-z-]+\["), "heading": re.compile(r"(^|\n)\s{0,3}#{1,6}(\s|$)"),
+    "list from data": re.compile(r"(^|\n)\s*1\. listed"), "bold from data": re.compile(r"\*\*bold\*\*"),
+    "entity": re.compile(r"&[#A-Za-z0-9]+;"),
+}
+
+
+def live_markup(source: str) -> list[str]:
+    """The Markdown/HTML constructs a Markdown body would render (after its code spans and backslash
+    escapes, which display literally): an independent reading of CommonMark, not the escaper's code."""
+    text = _OWN_HTML.sub("", _ESCAPED.sub("E", _CODE_SPAN.sub("C", source)))
+    return [name for name, pattern in _LIVE.items() if pattern.search(text)]
+
+
+def test_live_markup_detector_sees_each_attack() -> None:
+    from audit_metrics.ui.text import code, md
+
+    for name in HOSTILE_NAMES:
+        assert live_markup(f"{name} here"), name  # raw: the detector sees it
+        assert live_markup(f"{md(name)} here") == [], name  # escaped: nothing live
+        assert live_markup(f"**Trust** {md(name)} here") == [], name
+        assert live_markup(f"- cohort {code(name)}") == [], name
+    assert live_markup("# x") == ["heading"] and live_markup("a `b` c") == []
+
+
+def _hostile_project(root: Path) -> Path:
+    """The sample project with every trust, alliance and region name, and one indicator's title, audit and
+    description, replaced by Markdown/HTML attacks (each name kept unique)."""
+    shutil.copy(ROOT / "indicators.yaml", root / "indicators.yaml")
+    shutil.copytree(ROOT / "sample_data", root / "sample_data")
+    units = pl.read_csv(root / "sample_data" / "trusts.csv", infer_schema_length=0)
+    renamed = {}
+    for column, tag in (("trust_name", "T"), ("cancer_alliance", "A"), ("region", "R")):
+        values = units[column].unique(maintain_order=True).to_list()
+        renamed[column] = {v: f"{HOSTILE_NAMES[i % len(HOSTILE_NAMES)]} {tag}{i}" for i, v in enumerate(values)}
+        units = units.with_columns(pl.col(column).replace(renamed[column]))
+    units.write_csv(root / "sample_data" / "trusts.csv")
+    for name in ("lung_cns_by_trust.csv", "personalised_care_by_trust.csv"):  # aggregate extracts name them too
+        path = root / "sample_data" / name
+        frame = pl.read_csv(path, infer_schema_length=0)
+        frame.with_columns(pl.col(c).replace(renamed[c]) for c in ("trust_name", "cancer_alliance")
+                           if c in frame.columns).write_csv(path)
+    text = (root / "indicators.yaml").read_text()
+    text = text.replace("title: 90-day mortality after major bowel cancer resection",
+                        'title: "90-day **bold** [t](http://evil) <b>x</b> $x$ mortality"', 1)
+    text = text.replace("audit: National Bowel Cancer Audit", 'audit: ":red[audit] www.evil.example"', 1)
+    text = text.replace("description: Of people who had major bowel cancer surgery, the share who died (from any "
+                        "cause) within 90 days.", 'description: "![](http://evil/d.png) # heading <script>x</script>"', 1)
+    assert text.count("evil") == 3
+    (root / "indicators.yaml").write_text(text)
+    return root / "indicators.yaml"
+
+
+_PLOTLY_LIVE = re.compile(r"<(a|img|script)\b|<b>(x|b)</b>|<span", re.IGNORECASE)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _markdown_texts(at: object) -> list[tuple[str, str]]:
+    """(kind, source) of every element whose text Streamlit renders as Markdown: bodies, alerts, headings,
+    and the labels of widgets, expanders, tabs and metrics (radio options too)."""
+    out: list[tuple[str, str]] = []
+    for kind in ("markdown", "caption", "title", "header", "subheader", "error", "warning", "info", "success"):
+        out += [(kind, e.value) for e in at.get(kind)]
+    for kind in ("expander", "tab", "metric", "selectbox", "multiselect", "checkbox", "button", "text_input",
+                 "download_button", "toggle"):
+        out += [(f"{kind} label", e.proto.label) for e in at.get(kind)]
+    for radio in at.get("radio"):
+        out += [("radio label", radio.proto.label)] + [("radio option", o) for o in radio.proto.options]
+    return out
+
+
+def test_hostile_names_are_shown_as_text_in_every_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from audit_metrics.ui.state import VIEWS
+    from audit_metrics.ui.text import md
+
+    catalogue = _hostile_project(tmp_path)
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("AUDIT_METRICS_STORE", str(tmp_path / "no_store.sqlite"))
+    pages = {view: {"view": view} for view in VIEWS}
+    pages["Indicator"] = {"view": "Indicator", "indicator": "bowel_mort90", "trust": "ZA0"}
+    pages["Indicator (trends)"] = {"view": "Indicator", "indicator": "sact_mort30", "trust": "ZA1"}
+    pages["Trust profile"] = {"view": "Trust profile", "trust": "ZA0"}
+    seen = plotted = ""
+    for page, query in pages.items():
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, f"{page}: {at.exception[0].value if at.exception else ''}"
+        texts = _markdown_texts(at)
+        assert texts, page
+        for kind, source in texts:
+            assert live_markup(source) == [], f"{page}, {kind}: {live_markup(source)} in {source[:300]!r}"
+        seen += "\n".join(s for _, s in texts)
+        for element in at.get("plotly_chart"):  # Plotly reads <a href>, <b>, <span> in any text of a figure
+            for text in _strings(json.loads(element.proto.spec)):
+                assert not _PLOTLY_LIVE.search(text), f"{page}, chart: {text[:300]!r}"
+                plotted += text + "\n"
+    # the attacks did reach the page (escaped): trusts in the trust profile, alliances and regions, the title
+    for name in HOSTILE_NAMES:
+        assert re.search(re.escape(md(name)) + r" T\d", seen), name
+    for tag in "AR":  # alliance and region names (one alliance and one region are shown in full)
+        assert re.search("(" + "|".join(re.escape(md(n)) for n in HOSTILE_NAMES) + f") {tag}" + r"\d", seen), tag
+    assert md("90-day **bold** [t](http://evil) <b>x</b> $x$ mortality") in seen
+    assert "&lt;img src=x onerror=alert(1)&gt; T" in plotted and "90-day **bold** [t](http://evil) &lt;b&gt;x" in plotted
+    assert md("![](http://evil/d.png) # heading <script>x</script>") in seen

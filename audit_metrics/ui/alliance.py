@@ -10,6 +10,7 @@ from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.inequalities import indicator_gap_line
 from audit_metrics.ui.state import chart, qp_index, set_qp
+from audit_metrics.ui.text import md
 
 EXCESS_COLUMNS = {
     "indicator_id": None, "indicator_title": "Indicator", "tumour_site": "Tumour site", "unit_code": "Code",
@@ -28,8 +29,8 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     short = "alliance" if level == "cancer_alliance" else name.lower()  # how sentences name it
     alliances = sorted(table.filter(pl.col("level") == level)["unit_code"].drop_nulls().unique().to_list())
     if not alliances:
-        st.header(name)
-        st.warning(f"No results at {name} level.")
+        st.header(md(name))
+        st.warning(f"No results at {md(name)} level.")
         return
     pending = st.session_state.pop("pending_alliance", None)
     if pending in alliances:
@@ -37,12 +38,12 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     elif st.session_state.get("alliance") not in alliances:
         st.session_state["alliance"] = alliances[qp_index("alliance", alliances)]
     if level != "cancer_alliance":
-        st.caption(f"These units have no Cancer Alliance; they are grouped by {name.lower()} (the first level "
+        st.caption(f"These units have no Cancer Alliance; they are grouped by {md(name.lower())} (the first level "
                    "listed under `units: groups:` in the catalogue).")
-    alliance = st.selectbox(name, alliances, key="alliance")
+    alliance = st.selectbox(md(name), alliances, key="alliance")
     set_qp(alliance=alliance)
     members = table.filter(pl.col("level") == "trust", pl.col(level) == alliance)["unit_code"].unique().to_list()
-    st.header(alliance)
+    st.header(md(alliance))
     ids = list(run.results)
     indicator = st.selectbox("Indicator", ids, format_func=lambda i: f"{run.results[i].spec.tumour_site}: {run.results[i].spec.title}",
                              key="all_indicator")
@@ -55,7 +56,7 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
         rows = result.table.filter(pl.col("level") == "trust", pl.col("period") == pooled)
         # trusts with results on this indicator (a reference list also holds trusts that never report it)
         with_data = rows.filter(pl.col("unit_code").is_in(members), pl.col("observed").is_not_null()).height
-        st.markdown(f"**The {short}'s {with_data} trusts with results (circled) against all trusts**"
+        st.markdown(f"**The {md(short)}'s {with_data} trusts with results (circled) against all trusts**"
                     + (f" ({len(members) - with_data} of its {len(members)} trusts have none)"
                        if with_data < len(members) else ""))
         curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == pooled)
@@ -68,7 +69,7 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
               alt=f"Funnel plot of {spec.title}: every trust, the {short}'s {with_data} ringed. The table below "
                   "lists them with their results.")
     with c2:
-        st.markdown(f"**The {short} as a whole, among all {names}**")
+        st.markdown(f"**The {md(short)} as a whole, among all {md(names)}**")
         rows = result.table.filter(pl.col("level") == level, pl.col("period") == pooled)
         curve = result.curves.filter(pl.col("level") == level, pl.col("period") == pooled)
         chart(figures.funnel_figure(rows, curve, title=names, better=spec.better, statistic=spec.statistic,
@@ -80,16 +81,16 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
               alt=f"Funnel plot of {spec.title} for the {rows.height} {names}, this {short} ringed.")
     gap = indicator_gap_line(run_key, run, loaded, indicator, level, alliance)
     if gap:  # one inequality line for the group on this indicator, where the data allow it
-        st.caption(f"Inequality: {gap}")
+        st.caption(f"Inequality: {md(gap)}")
     st.subheader("Where would improvement help most people?")
-    st.markdown(f"Observed minus expected events for each of the {short}'s trusts on every indicator, signed so "
+    st.markdown(f"Observed minus expected events for each of the {md(short)}'s trusts on every indicator, signed so "
                 "that a positive number is patients who would have had the better outcome had the trust matched "
                 "the expected rate (for its case-mix, where adjusted). Largest first.")
     rule = loaded.catalogue.defaults.suppression
     excess = views.excess_events_for_sharing(table, units=members, rule=rule)
-    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}' with the values that would "
-               f"reveal them left blank; where a trust's count is hidden, the next smallest in the {short} is "
-               f"hidden too, as the {short}'s total is shown in its funnel.")
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{md(rule.symbol)}' with the values that would "
+               f"reveal them left blank; where a trust's count is hidden, the next smallest in the {md(short)} is "
+               f"hidden too, as the {md(short)}'s total is shown in its funnel.")
     st.dataframe(excess.drop("suppressed").with_columns(pl.col("expected", "excess_events").round(1),
                                                         pl.col("status").cast(pl.String)),
                  hide_index=True, key="all_excess", column_config=EXCESS_COLUMNS)

@@ -20,6 +20,7 @@ from audit_metrics.exceptions import CatalogueConflict, CatalogueSaveError
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
 from audit_metrics.ui.state import editing_enabled, fmt
+from audit_metrics.ui.text import code, md
 
 
 def _start_editing(path: Path) -> None:
@@ -59,28 +60,28 @@ def _diff(theirs: str, yours: str, limit: int = 400) -> str:
 
 def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Indicator catalogue")
-    st.markdown(f"{len(loaded.catalogue.indicators)} indicators defined in `{loaded.path.name}` "
-                f"(catalogue version {loaded.catalogue.version}, sha256 {loaded.digest[:12]}...).")
+    st.markdown(f"{len(loaded.catalogue.indicators)} indicators defined in {code(loaded.path.name)} "
+                f"(catalogue version {md(loaded.catalogue.version)}, sha256 {loaded.digest[:12]}...).")
     for spec in loaded.catalogue.indicators:
         opts = loaded.options(spec)
-        with st.expander(f"{spec.tumour_site}: {spec.title}"):
-            st.markdown(spec.description or "")
-            lines = [f"- **Audit:** {spec.audit or '-'}", f"- **Id:** `{spec.id}`; data: `{spec.dataset}`"]
+        with st.expander(f"{md(spec.tumour_site)}: {md(spec.title)}"):
+            st.markdown(md(spec.description))
+            lines = [f"- **Audit:** {md(spec.audit or '-')}", f"- **Id:** {code(spec.id)}; data: {code(spec.dataset)}"]
             if not is_aggregate(spec, loaded.catalogue.datasets):
-                lines.append(f"- **Who is counted (cohort):** `{spec.cohort or 'everyone'}`")
-                lines.append(f"- **Event (numerator):** `{spec.numerator}`")
+                lines.append(f"- **Who is counted (cohort):** {code(spec.cohort or 'everyone')}")
+                lines.append(f"- **Event (numerator):** {code(spec.numerator)}")
             else:
-                lines.append(f"- **Numerator / denominator columns:** `{spec.numerator}` / `{spec.denominator}`")
+                lines.append(f"- **Numerator / denominator columns:** {code(spec.numerator)} / {code(spec.denominator)}")
             lines.append("- **Lower is better** " if spec.better == "lower" else
                          "- **Higher is better**" if spec.better == "higher" else "- **No better direction**")
             if spec.target is not None:
-                standard = (", ".join(f"{k}: {fmt(v, spec.multiplier)}" for k, v in spec.target.items())
+                standard = (", ".join(f"{md(k)}: {fmt(v, spec.multiplier)}" for k, v in spec.target.items())
                             if isinstance(spec.target, dict) else fmt(spec.target, spec.multiplier))
                 lines.append(f"- **Standard (target):** {standard}"
                              + (" (one-sided: only results worse than the standard are flagged)"
                                 if spec.worse_side else ""))
             if spec.risk_adjustment:
-                lines.append("- **Case-mix adjustment:** " + ", ".join(c.name for c in spec.risk_adjustment.covariates)
+                lines.append("- **Case-mix adjustment:** " + ", ".join(md(c.name) for c in spec.risk_adjustment.covariates)
                              + f" (missing values: {spec.risk_adjustment.missing})")
             lines.append(f"- **Limits:** {opts.limit_method}, {', '.join(f'{c:.1%}' for c in opts.limits)}; "
                          f"overdispersion {opts.overdispersion}; minimum {opts.min_denominator:g} patients")
@@ -95,7 +96,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     base_version, base_text = st.session_state["cat_base"]
     conflict = st.session_state.get("cat_conflict")
     if conflict is not None:
-        st.error(conflict["message"] + ". Your edit is still below: download it if you need it, then start "
+        st.error(md(conflict["message"]) + ". Your edit is still below: download it if you need it, then start "
                  "again from the saved version and make your change there.")
         st.code(_diff(conflict["theirs"], st.session_state.get("cat_text", "")), language="diff")
         st.button("Start again from the saved version", key="cat_restart", on_click=_start_editing, args=(path,))
@@ -133,10 +134,10 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             st.session_state["cat_conflict"] = {"message": str(exc), "theirs": exc.current_text}
             st.rerun()
         except CatalogueSaveError as exc:  # e.g. a full disk or the container's read-only catalogue mount
-            st.error(f"{exc} (with 'Download the edited file' below; then put it in the catalogue folder).")
+            st.error(f"{md(exc)} (with 'Download the edited file' below; then put it in the catalogue folder).")
         else:
             st.session_state["cat_base"] = (hashlib.sha256(text.encode("utf-8")).hexdigest(), text)
-            st.success(f"Saved. The previous version is kept as {backup.name}.")
+            st.success(f"Saved. The previous version is kept as {md(backup.name)}.")
             st.session_state.pop("cat_changes", None)
     c2.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
                        mime="text/yaml", key="cat_download")

@@ -22,13 +22,9 @@ from audit_metrics.ui.state import (
     compute,
     editing_enabled,
 )
+from audit_metrics.ui.text import md
 
 MAX_SHOWN = 20
-
-
-def _escaped(text: str) -> str:
-    """A file name as text, not Markdown/HTML (an uploaded name is the uploader's to choose)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:$])", r"\\\1", text)
 
 
 def _missing_columns(problems: list[str], filename: str) -> str | None:
@@ -36,7 +32,7 @@ def _missing_columns(problems: list[str], filename: str) -> str | None:
     names = list(dict.fromkeys(re.findall(r"column '([^']+)'", "\n".join(problems))))
     if not names:
         return None
-    return (f"{_escaped(filename)} lacks {len(names)} column(s) the catalogue uses: {', '.join(names[:30])}"
+    return (f"{md(filename)} lacks {len(names)} column(s) the catalogue uses: {', '.join(map(md, names[:30]))}"
             + (" ..." if len(names) > 30 else "") + ". Check it is an extract of this dataset.")
 
 
@@ -72,7 +68,7 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.dataframe(acc, hide_index=True, key="data_accounting")
     for a in run.datasets.values():
         for note in a.notes:
-            st.caption(f"{a.dataset}: {note}")
+            st.caption(f"{md(a.dataset)}: {md(note)}")
     with st.expander("Rows used by each indicator (cohort accounting)"):
         cohort = pl.concat([r.accounting.to_frame() for r in run.results.values()])
         st.dataframe(cohort, hide_index=True, key="data_cohort")
@@ -109,7 +105,7 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
     rejected = st.session_state.get("data_problems")
     if rejected:
         dataset, filename, problems = rejected
-        st.error(f"{_escaped(filename)} cannot replace the {dataset} dataset: {len(problems)} problem(s). Nothing has "
+        st.error(f"{md(filename)} cannot replace the {md(dataset)} dataset: {len(problems)} problem(s). Nothing has "
                  "changed: the data in use are as before.")
         summary = _missing_columns(problems, filename)
         if summary:
@@ -121,12 +117,12 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
         if typed and st.button("Use this path", key="data_use_path"):
             candidate = Path(typed).expanduser()
             if candidate.suffix.lower() not in {".csv", ".parquet", ".xlsx"} or not candidate.is_file():
-                st.error(f"{typed}: not a .csv, .parquet or .xlsx file on this server.")
+                st.error(f"{md(typed)}: not a .csv, .parquet or .xlsx file on this server.")
             else:
                 overrides[name] = str(candidate.resolve())
                 st.rerun()
     if overrides:
-        st.info("Using uploaded data for: " + ", ".join(overrides))
+        st.info("Using uploaded data for: " + ", ".join(map(md, overrides)))
         if st.button("Go back to the bundled sample data", key="data_reset"):
             st.session_state["data_overrides"] = {}
             st.rerun()

@@ -17,6 +17,7 @@ from audit_metrics.ui.state import (
     set_qp,
     trust_label,
 )
+from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import result_for
 
 
@@ -49,7 +50,7 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
                     + ". The table's q-value is the Benjamini-Hochberg false-discovery rate.")
         model = result.risk_model
         if model is not None:
-            st.markdown(f"- **Case-mix model:** logistic regression on {', '.join(c.name for c in result.spec.risk_adjustment.covariates)} "
+            st.markdown(f"- **Case-mix model:** logistic regression on {', '.join(md(c.name) for c in result.spec.risk_adjustment.covariates)} "
                         f"(missing values: {model.missing}); {model.n:,} patients, {model.events:,.0f} events; "
                         f"c-statistic {model.c_statistic:.3f}; Hosmer-Lemeshow p = {model.hosmer_lemeshow_p:.3g}; "
                         f"{'converged' if model.converged else 'did NOT converge'}.")
@@ -113,7 +114,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     by_code = {v: k for k, v in compare.items()}
     if st.session_state.get("ind_level") not in compare:
         st.session_state["ind_level"] = by_code.get(st.query_params.get("level"), "Trusts")
-    level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level",
+    level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level", format_func=md,
                           help=None if groups else "No grouping is defined in the units file: trusts only.")
     level = compare[level_name]
     periods = [result.pooled_period, *sorted(p for p in result.table["period"].unique().to_list() if p != result.pooled_period)]
@@ -132,7 +133,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     elif "ind_highlight" not in st.session_state:
         st.session_state["ind_highlight"] = trust_codes[qp_index("trust", trust_codes, "(none)")]
     family = views.group_level(groups)
-    highlight = h1.selectbox(f"Highlight a trust (and its {views.level_label(family)}'s trusts)" if family
+    highlight = h1.selectbox(f"Highlight a trust (and its {md(views.level_label(family))}'s trusts)" if family
                              else "Highlight a trust", trust_codes,
                              format_func=lambda c: labels.get(c, c), key="ind_highlight")
     kinds = {"funnel": "Funnel plot", "caterpillar": "Caterpillar (ranked intervals)"}
@@ -140,12 +141,12 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
         st.session_state["ind_chart"] = kinds.get(st.query_params.get("chart"), "Funnel plot")
     kind = h2.radio("Chart", list(kinds.values()), horizontal=True, key="ind_chart")
     set_qp(chart=next(k for k, v in kinds.items() if v == kind))
-    st.header(spec.title)
-    st.markdown(f"{spec.description or ''} *{spec.audit or ''}; {spec.tumour_site}.*")
+    st.header(md(spec.title))
+    st.markdown(f"{md(spec.description)} *{md(spec.audit)}; {md(spec.tumour_site)}.*")
     risk_adjusted = spec.risk_adjustment is not None
     if result.warnings:
         for w in result.warnings:
-            st.warning(w[0].upper() + w[1:])
+            st.warning(md(w[0].upper() + w[1:]))
     highlight_codes: list[str] = []
     peers: list[str] = []
     set_qp(trust=None if highlight == "(none)" else highlight)
@@ -168,7 +169,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
              "from chance alone (dashed: 95%, solid: 99.8%)" if kind == "Funnel plot" else
              "they are ranked by {what}, each with the range (grey bar, 95%) expected for a unit of its "
              "size; ranking helps find a unit, it is not a league table").format(what=what)
-    st.markdown(f"**What this shows:** each point is one of {n} {level_name.lower()} assessed; {shape}. "
+    st.markdown(f"**What this shows:** each point is one of {n} {md(level_name.lower())} assessed; {shape}. "
                 f"{flagged.height} {'are flagged' if spec.worse_side else 'fall outside the 95% limits'}; about "
                 f"{n * (1 - result.options.limits[0]) * (0.5 if spec.worse_side else 1):.0f} would be by chance alone.")
     if kind == "Funnel plot":

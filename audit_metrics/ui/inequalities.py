@@ -22,6 +22,7 @@ from audit_metrics.inequality import (
 from audit_metrics.io import LoadedDataset, Units, load_all
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, qp_index, set_qp
+from audit_metrics.ui.text import md
 
 GAP_COLUMNS = {
     "unit_name": "Unit", "patients": "Patients", "sii": "Slope index (SII: least minus most disadvantaged)",
@@ -99,7 +100,7 @@ def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float
         lo = rows["lower_ci"].cast(pl.Float64) * multiplier
         hi = rows["upper_ci"].cast(pl.Float64) * multiplier
         fig.add_trace(go.Scatter(
-            x=rows["group"].to_list(), y=value.to_list(), mode="lines+markers", name=name,
+            x=[figures.plotly_text(g) for g in rows["group"].to_list()], y=value.to_list(), mode="lines+markers", name=name,
             line={"color": colour}, marker={"size": 9},
             error_y={"type": "data", "symmetric": False, "array": (hi - value).to_list(),
                      "arrayminus": (value - lo).to_list()},
@@ -107,7 +108,7 @@ def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float
                                         rows["denominator"].cast(pl.String).to_list()]),
             hovertemplate="%{x}: %{y:.1f}<br>%{customdata[0]} of %{customdata[1]} patients<extra>" + name
                           + "</extra>"))
-    fig.update_layout(title=title, xaxis_title=label, yaxis_title="Value (%)" if multiplier == 100 else "Value",
+    fig.update_layout(title=figures.plotly_text(title), xaxis_title=figures.plotly_text(label), yaxis_title="Value (%)" if multiplier == 100 else "Value",
                       height=380, margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2})
     fig.update_xaxes(type="category")
     return fig
@@ -138,7 +139,7 @@ def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str |
             x=x, y=(rows["disadvantage_gap"] * multiplier).to_list(), mode="markers", name="Units",
             marker={"color": [s[0] for s in styles], "symbol": [s[1] for s in styles],
                     "size": [s[2] for s in styles], "line": {"width": 0.5, "color": "#333"}},
-            text=rows["unit_name"].to_list(),
+            text=[figures.plotly_text(n) for n in rows["unit_name"].to_list()],
             customdata=rows["status_label"].to_list(),
             hovertemplate="%{text}<br>gap %{y:.1f}<br>%{customdata}<extra></extra>"))
         if highlight is not None:
@@ -148,7 +149,7 @@ def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str |
                                          y=(hi["disadvantage_gap"] * multiplier).to_list(), mode="markers+text",
                                          marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2,
                                                                                                  "color": "#000"}},
-                                         text=hi["unit_name"].to_list(), textposition="top center",
+                                         text=[figures.plotly_text(n) for n in hi["unit_name"].to_list()], textposition="top center",
                                          name="Selected", hoverinfo="skip"))
     fig.add_hline(y=d0 * multiplier, line={"color": "#444"}, annotation_text="national gap")
     fig.update_layout(title="Funnel of gaps: each unit's gap against the national gap", height=420,
@@ -192,20 +193,20 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
         levels[views.level_label(family)] = family
     if st.session_state.get("ineq_level") not in levels:
         st.session_state.pop("ineq_level", None)
-    level_name = c3.radio("Compare", list(levels), horizontal=True, key="ineq_level")
+    level_name = c3.radio("Compare", list(levels), horizontal=True, key="ineq_level", format_func=md)
     level = levels[level_name]
     units = groups.filter(pl.col("level") == level).select("unit_code", "unit_name").unique().sort("unit_name")
     codes = units["unit_code"].to_list()
     names = dict(units.iter_rows())
     if st.session_state.get("ineq_unit") not in codes:
         st.session_state["ineq_unit"] = codes[qp_index("trust", codes)] if codes else None
-    unit = st.selectbox(level_name, codes, key="ineq_unit", format_func=lambda c: f"{names[c]} ({c})")
+    unit = st.selectbox(md(level_name), codes, key="ineq_unit", format_func=lambda c: f"{names[c]} ({c})")
     for note in result.notes:
-        st.caption(note)
+        st.caption(md(note))
     if spec.risk_adjustment is not None:
         st.caption("Risk-adjusted: each group's value is its observed / expected events from the indicator's "
                    "case-mix model, times the national rate.")
-    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}', with their values "
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{md(rule.symbol)}', with their values "
                "blanked; a unit's gap is not shown where one of its groups is.")
 
     g1, g2 = st.columns(2)
@@ -234,18 +235,18 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
         if row.height and national.height:
             r = row.row(0, named=True)
             if r["suppressed"]:
-                st.markdown(f"**{names[unit]}**: the gap is not shown because one of its groups has a small "
+                st.markdown(f"**{md(names[unit])}**: the gap is not shown because one of its groups has a small "
                             "count.")
             else:
-                st.markdown("**In short:** " + gap_sentence(r, national.row(0, named=True), title=spec.title,
-                                                             multiplier=m))
+                st.markdown("**In short:** " + md(gap_sentence(r, national.row(0, named=True), title=spec.title,
+                                                                multiplier=m)))
         st.caption("The gap measures: the slope index of inequality (SII, PHE method: the fitted difference "
                    "between the least and the most disadvantaged ends of the population, with Monte Carlo 95% "
                    "intervals), the relative index (RII, their ratio) and the simple gap between the most and "
                    "least disadvantaged groups. The funnel compares each unit's SII-based gap with the national "
                    "one, with the same alert (95%) and alarm (99.8%) rules and overdispersion handling as the "
                    "main funnel.")
-        st.subheader(f"Gaps by {level_name.lower()}")
+        st.subheader(f"Gaps by {md(level_name.lower())}")
         view = level_gaps.with_columns(*[(pl.col(c) * m).round(1).alias(c) for c in ("sii", "sii_lower", "sii_upper",
                                                                                        "gap")],
                                        pl.col("rii").round(2))
@@ -253,12 +254,12 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
                      column_config=GAP_COLUMNS, key="ineq_gaps_table")
     else:
         with g2:
-            st.markdown(f"**{label.capitalize()}** has no order, so each group is compared with the national "
+            st.markdown(f"**{md(label.capitalize())}** has no order, so each group is compared with the national "
                         "value for the same group (same limits and overdispersion handling as the main funnel).")
             flagged = groups.filter(pl.col("level") == level, pl.col("status").is_in(
                 ["alert_low", "alert_high", "alarm_low", "alarm_high"]))
             st.metric("Unit-group results outside the 95% limits", flagged.height)
-    st.subheader(f"{names.get(unit, unit)}: by {label}")
+    st.subheader(f"{md(names.get(unit, unit))}: by {md(label)}")
     mine = groups.filter(pl.col("unit_code") == unit).sort("group_order")
     mine = mine.with_columns(*[(pl.col(c).cast(pl.Float64) * m).round(1) for c in ("value", "lower_ci", "upper_ci",
                                                                                     "national_group_value")])

@@ -9,6 +9,7 @@ from audit_metrics import sharing, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import display_table
+from audit_metrics.ui.text import md
 
 OUTLIER_COLUMNS = {
     "tumour_site": "Tumour site", "indicator_title": "Indicator", "unit_name": "Trust",
@@ -29,7 +30,7 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     trusts = table.filter(pl.col("level") == "trust")
     family = sharing.outlier_group(run, table)
     c1, c2, c3 = st.columns(3)
-    alliances = (c1.multiselect(views.level_label(family), sorted(trusts[family].drop_nulls().unique().to_list()),
+    alliances = (c1.multiselect(md(views.level_label(family)), sorted(trusts[family].drop_nulls().unique().to_list()),
                                 key="out_alliance") if family else [])
     if family is None:
         c1.caption("No Cancer Alliance or other grouping is defined for these units.")
@@ -57,7 +58,7 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     shared = build()
     safe, withheld, rule = shared.table, shared.withheld, shared.rule
     st.markdown(f"**{safe.height} flagged results** match.")
-    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{rule.symbol}', with the values that "
+    st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{md(rule.symbol)}', with the values that "
                "would reveal them left blank, here and in the downloads."
                + (f" {withheld} further flagged result(s) are not listed because the flag alone would reveal "
                   "such a count." if withheld else ""))

@@ -10,6 +10,7 @@ from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
 from audit_metrics.ui.state import chart, goto, set_qp, trust_label
+from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
@@ -38,7 +39,7 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
         kind, code = option.split(":", 1)
         return labels.get(code, code) if kind == "trust" else f"{views.level_label(kind)}: {code}"
 
-    choice = st.selectbox(f"Which {where}? (type to search)", options, format_func=label, key="ov_find",
+    choice = st.selectbox(f"Which {md(where)}? (type to search)", options, format_func=label, key="ov_find",
                           help="Its flagged results first, in words; the link is shareable.")
     if choice == NOBODY:
         set_qp(trust=None, alliance=None)  # a reload (or a shared link) shows the overview, as chosen
@@ -89,7 +90,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
             st.button("Open this trust's full profile", on_click=goto, args=("Trust profile",),
                       kwargs={"trust": code}, key="ov_go_profile")
         else:
-            st.button(f"Open this {views.level_label(kind)}'s view", on_click=goto, args=("Cancer Alliance",),
+            st.button(f"Open this {md(views.level_label(kind))}'s view", on_click=goto, args=("Cancer Alliance",),
                       kwargs={"alliance": code}, key="ov_go_alliance")
         st.divider()
         st.subheader("All trusts")
@@ -119,7 +120,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     for column, group in zip(columns[1:], groups, strict=False):
         # keys kept for the two usual levels, so shared links and tests stay stable
         key = {"cancer_alliance": "ov_alliance", "region": "ov_region"}.get(group, f"ov_group_{group}")
-        chosen = column.selectbox(views.level_label(group), ["All", *sorted(trusts[group].drop_nulls().unique().to_list())],
+        chosen = column.selectbox(md(views.level_label(group)), ["All", *sorted(trusts[group].drop_nulls().unique().to_list())],
                                   key=key)
         if chosen != "All":
             grid = grid.filter(pl.col(group) == chosen)
@@ -127,7 +128,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
         columns[1].caption("No Cancer Alliance or region is defined for these units, so there is nothing to filter "
                            "by; see the Cancer Alliance view for how to add one.")
     new = trends.new_flag_keys()  # flags new since the last recorded release (see the Releases view)
-    if new is not None and st.checkbox(f"Only flags new since the last release ({new[0]}: {new[1].height})",
+    if new is not None and st.checkbox(f"Only flags new since the last release ({md(new[0])}: {new[1].height})",
                                        key="ov_new"):
         grid = grid.join(new[1], on=["indicator_id", "unit_code"], how="semi")
     if grid.height == 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from audit_metrics.catalogue import (
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
+from audit_metrics.ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities", "Outliers & export",
@@ -119,11 +119,11 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         data_key = _file_identity(files)
         loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
     except CatalogueError as exc:
-        st.error(f"The indicator catalogue {path.name} has {len(exc.problems)} problem(s):")
+        st.error(f"The indicator catalogue {md(path.name)} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
         return None
     except (ExtractError, AuditMetricsError) as exc:
-        st.error(f"The data could not be used: {exc}")
+        st.error(f"The data could not be used: {md(exc)}")
         if overrides and st.button("Go back to the bundled sample data"):
             st.session_state["data_overrides"] = {}
             st.rerun()
@@ -188,12 +188,10 @@ def chart(fig, key: str, *, footnote: str | None = None, file_name: str | None =
                            config={"displaylogo": False, "toImageButtonOptions": image})
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
-
-
 def as_text(text: object) -> str:
-    """Data-derived text (a trust name, an indicator title) shown as text, never as Markdown or HTML."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    """Data-derived text (a trust name, an indicator title) shown as text, never as Markdown or HTML:
+    the one escaper, :func:`audit_metrics.ui.text.md`."""
+    return md(text)
 
 
 def trust_label(units: pl.DataFrame) -> dict[str, str]:

@@ -16,6 +16,7 @@ from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.io import load_all
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import state
+from audit_metrics.ui.text import code, md
 
 
 def _dot(kind: str) -> str:
@@ -91,13 +92,13 @@ def _y_title(run: AuditRun, indicator: str) -> str:
 def _spc_block(run: AuditRun, indicator: str, trend: trends.UnitTrend, who: str, key: str) -> None:
     spec = run.results[indicator].spec
     if trend.xmr is None:
-        st.info(f"{who}: too few months with patients to chart.")
+        st.info(f"{md(who)}: too few months with patients to chart.")
         return
     kind = st.radio("Chart", ["XmR (Making Data Count)", "Laney p′/u′ (allows for each month's size)"],
                     horizontal=True, key=f"{key}_kind")
     chart = trend.xmr if kind.startswith("XmR") else trend.laney
     st.markdown(_icons(chart), unsafe_allow_html=True)
-    st.markdown(f"**{trend.sentence}**" if chart is trend.xmr else spc.describe(chart, what=spec.title.lower()))
+    st.markdown(f"**{md(trend.sentence)}**" if chart is trend.xmr else md(spc.describe(chart, what=spec.title.lower())))
     state.chart(trend_figures.spc_figure(chart, title=f"{spec.title}: {who}", y_title=_y_title(run, indicator),
                                          multiplier=spec.multiplier), f"{key}_fig")
     if chart.table["short_group_warning"].any():
@@ -193,7 +194,7 @@ def show_trust_trend(run: AuditRun, indicator: str, trust: str) -> None:
     fig, icon, sentence = got
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     c1.plotly_chart(fig, key=f"trust_trend_{indicator}", config={"displayModeBar": False, "staticPlot": True})
-    c2.markdown(f"{icon} **Over time:** {sentence}", unsafe_allow_html=True)
+    c2.markdown(f"{icon} **Over time:** {md(sentence)}", unsafe_allow_html=True)
 
 
 def _has_dates(indicator: str) -> bool:
@@ -246,13 +247,13 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
                 "every result). Compare two to see new alerts and alarms, flags that resolved, and indicators "
                 "whose definition or method changed, so that a change of method is never read as a change in care.")
     if not store.exists():
-        st.info(f"No results store yet at `{store.name}`. Record a release with "
+        st.info(f"No results store yet at {code(store.name)}. Record a release with "
                 "`audit-metrics run --out results.csv --record` (or set AUDIT_METRICS_STORE).")
         return
     try:
         listed = releases.list_releases(store)
     except AuditMetricsError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     if listed.height < 2:
         st.info("The store holds one release: record another run to compare with.")
@@ -267,12 +268,12 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     try:
         diff = releases.diff_releases(store, a, b)
     except AuditMetricsError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
-    st.markdown("\n".join(f"- {line}" for line in diff.summary_lines()))
+    st.markdown("\n".join(f"- {md(line)}" for line in diff.summary_lines()))
     new = diff.changes.filter(pl.col("comparable"), pl.col("change").is_in(["new alarm", "new alert", "escalated",
                                                                             "reversed"]))
-    st.subheader(f"New since release {diff.a.release_id}: {new.height} flag{'s' if new.height != 1 else ''}")
+    st.subheader(f"New since release {md(diff.a.release_id)}: {new.height} flag{'s' if new.height != 1 else ''}")
     columns = ["indicator_title", "level", "unit_code", "unit_name", "period", "status_a", "status_b", "change", "direction",
                "note", "value_a", "value_b"]
     st.dataframe(new.select(columns), hide_index=True, key="rel_new")

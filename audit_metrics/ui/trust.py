@@ -19,6 +19,7 @@ from audit_metrics.ui.state import (
     set_qp,
     trust_label,
 )
+from audit_metrics.ui.text import md
 
 
 def result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
@@ -65,7 +66,7 @@ def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue,
     for r in flagged.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
         result = result_for(run, r)
-        sentence = views.result_sentence(result, title=as_text(spec.title), symbol=rule.symbol,
+        sentence = views.result_sentence(result, title=as_text(spec.title), symbol=md(rule.symbol),
                                          suppressed_range=(rule.min_count, rule.max_count))
         with st.container(border=True):
             st.markdown(f"{_icon(str(r['status']), r['better'])} **{as_text(spec.tumour_site)}**: {sentence}",
@@ -76,7 +77,7 @@ def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue,
             if level == "trust":
                 line = trends.trust_trend_line(run, r["indicator_id"], code)
                 if line is not None:
-                    st.markdown(f"{line[1]} **Over time:** {line[2]}", unsafe_allow_html=True)
+                    st.markdown(f"{line[1]} **Over time:** {md(line[2])}", unsafe_allow_html=True)
             st.button(f"Open its funnel, this {unit} highlighted", key=f"{key}_funnel_{r['indicator_id']}",
                       on_click=goto, args=("Indicator",),
                       kwargs={"indicator": r["indicator_id"], **({"trust": code} if level == "trust" else {})})
@@ -99,8 +100,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
         st.warning("No results for this trust.")
         return
     info = run.units.frame.filter(pl.col("unit_code") == code).row(0, named=True)
-    st.header(info["unit_name"])
-    groups = " · ".join(str(info[g]) for g in run.units.groups if info.get(g))
+    st.header(md(info["unit_name"]))
+    groups = " · ".join(md(info[g]) for g in run.units.groups if info.get(g))
     st.markdown(f"{groups}")
     rule = loaded.catalogue.defaults.suppression
     # small counts: shown as the symbol, with what would reveal them; the flagged results first, worse first
@@ -133,7 +134,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     for r in rows.iter_rows(named=True):
         spec = run.results[r["indicator_id"]].spec
         result = result_for(run, r)
-        sentence = views.result_sentence(result, title=spec.title, symbol=rule.symbol,
+        sentence = views.result_sentence(result, title=md(spec.title), symbol=md(rule.symbol),
                                          suppressed_range=(rule.min_count, rule.max_count))
         quality = []
         if ascertainment is not None and ascertainment == ascertainment and not is_aggregate(spec, loaded.catalogue.datasets):
@@ -143,17 +144,17 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                      and k.removeprefix("complete_") in {c.name for c in spec.risk_adjustment.covariates}}
         if completes:
             worst = min(completes, key=completes.get)
-            quality.append(f"case-mix completeness lowest for {worst.replace('_', ' ')} ({completes[worst]:.0%})")
+            quality.append(f"case-mix completeness lowest for {md(worst.replace('_', ' '))} ({completes[worst]:.0%})")
             if completes[worst] < 0.7:
                 quality.append("**low completeness: the flag may reflect missing data rather than care**")
         best = best_by_indicator(run_key, table).get(r["indicator_id"], [])
-        learn = ", ".join(b for b in best if b != r["unit_name"])
+        learn = ", ".join(md(b) for b in best if b != r["unit_name"])
         status = "not_assessed" if r["status"] is None else str(r["status"])  # None: withheld
         colour, symbol, _ = figures.status_style(status, r["better"])
         icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
         with st.container(border=True):
-            st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{spec.tumour_site} - "
-                        f"{spec.title}**: {r['status_label']}", unsafe_allow_html=True)
+            st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{md(spec.tumour_site)} - "
+                        f"{md(spec.title)}**: {md(r['status_label'])}", unsafe_allow_html=True)
             st.markdown(sentence)
             trends.show_trust_trend(run, r["indicator_id"], code)  # SPC sparkline and sentence, if dated
             expected_range = views.range_sentence(result)
@@ -165,6 +166,6 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                 st.caption(f"Doing best (to learn from): {learn}.")
             gap = gap_line(gaps, r["indicator_id"], "trust", code, title=spec.title, multiplier=spec.multiplier)
             if gap:
-                st.caption(f"Inequality: {gap}")
+                st.caption(f"Inequality: {md(gap)}")
             st.button("Open its funnel, this trust highlighted", key=f"trust_funnel_{r['indicator_id']}",
                       on_click=goto, args=("Indicator",), kwargs={"indicator": r["indicator_id"], "trust": code})

@@ -1,0 +1,47 @@
+"""Text from data shown as text: never read as Markdown, HTML, LaTeX or a Streamlit directive (#15 item 7).
+
+Trust, alliance and region names, codes, indicator titles and descriptions, file and column names and error
+messages that quote any of them are the data owner's (or an uploader's) to choose. Streamlit renders the
+body of ``st.markdown``/``st.caption``/alerts/headings and the labels of widgets, expanders, tabs and
+metrics as Markdown (links, images, ``$`` LaTeX, ``:red[...]`` colours, emoji codes, bare URLs), so a name
+such as ``[details](http://evil)`` would otherwise become a live link on every viewer's page. Pass every
+such piece through :func:`md` where it is put into a Markdown string, and :func:`code` where it is shown as
+code. Option lists of selectboxes and multiselects and dataframe cells are plain text: leave those as they
+are (a backslash would show).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["code", "md"]
+
+# characters that can open a Markdown, HTML, LaTeX or Streamlit construct, each of which CommonMark lets a
+# backslash make literal: emphasis and strikethrough (* _ ~), code (`), links and images ([ ]), raw HTML and
+# entities (< > &), headings (#), tables (|), LaTeX ($), Streamlit's :colour[...], :material/...: and emoji
+# codes (:), and e-mail and http:// autolinks (@ :). Other punctuation (. - ( ) ' % ...) stays as it is, so
+# the text reads (and searches) as written.
+_SPECIAL = re.compile(r"([\\`*_~\[\]<>&#|$:@])")
+_BREAKS = re.compile(r"[\r\n\t\v\f\u0085\u2028\u2029]+")
+# what opens a block only at the start of a line: a list item ("- x", "+ x", "1. x", "1) x")
+_LIST_START = re.compile(r"^(\s*)([-+]|\d+[.)])")
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # a bare "www.example.org" becomes a link in GitHub Markdown
+
+
+def md(text: object) -> str:
+    """``text`` (any value; ``None`` is empty) as Markdown that displays exactly these characters, on one line."""
+    if text is None:
+        return ""
+    escaped = _SPECIAL.sub(r"\\\1", _BREAKS.sub(" ", str(text)))
+    escaped = _LIST_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped)
+    return _WWW.sub(r"\1\\.", escaped)
+
+
+def code(text: object) -> str:
+    """``text`` as an inline code span: nothing inside is interpreted, whatever backticks it holds."""
+    body = _BREAKS.sub(" ", "" if text is None else str(text))
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") or not body.strip() else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
