@@ -7,11 +7,13 @@ Skipped only when Debian's chromium is absent (a developer box); `.ci/run` insta
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +276,62 @@ def test_landing_is_usable_from_the_keyboard_in_chromium(server: str, browser: o
     page.get_by_role("button", name="Open its funnel, this trust highlighted").first.wait_for(timeout=60_000)
     assert "trust=ZA4" in page.url
     _screenshot(page, tmp_path, "landing_keyboard")
+
+
+def test_hostile_names_render_as_text_in_chromium(browser: object, tmp_path: Path) -> None:
+    """#15 item 7: a trust named like a Markdown link or an <img>, an alliance named like an image, and an
+    indicator title with HTML are shown as their characters; the page holds no link or image to them."""
+    from hostile.markup import hostile_project
+
+    catalogue = hostile_project(tmp_path, ROOT)
+    port = _free_port()
+    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(catalogue), "AUDIT_METRICS_STORE": str(tmp_path / "none")}
+    with (tmp_path / "streamlit.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url)
+                if urllib.parse.urlsplit(r.url).hostname not in {None, "127.0.0.1"} else None)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        checks = [
+            ("?view=Trust+profile&trust=ZA0", "[x](http://evil) T0"),  # trust header: a Markdown link
+            ("?view=Trust+profile&trust=ZA2", "<img src=x onerror=alert(1)> T2"),  # an HTML image
+            ("?view=Indicator&indicator=bowel_mort90", "90-day **bold** [t](http://evil) <b>x</b> $x$ mortality"),
+            ("?view=Cancer+Alliance&alliance=" + urllib.parse.quote("![](http://evil/i.png) A1"),
+             "![](http://evil/i.png) A1"),
+        ]
+        for query, literal in checks:
+            page.goto(url + "/" + query)
+            _wait_for_app(page)
+            # the name, as its characters (an invisible word joiner, U+2060, keeps addresses from becoming links)
+            shown = re.compile("\u2060?".join(map(re.escape, literal)))
+            page.get_by_text(shown).first.wait_for(timeout=60_000)
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, query
+            # (Streamlit's own heading anchors, href="#slug", are links within the page)
+            assert page.locator('a[href*="evil"]:not([href^="#"])').count() == 0, query
+            assert page.locator('img[src*="evil"], img[src="x"], image[href*="evil"]').count() == 0, query
+            assert page.locator("h1 >> text=heading").count() == 0, query
+            assert page.locator('.js-plotly-plot a, .js-plotly-plot [href*="evil"]').count() == 0, query
+        assert fetched == [], fetched  # the browser fetched nothing from elsewhere (no attacker's image)
+        assert dialogs == []
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)

@@ -18,23 +18,27 @@ __all__ = ["code", "md"]
 
 # characters that can open a Markdown, HTML, LaTeX or Streamlit construct, each of which CommonMark lets a
 # backslash make literal: emphasis and strikethrough (* _ ~), code (`), links and images ([ ]), raw HTML and
-# entities (< > &), headings (#), tables (|), LaTeX ($), Streamlit's :colour[...], :material/...: and emoji
-# codes (:), and e-mail and http:// autolinks (@ :). Other punctuation (. - ( ) ' % ...) stays as it is, so
-# the text reads (and searches) as written.
-_SPECIAL = re.compile(r"([\\`*_~\[\]<>&#|$:@])")
+# entities (< > &), headings (#), tables (|), LaTeX ($) and Streamlit's :colour[...], :material/...: and
+# emoji codes (:). Other punctuation (. - ( ) ' % ...) stays as it is, so the text reads as written.
+_SPECIAL = re.compile(r"([\\`*_~\[\]<>&#|$:])")
 _BREAKS = re.compile(r"[\r\n\t\v\f\u0085\u2028\u2029]+")
 # what opens a block only at the start of a line: a list item ("- x", "+ x", "1. x", "1) x")
 _LIST_START = re.compile(r"^(\s*)([-+]|\d+[.)])")
-_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # a bare "www.example.org" becomes a link in GitHub Markdown
+# GitHub Markdown also links bare addresses (www.x.org, http://x.org, a@x.org), and Streamlit does so after
+# backslash escapes are read, so they cannot stop it: an invisible WORD JOINER (U+2060) inside the pattern does
+_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(www)(\.)|(\\:)(//)|(@)")
 
 
 def md(text: object) -> str:
-    """``text`` (any value; ``None`` is empty) as Markdown that displays exactly these characters, on one line."""
+    """``text`` (any value; ``None`` is empty) as Markdown that displays exactly these characters, on one line
+    (a bare web or e-mail address also gets an invisible word joiner, so that it is not made a link)."""
     if text is None:
         return ""
     escaped = _SPECIAL.sub(r"\\\1", _BREAKS.sub(" ", str(text)))
     escaped = _LIST_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped)
-    return _WWW.sub(r"\1\\.", escaped)
+    return _AUTOLINK.sub(lambda m: _JOINER.join(g for g in m.groups() if g is not None) if m.group(5) is None
+                         else _JOINER + "@", escaped)
 
 
 def code(text: object) -> str:
