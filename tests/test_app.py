@@ -416,7 +416,7 @@ def test_outlier_table_on_screen_is_suppressed() -> None:
     for column in ("value", "adjusted_value", "z", "p_value"):  # nothing that gives the count back
         assert hidden[column].isna().all(), column
     captions = " ".join(c.value for c in at.caption)
-    assert "shown as '*'" in captions and "not listed because the flag alone would reveal" in captions
+    assert "shown as '\\*'" in captions and "not listed because the flag alone would reveal" in captions  # the symbol escaped (shown as itself)
 
 
 def test_alliance_excess_table_is_suppressed_with_complements() -> None:

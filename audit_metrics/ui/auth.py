@@ -19,8 +19,6 @@ import sys
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from audit_metrics.ui.text import md
-
 __all__ = ["can_edit", "editing_off_message", "editor_emails", "local_editing", "show_sign_in", "sign_in_configured",
            "signed_in_email"]
 
@@ -86,6 +84,6 @@ def show_sign_in() -> None:
             st.login()
         return
     role = "editor" if email in editor_emails() else "viewer: not on the editors' list"
-    st.caption(f"Signed in as {md(email)} ({role}).")
+    st.caption(f"Signed in as {email} ({role}).")
     if st.button("Sign out", key="auth_sign_out"):
         st.logout()

@@ -20,14 +20,16 @@ __all__ = ["code", "md"]
 # backslash make literal: emphasis and strikethrough (* _ ~), code (`), links and images ([ ]), raw HTML and
 # entities (< > &), headings (#), tables (|), LaTeX ($) and Streamlit's :colour[...], :material/...: and
 # emoji codes (:). Other punctuation (. - ( ) ' % ...) stays as it is, so the text reads as written.
-_SPECIAL = re.compile(r"([\\`*_~\[\]<>&#|$:])")
+# ":" only where a directive or emoji code could follow ("Trust: name" keeps its colon); "_" only where it
+# could open or close emphasis (never between two letters or digits: "monthly_outcomes" stays as it is)
+_SPECIAL = re.compile(r"([\\`*~\[\]<>&#|$]|:(?=[\w+-])|(?<![^\W_])_|_(?![^\W_]))")
 _BREAKS = re.compile(r"[\r\n\t\v\f\u0085\u2028\u2029]+")
 # what opens a block only at the start of a line: a list item ("- x", "+ x", "1. x", "1) x")
 _LIST_START = re.compile(r"^(\s*)([-+]|\d+[.)])")
 # GitHub Markdown also links bare addresses (www.x.org, http://x.org, a@x.org), and Streamlit does so after
 # backslash escapes are read, so they cannot stop it: an invisible WORD JOINER (U+2060) inside the pattern does
 _JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i)(www)(\.)|(\\:)(//)|(@)")
+_AUTOLINK = re.compile(r"(?i)(www)(\.)|(\\?:)(//)|(@)")
 
 
 def md(text: object) -> str:
