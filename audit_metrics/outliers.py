@@ -21,6 +21,7 @@ from audit_metrics.overdispersion import Overdispersion, estimate_overdispersion
 
 __all__ = [
     "STATUSES",
+    "UNSCORED_REASON",
     "Assessment",
     "assess_units",
     "coverage_label",
@@ -29,6 +30,9 @@ __all__ = [
 
 STATUSES = ("alarm_low", "alert_low", "within", "alert_high", "alarm_high", "not_assessed")
 STATUS_ENUM = pl.Enum(list(STATUSES))
+# why a unit with enough data has no z (#15): its expected spread is zero, e.g. normal-approximation limits at a
+# rate of 0% or 100%, where z = 0/0. Such a unit is not assessed; it is never shown as within the limits.
+UNSCORED_REASON = "no chance variation to test against (the expected spread is zero at this rate)"
 
 
 def bh_q_values(p: np.ndarray) -> np.ndarray:
@@ -80,6 +84,7 @@ class Assessment:
     status: np.ndarray      # strings from STATUSES
     overdispersion: Overdispersion
     method: str             # plain-English method statement
+    unscored: np.ndarray    # assessable units whose z is undefined (status not_assessed; UNSCORED_REASON)
 
 
 def _method_text(options: MethodOptions, statistic: str, od: Overdispersion, limit_method: str) -> str:
@@ -211,8 +216,10 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
             status[ok & (z > zc)] = f"{name}_high"
         if worse != "high":
             status[ok & (z < -zc)] = f"{name}_low"
+    unscored = ok & np.isnan(z)  # NaN compares false with every limit: without this it would read "within"
+    status[unscored] = "not_assessed"
     text = _method_text(options, statistic, od, limit_method)
     if worse is not None:
         text += (f"; one-sided test against the standard: only results {'above' if worse == 'high' else 'below'} "
                  "it (the worse side) are flagged")
-    return Assessment(z, scores.z, p, q, lims, status, od, text)
+    return Assessment(z, scores.z, p, q, lims, status, od, text, unscored)

@@ -40,7 +40,13 @@ from audit_metrics.io import (
     load_all,
     reading_once,
 )
-from audit_metrics.outliers import STATUS_ENUM, assess_units, coverage_label, status_label
+from audit_metrics.outliers import (
+    STATUS_ENUM,
+    UNSCORED_REASON,
+    assess_units,
+    coverage_label,
+    status_label,
+)
 from audit_metrics.overdispersion import Overdispersion
 from audit_metrics.risk import RiskModel, fit_risk_model
 
@@ -381,7 +387,15 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
                   external: bool = False) -> tuple[pl.DataFrame, Overdispersion]:
     o = frame["observed"].to_numpy().astype(float)
     x = _exposure(frame, spec.statistic)
-    size = frame["denominator"].to_numpy().astype(float) if "denominator" in frame.columns else x
+    small = f"fewer than {options.min_denominator:g} cases"
+    if "denominator" in frame.columns:
+        size = frame["denominator"].to_numpy().astype(float)
+    elif spec.statistic == "ratio":  # an O/E table without patient counts (#15): sized by its events, O or E
+        size = np.fmax(o, x)
+        small = (f"fewer than {options.min_denominator:g} observed and fewer than {options.min_denominator:g} "
+                 "expected events")
+    else:
+        size = x
     has_data = np.isfinite(o) & np.isfinite(x) & (x > 0)
     big_enough = has_data & (size >= options.min_denominator)
     assessable = big_enough if level != NATIONAL else np.zeros_like(has_data)
@@ -407,9 +421,10 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
         a = assess_units(np.where(has_data, o, np.nan), np.where(has_data, x, np.nan), assessable,
                          statistic=spec.statistic, options=options, target=theta0,
                          target_estimated=target_estimated, centre=centre, worse=spec.worse_side)
+    assessable = assessable & ~a.unscored  # a z of 0/0 is not a result (#15): not assessed, and why
     reason = np.where(level == NATIONAL, "national reference",
                       np.where(~has_data, "no data",
-                               np.where(~big_enough, f"fewer than {options.min_denominator:g} cases", "")))
+                               np.where(~big_enough, small, np.where(a.unscored, UNSCORED_REASON, ""))))
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(has_data, o / x, np.nan)
         crude = np.where(has_data, o / size, np.nan)

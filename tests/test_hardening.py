@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hostile.corpus import Variant, all_variants, base_project
@@ -46,6 +47,7 @@ from audit_metrics.exceptions import (
 )
 from audit_metrics.expressions import ExpressionProblem, compile_expression
 from audit_metrics.io import ReadLimits, Units, load_all, load_dataset, read_extract, read_mergers
+from audit_metrics.pipeline import AuditRun, run_audit
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "tests" / "catalogues" / "_base.yaml").read_text()
@@ -862,3 +864,81 @@ def test_hostile_names_are_shown_as_text_in_every_view(tmp_path: Path, monkeypat
     assert md("90-day **bold** [t](http://evil) <b>x</b> $x$ mortality") in seen
     assert "&lt;img src=x onerror=alert(1)&gt; T" in plotted and "90-day **bold** [t](http://evil) &lt;b&gt;x" in plotted
     assert md("![](http://evil/d.png) # heading <script>x</script>") in seen
+
+
+# --------------------------------------------------------------------------------------------
+# item 6 remainder: a z that cannot be computed is "not assessed", and an O/E table is sized by its events
+
+
+def _aggregate_project(tmp_path: Path, frame: pl.DataFrame, indicator: str) -> AuditRun:
+    frame.write_csv(tmp_path / "agg.csv")
+    (tmp_path / "trusts.csv").write_bytes((ROOT / "sample_data" / "trusts.csv").read_bytes())
+    (tmp_path / "indicators.yaml").write_text(f"""version: 1
+datasets:
+  agg: {{path: agg.csv, aggregate: true, period_column: period}}
+units: {{file: trusts.csv, code: trust_code, name: trust_name, groups: [cancer_alliance, region]}}
+indicators:
+  - {indicator}
+""")
+    return run_audit(load_catalogue(tmp_path / "indicators.yaml"))
+
+
+def _trust_codes() -> list[str]:
+    return pl.read_csv(ROOT / "sample_data" / "trusts.csv")["trust_code"].to_list()
+
+
+def test_undefined_z_is_not_assessed_not_within() -> None:
+    """Normal-approximation limits at a national rate of 0%: the standard error sqrt(p0 (1 - p0) / n) is 0,
+    so z = 0/0 is undefined. It was shown as "within" (as expected); it is "not assessed", with a reason."""
+    from audit_metrics.catalogue import MethodOptions
+    from audit_metrics.outliers import UNSCORED_REASON, assess_units
+
+    options = MethodOptions(limits=(0.95, 0.998), overdispersion="none", robust="winsorise", trim=0.1,
+                            min_denominator=10, min_units=10, limit_method="normal", fdr=False, transform="arcsine")
+    n = 20
+    a = assess_units(np.zeros(n), np.full(n, 50.0), np.ones(n, bool), statistic="proportion", options=options,
+                     target=0.0)
+    assert np.isnan(a.z).all()
+    assert set(a.status) == {"not_assessed"} and a.unscored.all()
+    assert "zero" in UNSCORED_REASON
+
+
+def test_undefined_z_end_to_end_says_why(tmp_path: Path) -> None:
+    codes = _trust_codes()
+    frame = pl.DataFrame({"trust_code": codes, "period": "2023/24", "patients": [50] * len(codes),
+                          "events": [0] * len(codes)})
+    run = _aggregate_project(tmp_path, frame, "{id: none_seen, title: Never happens, tumour_site: All, dataset: agg, "
+                             "numerator: events, denominator: patients, better: lower, limit_method: normal}")
+    t = run.results["none_seen"].table.filter(pl.col("level") == "trust")
+    assert t.height == len(codes)
+    assert (t["status"].cast(pl.String) == "not_assessed").all(), t["status"].value_counts()
+    assert t["not_assessed_reason"].is_not_null().all()
+    assert t["not_assessed_reason"].str.contains("zero").all(), t["not_assessed_reason"][0]
+    assert t["z"].is_null().all() or t["z"].is_nan().all()
+
+
+def test_oe_table_without_patient_counts_is_sized_by_its_events(tmp_path: Path) -> None:
+    """An observed/expected table has no patient count: a unit with O = 100 against E = 5 was "fewer than 10
+    cases" (E was read as the size). It is assessed (and flagged: P(O >= 100 | Poisson(5)) ~ 1e-86, far
+    beyond 99.8% limits); a unit with few observed *and* few expected events is not, and says so."""
+    from scipy import stats
+
+    codes = _trust_codes()
+    rng = np.random.default_rng(15)
+    expected = rng.uniform(20, 300, len(codes))
+    observed = rng.poisson(expected)
+    expected[0], observed[0] = 5.0, 100  # few expected, many observed
+    expected[1], observed[1] = 4.0, 3  # few of both
+    expected[2], observed[2] = 50.0, 2  # few observed, enough expected (assessed before and after)
+    frame = pl.DataFrame({"trust_code": codes, "period": "2023/24", "observed": observed,
+                          "expected": expected.round(2)})
+    run = _aggregate_project(tmp_path, frame, "{id: smr, title: Mortality ratio, tumour_site: All, dataset: agg, "
+                             "numerator: observed, expected: expected, statistic: ratio, better: lower}")
+    t = run.results["smr"].table.filter(pl.col("level") == "trust")
+    row = {r["unit_code"]: r for r in t.iter_rows(named=True)}
+    assert stats.poisson.sf(99, 5.0) < 1e-80  # the oracle: no funnel of 99.8% includes it
+    assert str(row[codes[0]]["status"]) == "alarm_high", row[codes[0]]
+    assert str(row[codes[1]]["status"]) == "not_assessed"
+    assert row[codes[1]]["not_assessed_reason"] == "fewer than 10 observed and fewer than 10 expected events"
+    assert str(row[codes[2]]["status"]) != "not_assessed"
+    assert (t["status"].cast(pl.String) == "not_assessed").sum() == 1

@@ -37,8 +37,11 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
                         f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard "
                         "deviations).")
         st.markdown(f"- **Overdispersion:** {narrative.overdispersion_sentence(od)}")
-        st.markdown(f"- **Minimum size:** units with fewer than {opts.min_denominator:g} patients are shown but "
-                    "not assessed.")
+        spec = result.spec
+        size = (f"fewer than {opts.min_denominator:g} observed and fewer than {opts.min_denominator:g} expected events"
+                if spec.statistic == "ratio" and spec.denominator is None and spec.risk_adjustment is None
+                else f"fewer than {opts.min_denominator:g} patients")  # an O/E table has no patient counts
+        st.markdown(f"- **Minimum size:** units with {size} are shown but not assessed.")
         at_level = result.table.filter(pl.col("level") == level, pl.col("period") == period)
         assessed = int((at_level["status"].cast(pl.String) != "not_assessed").sum())
         sides = 0.5 if result.spec.worse_side else 1.0
