@@ -15,6 +15,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import threading
 import time
 import zipfile
@@ -942,3 +943,112 @@ def test_oe_table_without_patient_counts_is_sized_by_its_events(tmp_path: Path) 
     assert row[codes[1]]["not_assessed_reason"] == "fewer than 10 observed and fewer than 10 expected events"
     assert str(row[codes[2]]["status"]) != "not_assessed"
     assert (t["status"].cast(pl.String) == "not_assessed").sum() == 1
+
+
+# --------------------------------------------------------------------------------------------
+# items 2 and 9 remainder: uploads are read within a time, memory and row budget; their folders are removed
+
+
+def _upload_csv(tmp_path: Path, rows: int) -> Path:
+    path = tmp_path / "upload.csv"
+    path.write_text("trust_code,period,patients,seen\n" + "".join(f"Z{i},2023/24,10,5\n" for i in range(rows)))
+    return path
+
+
+def test_upload_within_its_bounds_is_read_in_a_child_process(tmp_path: Path) -> None:
+    from audit_metrics.ui.uploads import UploadLimits, check_upload
+
+    check = check_upload(_upload_csv(tmp_path, 250), None, name="mine.csv", limits=UploadLimits())
+    assert check.ok and check.problem is None
+    assert check.rows == 250  # the lines written, less the header
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    ({"rows": 100}, "mine.csv has 250 rows; one upload may have at most 100"),
+    ({"seconds": 0.01}, "mine.csv took longer than 0.01 s to read"),
+    ({"memory_mb": 1}, "mine.csv needed more than 1 MB of memory to read"),
+])
+def test_upload_beyond_a_bound_is_refused_with_what_to_do(tmp_path: Path, limits: dict, expected: str) -> None:
+    from audit_metrics.ui.uploads import UploadLimits, check_upload
+
+    if "memory_mb" in limits and not Path("/proc/self/status").exists():
+        pytest.skip("resident memory is read from /proc")
+    check = check_upload(_upload_csv(tmp_path, 250), None, name="mine.csv", limits=UploadLimits(**limits))
+    assert not check.ok
+    assert check.problem is not None and check.problem.startswith(expected), check.problem
+    assert "smaller extract" in check.problem and str(tmp_path) not in check.problem
+
+
+def test_upload_that_is_not_a_workbook_is_a_message(tmp_path: Path) -> None:
+    from audit_metrics.ui.uploads import check_upload
+
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    check = check_upload(path, None, name="x.xlsx")
+    assert not check.ok and check.problem and "Traceback" not in check.problem
+
+
+def test_upload_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit_metrics.ui.uploads import UploadLimits
+
+    monkeypatch.setenv("AUDIT_METRICS_UPLOAD_SECONDS", "30")
+    monkeypatch.setenv("AUDIT_METRICS_UPLOAD_ROWS", "1e6")
+    monkeypatch.setenv("AUDIT_METRICS_UPLOAD_MEMORY_MB", "lots")  # malformed: the default bound stays
+    assert UploadLimits.from_env() == UploadLimits(seconds=30.0, rows=1_000_000)
+
+
+def test_upload_folder_goes_with_its_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from audit_metrics.ui.uploads import UploadFolder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    owner = UploadFolder()
+    (owner.path / "patients.abc.csv").write_text("x\n1\n")
+    path = owner.path
+    assert path.parent == tmp_path and path.is_dir()
+    del owner  # Streamlit discards a session's state some time after its tab closes
+    gc.collect()
+    assert not path.exists()
+    again = UploadFolder()
+    again.remove()  # "Go back to the bundled sample data"
+    assert not again.path.exists() and again.removed
+
+
+def test_stale_upload_folders_are_removed_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit_metrics.ui.uploads import FOLDER_PREFIX, UploadFolder, remove_stale_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh, other = tmp_path / f"{FOLDER_PREFIX}old", tmp_path / f"{FOLDER_PREFIX}fresh", tmp_path / "other_old"
+    for folder in (old, fresh, other):
+        folder.mkdir()
+        (folder / "f.csv").write_text("x\n")
+    live = UploadFolder()  # a session of this server: kept however old
+    two_days_ago = time.time() - 48 * 3600
+    for path in (old, old / "f.csv", other, other / "f.csv", live.path):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert remove_stale_folders(root=tmp_path) == [old]
+    assert not old.exists() and fresh.exists() and other.exists() and live.path.exists()
+    live.remove()
+
+
+def test_upload_over_the_row_bound_is_refused_in_the_data_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AUDIT_METRICS_UPLOAD_ROWS", "5")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.query_params["view"] = "Data"
+    at.run()
+    at.selectbox(key="data_name").set_value("lung_cns").run()
+    body = "trust_code,trust_name,cancer_alliance,period,patients,seen_by_cns\n" + "".join(
+        f"ZA{i},T{i},A,2021/22,20,10\n" for i in range(8))
+    at.file_uploader(key="data_upload").set_value(("big.csv", body.encode(), "text/csv")).run()
+    at.button(key="data_use").click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "big.csv cannot replace the lung\\_cns dataset" in errors or "big.csv cannot replace the lung_cns" in errors
+    detail = " ".join(c.value for c in at.code)
+    assert "big.csv has 8 rows; one upload may have at most 5" in detail
+    assert "/tmp" not in detail and not at.session_state["data_overrides"]
+    folder = at.session_state["upload_folder"].path
+    assert folder.is_dir() and list(folder.iterdir()) == []  # the refused file is not kept

@@ -14,6 +14,7 @@ import streamlit as st
 from audit_metrics.catalogue import LoadedCatalogue, read_catalogue_text
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
+from audit_metrics.ui import uploads
 from audit_metrics.ui.state import (
     MAX_UPLOAD_MB,
     _file_identity,
@@ -25,6 +26,7 @@ from audit_metrics.ui.state import (
 from audit_metrics.ui.text import md
 
 MAX_SHOWN = 20
+uploads.remove_stale_folders()  # left by an earlier server (a crash or a killed container): once, at start
 
 
 def _missing_columns(problems: list[str], filename: str) -> str | None:
@@ -60,6 +62,15 @@ def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[
     return lines
 
 
+def _session_folder() -> Path:
+    """This session's upload folder, deleted with its files when the session ends (see ``uploads``)."""
+    owner = st.session_state.get("upload_folder")
+    if owner is None or owner.removed or not owner.path.is_dir():
+        owner = uploads.UploadFolder()
+        st.session_state["upload_folder"] = owner
+    return owner.path
+
+
 def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Data")
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
@@ -85,14 +96,20 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
         if suffix not in {".csv", ".parquet", ".xlsx"}:
             st.error("Use a .csv, .parquet or .xlsx file.")
         else:
-            folder = Path(st.session_state.setdefault("upload_dir", tempfile.mkdtemp(prefix="audit_metrics_")))
+            folder = _session_folder()
             # a new name per attempt (never the uploaded name: nothing escapes the folder), so a rejected
             # file never replaces the one in use
             fd, created = tempfile.mkstemp(dir=folder, prefix=f"{name}.", suffix=suffix)
             target = Path(created)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(upload.getvalue())
-            problems = _problems_with({**overrides, name: str(target)}, shown={str(target): upload.name})
+            # read first in a bounded child process (time, memory, rows): the server never reads a file that
+            # would exceed them (#15)
+            with st.spinner(f"Checking {md(upload.name)}..."):
+                check = uploads.check_upload(target, loaded.catalogue.datasets[name], name=upload.name)
+            problems = ([check.problem.replace(str(target), upload.name).replace(str(folder) + "/", "")]
+                        if check.problem else
+                        _problems_with({**overrides, name: str(target)}, shown={str(target): upload.name}))
             if problems:
                 target.unlink(missing_ok=True)
                 st.session_state["data_problems"] = (name, upload.name, problems)
@@ -125,4 +142,7 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.info("Using uploaded data for: " + ", ".join(map(md, overrides)))
         if st.button("Go back to the bundled sample data", key="data_reset"):
             st.session_state["data_overrides"] = {}
+            owner = st.session_state.pop("upload_folder", None)
+            if owner is not None:
+                owner.remove()  # the uploaded files go with it
             st.rerun()
