@@ -395,6 +395,9 @@ def aggregate_variants() -> list[Variant]:
         Variant(kind, "missing_count_column", "error", _edit(name, lambda t: t.replace("seen", "seen_by")),
                 "seen"),
         Variant(kind, "header_only", "clean", _write(name, "trust_code,period,patients,seen\n")),
+        # #15 item 6: no events anywhere (a national rate of 0%): accepted; where z is then undefined the units
+        # are "not assessed" with the reason (test_undefined_z_end_to_end_says_why)
+        Variant(kind, "no_events_anywhere", "clean", _as_parquet(name, lambda f: f.with_columns(pl.lit(0).alias("seen")))),
         Variant(kind, "parquet_good", "clean", _as_parquet(name)),
         Variant(kind, "parquet_float_counts", "clean", _as_parquet(
             name, lambda f: f.with_columns(pl.col("seen").cast(pl.Float64) + 0.5))),
@@ -428,6 +431,11 @@ def units_variants() -> list[Variant]:
         Variant(kind, "formula_names", "clean", _cell(name, 3, "trust_name", '"=HYPERLINK(""http://x"",""y"")"')),
         Variant(kind, "html_names", "clean", _cell(name, 3, "alliance", "<script>alert(1)</script>")),
         Variant(kind, "markdown_image_name", "clean", _cell(name, 3, "trust_name", "![x](http://evil/x.png)")),
+        # #15 item 7: accepted as data; the dashboard shows them as text (tests/hostile/markup.py, test_hardening)
+        Variant(kind, "markdown_link_name", "clean", _cell(name, 3, "trust_name", "[details](http://evil)")),
+        Variant(kind, "latex_and_directive_name", "clean", _cell(name, 4, "trust_name", "$x$ :red[x] **b**")),
+        Variant(kind, "bare_address_alliance", "clean", _cell(name, 3, "alliance", "www.evil.example a@evil.example")),
+        Variant(kind, "heading_region", "clean", _cell(name, 3, "region", "# heading")),
         Variant(kind, "long_names", "clean", _cell(name, 3, "trust_name", "N" * 100_000)),
         Variant(kind, "many_units", "clean", _append(name, "".join(
             f"U{i},Unit {i},Alliance {i % 9},Region {i % 4},{i}\n" for i in range(10_000)))),
