@@ -117,6 +117,12 @@ class DatasetSpec(_Model):
     aggregate: bool | None = Field(
         None, description="One row per unit (and period) with count columns. When omitted, an indicator "
         "that names a denominator reads the dataset as aggregate.")
+    fractional_counts: Literal["exclude", "allow"] = Field(
+        "exclude", description="Count columns (aggregate numerators and denominators) hold whole numbers: a row "
+        "with a count such as 6.5 is excluded and reported ('exclude', the default). 'allow' accepts counts that "
+        "are not whole, for published tables that share a patient between providers (NHS England's Cancer "
+        "Waiting Times credit each of two trusts with half a patient); exact limits then use the continuous "
+        "extension of the binomial/Poisson distribution (README 'Half counts').")
 
     @model_validator(mode="before")
     @classmethod
@@ -936,6 +942,16 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     compile_expression(ind.cohort, schema)
                 except ExpressionProblem as exc:
                     add((*base, "cohort"), f"{ind.id}.cohort: {exc.message}", exc.hint)
+            ds_spec = cat.datasets[ind.dataset]
+            if ds_spec.fractional_counts == "allow":
+                for key in ["numerator", *(["denominator"] if ind.statistic != "rate" else [])]:
+                    col = getattr(ind, key)
+                    if col is not None and ds_spec.columns.get(col) == "integer":
+                        add(("datasets", ind.dataset, "columns", col),
+                            f"column {col!r} is declared integer, but dataset {ind.dataset!r} allows fractional "
+                            f"counts ({ind.id}.{key})",
+                            f"declare it float (datasets.{ind.dataset}.columns.{col}: float), or remove "
+                            "fractional_counts: allow to keep whole numbers only")
             if ind.risk_adjustment is not None:
                 add((*base, "risk_adjustment"), f"{ind.id}: risk adjustment needs patient-level data",
                     "supply expected counts in an 'expected' column instead")

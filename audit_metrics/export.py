@@ -110,6 +110,13 @@ def _withheld_counts(statuses: dict[int, str]) -> set[int]:
         return withheld
 
 
+def _small_count(count: pl.Expr, rule: SuppressionSpec) -> pl.Expr:
+    """A count in [min_count, max_count]; a half count (a patient shared between two trusts) just below
+    min_count, such as 0.5, is a patient too, so the range is (min_count - 1, max_count]: the same whole
+    numbers."""
+    return (count > rule.min_count - 1) & (count <= rule.max_count)
+
+
 def status_reveals_count(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.Series:
     """True where a row's observed count is suppressed and its status must be withheld too.
 
@@ -124,7 +131,7 @@ def status_reveals_count(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.Serie
     observed, value = pl.col("observed"), pl.col("value")
     status = pl.col("status").cast(pl.String)
     candidates = list(range(rule.min_count, rule.max_count + 1))
-    checkable = (observed.is_between(rule.min_count, rule.max_count) & value.is_finite() & (value > 0)
+    checkable = (_small_count(observed, rule) & value.is_finite() & (value > 0)
                  & status.is_in(["alarm_low", "alert_low", "within", "alert_high", "alarm_high"])
                  & pl.all_horizontal(pl.col(c).is_finite() for c in ("lower_alert", "upper_alert", "lower_alarm",
                                                                        "upper_alarm"))).fill_null(False)
@@ -156,7 +163,7 @@ def suppress(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.DataFrame:
     present = [c for c in COUNT_COLUMNS if c in frame.columns]
     if not present:
         return frame.with_columns(pl.lit(False).alias("suppressed"))
-    small = pl.any_horizontal([pl.col(c).is_between(rule.min_count, rule.max_count) for c in present])
+    small = pl.any_horizontal([_small_count(pl.col(c), rule) for c in present])
     out = frame.with_columns(small.fill_null(False).alias("_small"),
                              status_reveals_count(frame, rule))
     withheld = [pl.when(pl.col("_pins")).then(None).otherwise(pl.col(c)).alias(c)
@@ -165,7 +172,7 @@ def suppress(frame: pl.DataFrame, rule: SuppressionSpec) -> pl.DataFrame:
         withheld.append(pl.when(pl.col("_pins")).then(pl.lit(WITHHELD_LABEL)).otherwise(pl.col("status_label"))
                         .alias("status_label"))
     out = out.with_columns(
-        *[pl.when(pl.col(c).is_between(rule.min_count, rule.max_count)).then(pl.lit(rule.symbol))
+        *[pl.when(_small_count(pl.col(c), rule)).then(pl.lit(rule.symbol))
           .otherwise(_count_text(pl.col(c))).alias(c) for c in present],
         *[pl.when(pl.col("_small")).then(None).otherwise(pl.col(c)).alias(c) for c in derived_columns(frame)],
         *withheld,

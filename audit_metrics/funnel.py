@@ -29,6 +29,32 @@ Limit methods
 Every method also yields a z-score on its own scale such that a unit lies outside the coverage-c
 limits exactly when :math:`|z| > z_c`, so the status, the limits and the p-value always agree.
 
+Counts that are not whole numbers
+---------------------------------
+Published tables may share a patient between two providers (NHS England's Cancer Waiting Times count
+half a patient at each), so O and n can be 6.5 (datasets with ``fractional_counts: allow``). Every
+method is defined for them, by the continuous extension of the count distributions:
+
+* the binomial and Poisson distribution functions are the regularised incomplete beta and gamma
+  functions, :math:`F(k; n, p) = I_{1-p}(n - k, k + 1)` and :math:`F(k; \mu) = Q(k + 1, \mu)`
+  (``scipy.special.betainc``, ``pdtr``; DLMF 8.17.5 and 8.4.10), which are defined and continuous for a
+  real n (a denominator of 12.5: the mass beyond :math:`\lfloor n \rfloor` lies on :math:`\lceil n \rceil`)
+  and equal ``scipy.stats.binom``/``poisson`` at whole numbers;
+* an observed count is placed by Spiegelhalter's linear interpolation of F between whole counts, the
+  same interpolation that gives the ``exact`` limits: :math:`G(O - \tfrac12)`, which is the mid-P
+  :math:`F(O-1) + \tfrac12 P(O)` at a whole O and exactly :math:`F(k)` at :math:`O = k + \tfrac12`. It is
+  continuous and non-decreasing in O, and a unit is outside its drawn limits exactly when its position
+  is beyond the limit's level. (The incomplete beta/gamma in the count itself,
+  :math:`I_{1-p}(n - O, O + 1)`, is an equally continuous extension but not the one the limits are drawn
+  with: a half count could then sit inside its limits and be flagged, or the reverse.)
+* ``exact_ci`` places O on the Gamma distribution function (continuous in O); ``normal`` and
+  ``transformed`` use O/x.
+
+Source: Spiegelhalter 2005 (Stat Med appendix) for the interpolation; the incomplete beta/gamma
+representation of the binomial/Poisson distribution functions: NIST DLMF §8.17(i), §8.4; Johnson, Kemp
+& Kotz, Univariate Discrete Distributions, 3rd ed. (2005), chapters 3 (binomial) and 4 (Poisson). Tested in
+``tests/test_fractional_counts.py``.
+
 References
 ----------
 Spiegelhalter DJ. Funnel plots for comparing institutional performance. Stat Med 2005;24:1185-202.

@@ -688,6 +688,10 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
             continue
         if src == pl.String:
             exprs.append(_cast_text(pl.col(name), dtype).alias(name))
+        elif src.is_float() and dtype.is_integer():
+            # a typed (Parquet) 6.5 is not a whole number: null, so excluded and reported, never truncated to 6
+            col = pl.col(name)
+            exprs.append(pl.when(col == col.round(0)).then(col).cast(dtype, strict=False).alias(name))
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
     typed = raw.with_columns(exprs) if exprs else raw
@@ -973,7 +977,10 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         if col not in raw.columns:
             raise ExtractError(Problem(str(path), message, max(layout.header_line, 1), col,
                                        hint=missing_column_hint(path, spec, col, raw.columns)))
-    typed, wanted = _typed(raw, spec, integer=count_columns, real=real_columns,
+    fractional = spec.fractional_counts == "allow"
+    # counts are whole numbers unless the catalogue says the table shares patients (half counts)
+    typed, wanted = _typed(raw, spec, integer=() if fractional else count_columns,
+                           real=[*count_columns, *real_columns] if fractional else real_columns,
                            infer=_format_of(path, spec) != "parquet")
     if typed_later:
         _forget(path, spec)
@@ -988,10 +995,16 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         first(pl.col(ROW).is_in(list(fields)),
               pl.format("row has {} fields, header has " + str(layout.width),
                         pl.col(ROW).replace_strict(fields, default=None, return_dtype=pl.Int64)))
+    whole_hint = f" (a shared count such as 6.5? add fractional_counts: allow to datasets.{name})"
     for col, dtype in wanted.items():
         if raw[col].dtype != dtype:
+            hint = whole_hint if col in count_columns and dtype.is_integer() and not fractional else ""
             first(pl.col(col).is_null() & raw_not_blank(raw, col),
-                  f"value is not {_type_word(dtype)} in column '{col}'")
+                  f"value is not {_type_word(dtype)} in column '{col}'{hint}")
+    for col in [] if fractional else count_columns:
+        if typed.schema[col].is_float():  # declared float, or a typed float column: still whole numbers only
+            first(pl.col(col).is_finite() & (pl.col(col) != pl.col(col).round(0)),
+                  f"value is not a whole number in column '{col}'{whole_hint}")
     for col, dtype in typed.schema.items():
         # NaN compares greater than every number in polars (so 'x >= 3' would hold) and inf is no
         # measurement either: a row holding one is excluded like any other value that is not a number

@@ -463,7 +463,10 @@ def scale_formatter(result: ResultOnScale):
 
 
 def _count(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f}"
+    """12 patients as '12'; a published half count (a shared patient) as '12.5', never rounded."""
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
 
 
 def counts_phrase(result: ResultOnScale, *, symbol: str = "*") -> str:
