@@ -85,7 +85,9 @@ def test_row_exclusions_carry_reasons_and_lines(tmp_path: Path) -> None:
     acc = _load(_write(tmp_path, text)).accounting
     reasons = {e.reason: e.examples for e in acc.exclusions}
     assert reasons == {
-        "value is not a whole number in column 'num'": (3, 12),
+        # the reason names the option for published half counts (#9 item 4)
+        "value is not a whole number in column 'num' (a shared count such as 6.5? add fractional_counts: allow "
+        "to datasets.agg)": (3, 12),
         "negative value in num": (4,),
         "num greater than den": (5,),
         "unknown unit code in code": (6,),
