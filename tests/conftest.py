@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# no results store shared between tests or runs (the dashboard's default is on); tests/test_results_cache.py
+# switches it on where it is tested
+os.environ["AUDIT_METRICS_RESULTS_CACHE"] = "off"
 
 
 @pytest.fixture(scope="session")

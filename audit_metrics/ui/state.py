@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from audit_metrics import narrative, sharing, views
+from audit_metrics import narrative, results_cache, sharing, views
 from audit_metrics.catalogue import (
     LoadedCatalogue,
     check_catalogue,
@@ -79,8 +79,10 @@ def _parsed(path: str, text_digest: str, _text: str) -> LoadedCatalogue:
 
 @st.cache_resource(show_spinner="Computing funnel limits and outlier status...", max_entries=8)
 def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data_digest: str,
-            _text: str) -> tuple[LoadedCatalogue, AuditRun]:
-    """Validate and compute everything. Keyed on the catalogue text and the extracts' identity.
+            _text: str) -> tuple[LoadedCatalogue, AuditRun, str]:
+    """Validate and compute everything, or load it from the results store when every input is unchanged
+    (``results_cache``: a restarted server does not recompute). Keyed in memory on the catalogue text and the
+    extracts' identity; returns a sentence saying where the results came from.
 
     Uses the very text that was hashed, not a second read of the file, so a catalogue saved in between
     cannot be stored under the previous version's key.
@@ -89,7 +91,12 @@ def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data
     loaded, problems = check_catalogue(_text, file=path, base_dir=Path(path).parent, data=dict(data))
     if problems or loaded is None:
         raise CatalogueError(problems)
-    return loaded, run_audit(loaded, data=dict(data))
+    if data:  # uploaded data: kept in memory for the session, never written to the store
+        return loaded, run_audit(loaded, data=dict(data)), "Results computed for the uploaded data (not stored)."
+    manifest = results_cache.input_manifest(Path(path), _text, results_cache.input_files(loaded))
+    outcome = results_cache.load_or_compute(results_cache.cache_dir(), catalogue_path=Path(path), manifest=manifest,
+                                            compute=lambda: run_audit(loaded), expected_type=AuditRun)
+    return loaded, outcome.run, outcome.note
 
 
 # Shared by every session (cache_resource hands out the same object; cache_data would unpickle a copy per
@@ -117,7 +124,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed
             files.append(path.parent / draft.catalogue.units.file)
         data_key = _file_identity(files)
-        loaded, run = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
+        loaded, run, note = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {md(path.name)} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
@@ -129,6 +136,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
             st.rerun()
         return None
     st.session_state["synthetic_data"] = sharing.run_uses_bundled_sample(run)  # charts carry a watermark
+    st.sidebar.caption(note)  # where the results came from (stored, computed, and why)
     return loaded, run, key + data_key
 
 
