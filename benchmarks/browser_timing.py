@@ -1,0 +1,333 @@
+"""Dashboard speed in a real browser: `python benchmarks/browser_timing.py` (see README "Performance").
+
+Starts the dashboard on its own port and drives headless Debian chromium through Playwright. It times:
+
+* **navigation → first chart drawn**: from `page.goto` to a Plotly chart with the expected title in the page
+  (`.js-plotly-plot .main-svg` drawn, checked through Plotly's own figure state), in three situations:
+  - ``restart``: a newly started server whose results store already holds the results (the target case),
+  - ``cold``: a newly started server with an empty results store (computes everything; `--store off` gives this
+    without writing a store),
+  - ``warm``: a new browser tab on a server that has already computed (the in-memory cache);
+* **each switch → its chart drawn**: view, indicator, chart type, highlighted trust and the trust profile's trust.
+  A switch counts as done when a chart with the expected title whose content was not on the page before the
+  click is drawn.
+
+Every measurement is the median of ``--repeat`` (default 3); each restart is a new server process. It records the
+machine's load (`uptime`) before and after and the CPU count, prints a table and writes
+benchmarks/results/browser_timing.md (or ``--out``). ``--data DIR`` runs on an extract folder laid out like
+`sample_data/` (patients.parquet, lung_cns_by_trust.csv, ...); ``--generate N`` first writes one of N patients
+into benchmarks/data/nN with the sample generator (as run_benchmark.py does). Nothing here is a test: it is not
+part of `.ci/run`, and it asserts no time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = ROOT / "benchmarks" / "data"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run"]
+TIMEOUT_MS = 180_000
+SWITCH_TIMEOUT_MS = 30_000
+
+# every chart on the page: its title and a signature of its content (trace names, sizes and end points), so a
+# redrawn chart with the same title but other content (another trust highlighted, the caterpillar) counts as new
+_SIGNATURES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(
+    gd => gd._fullLayout && gd.querySelector('.main-svg')).map(gd => {
+      const t = gd._fullLayout.title && gd._fullLayout.title.text ? String(gd._fullLayout.title.text) : '';
+      const traces = (gd._fullData || []).map(d => {
+        const x = d.x || [], y = d.y || [];
+        return [d.name, d.type, x.length, String(x[0]), String(x[x.length - 1]), String(y[0]),
+                String(y[y.length - 1]), String(d.text && d.text.join ? d.text.join('|').slice(0, 200) : '')].join('~');
+      }).join(';');
+      return t + '##' + traces;
+    })"""
+
+_WAIT_NEW = f"""([before, title]) => {{
+    const now = ({_SIGNATURES})();
+    return now.some(s => !before.includes(s) && s.split('##')[0].includes(title));
+}}"""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One switch: what to do, and the title (a part of it) of the chart it should draw."""
+
+    name: str
+    title: str
+    action: str  # "view:NAME", "select:LABEL=TEXT", "radio:TEXT"
+
+
+# from the Overview: each view, then changes within the Indicator and Trust profile views
+STEPS = (
+    Step("view: Indicator", "", "view:Indicator"),
+    Step("indicator: lung CNS", "clinical nurse specialist", "select:Indicator=clinical nurse specialist"),
+    Step("chart: caterpillar", "clinical nurse specialist", "radio:Caterpillar (ranked intervals)"),
+    Step("highlight a trust", "clinical nurse specialist", "select:Highlight a trust=ZB1"),
+    Step("view: Trust profile", "slice through its funnel", "view:Trust profile"),
+    Step("trust: another trust", "slice through its funnel", "select:Trust=ZC3"),
+    Step("view: Cancer Alliance", "", "view:Cancer Alliance"),
+    Step("view: Overview", "Outlier status", "view:Overview"),
+)
+FIRST = ("/?view=Overview", "Outlier status")
+
+
+def _free_port() -> int:
+    for _ in range(50):
+        port = 8600 + int.from_bytes(os.urandom(2), "big") % 400
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    msg = "no free port in 8600-8999"
+    raise RuntimeError(msg)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+class Server:
+    """`streamlit run app.py` on its own port, with the given catalogue and results store."""
+
+    def __init__(self, catalogue: Path, store: str, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(catalogue), "AUDIT_METRICS_RESULTS_CACHE": store}
+        self._log = log.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"], stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        msg = f"streamlit did not start (log: {log})"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self._log.close()
+
+
+def _signatures(page) -> list[str]:
+    return page.evaluate(_SIGNATURES)
+
+
+def _wait_chart(page, before: list[str], title: str, timeout: float = TIMEOUT_MS) -> None:
+    page.wait_for_function(_WAIT_NEW, arg=[before, title], timeout=timeout, polling="raf")
+
+
+def _act(page, action: str) -> None:
+    kind, _, what = action.partition(":")
+    if kind == "view":
+        page.locator('[data-testid="stSidebar"]').get_by_text(what, exact=True).click()
+    elif kind == "radio":
+        page.get_by_text(what, exact=True).click()
+    elif kind == "select":
+        label, _, text = what.partition("=")
+        box = page.locator('[data-testid="stSelectbox"]').filter(
+            has=page.locator('[data-testid="stWidgetLabel"]').get_by_text(label, exact=False)).first
+        box.click()
+        page.keyboard.type(text)  # the option list is virtualised: filter it to the wanted option first
+        page.get_by_role("option").filter(has_text=text).first.click()
+    else:
+        msg = f"unknown action {action!r}"
+        raise ValueError(msg)
+
+
+def first_chart(browser, url: str) -> tuple[float, object]:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    t0 = time.perf_counter()
+    page.goto(url + FIRST[0])
+    _wait_chart(page, [], FIRST[1])
+    return time.perf_counter() - t0, page
+
+
+def switches(page) -> dict[str, float]:
+    """Each step's time; a step whose chart never came is reported (NaN), with the charts that were on screen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    out: dict[str, float] = {}
+    for step in STEPS:
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                               timeout=TIMEOUT_MS)
+        before = _signatures(page)
+        t0 = time.perf_counter()
+        try:
+            _act(page, step.action)
+            _wait_chart(page, before, step.title, timeout=SWITCH_TIMEOUT_MS)
+        except PlaywrightTimeout as exc:
+            titles = sorted({s.split("##")[0] for s in _signatures(page)})
+            print(f"  {step.name}: no new chart titled {step.title!r} within {SWITCH_TIMEOUT_MS / 1000:.0f} s "
+                  f"({str(exc).splitlines()[0]}); charts on screen: {titles}", file=sys.stderr, flush=True)
+            out[step.name] = float("nan")
+            continue
+        out[step.name] = time.perf_counter() - t0
+    return out
+
+
+def _catalogue_for(data: Path | None, folder: Path) -> Path:
+    """The bundled catalogue, pointed at another extract folder (absolute paths) when ``data`` is given."""
+    if data is None:
+        return ROOT / "indicators.yaml"
+    text = (ROOT / "indicators.yaml").read_text().replace("sample_data/", f"{data.resolve()}/")
+    target = folder / "indicators.yaml"
+    target.write_text(text)
+    return target
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="browser_timing_"))
+    log = work / "streamlit.log"
+    catalogue = _catalogue_for(args.data, work)
+    store = "off" if args.store == "off" else str(work / "store")
+    report: dict[str, object] = {"load_before": uptime(), "cpus": os.cpu_count(), "data": str(args.data or "sample_data"),
+                                 "python": platform.python_version(), "platform": platform.platform()}
+    firsts: dict[str, list[float]] = {"cold": [], "restart": [], "warm": []}
+    switch_runs: list[dict[str, float]] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            for i in range(args.repeat):
+                if "cold" in args.modes:  # new server, empty store: computes everything
+                    if store != "off":
+                        shutil.rmtree(store, ignore_errors=True)
+                    server = Server(catalogue, store, log)
+                    try:
+                        t, page = first_chart(browser, server.url)
+                        firsts["cold"].append(t)
+                        page.close()
+                    finally:
+                        server.stop()
+                    print(f"cold {i + 1}: first chart {t:.2f} s", flush=True)
+                if "restart" in args.modes and store != "off":  # new server, the store holds the results
+                    if not Path(store).exists():
+                        warm_up = Server(catalogue, store, log)
+                        try:
+                            first_chart(browser, warm_up.url)[1].close()
+                        finally:
+                            warm_up.stop()
+                    server = Server(catalogue, store, log)
+                    try:
+                        t, page = first_chart(browser, server.url)
+                        firsts["restart"].append(t)
+                        page.close()
+                        if "warm" in args.modes:
+                            tw, page = first_chart(browser, server.url)
+                            firsts["warm"].append(tw)
+                            switch_runs.append(switches(page))
+                            page.close()
+                    finally:
+                        server.stop()
+                    print(f"restart {i + 1}: first chart {t:.2f} s" + (
+                        f"; warm {tw:.2f} s; switches " + ", ".join(f"{k} {v:.2f}" for k, v in switch_runs[-1].items())
+                        if "warm" in args.modes else ""), flush=True)
+                elif "warm" in args.modes:
+                    server = Server(catalogue, store, log)
+                    try:
+                        first_chart(browser, server.url)[1].close()  # computes (or loads) once
+                        tw, page = first_chart(browser, server.url)
+                        firsts["warm"].append(tw)
+                        switch_runs.append(switches(page))
+                        page.close()
+                    finally:
+                        server.stop()
+                    print(f"warm {i + 1}: first chart {tw:.2f} s", flush=True)
+        finally:
+            browser.close()
+    report["load_after"] = uptime()
+    report["first_chart"] = {k: v for k, v in firsts.items() if v}
+    report["switches"] = {name: [r[name] for r in switch_runs] for name in (switch_runs[0] if switch_runs else {})}
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _fmt(values: list[float]) -> str:
+    drawn = [v for v in values if v == v]  # NaN: the chart never came (reported while running)
+    missing = f"; {len(values) - len(drawn)} not drawn" if len(drawn) < len(values) else ""
+    if not drawn:
+        return "not drawn"
+    return f"{_median(drawn):.2f} s ({min(drawn):.2f}–{max(drawn):.2f}{missing})"
+
+
+def markdown(report: dict[str, object], label: str) -> str:
+    lines = [f"### {label}", "",
+             f"Data: `{report['data']}`. Machine: {report['cpus']} CPUs, Python {report['python']}, {report['platform']}.",
+             f"Load before: `{report['load_before']}`; after: `{report['load_after']}`.", "",
+             "| step | median of runs (range) | runs |", "|---|---:|---:|"]
+    names = {"restart": "first chart after a server restart (results store)", "cold": "first chart, new server, "
+             "empty store (computes)", "warm": "first chart, new tab on a running server"}
+    for kind, values in report["first_chart"].items():  # type: ignore[union-attr]
+        lines.append(f"| {names[kind]} | {_fmt(values)} | {len(values)} |")
+    for name, values in report["switches"].items():  # type: ignore[union-attr]
+        lines.append(f"| switch → {name} | {_fmt(values)} | {len(values)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, help="an extract folder laid out like sample_data/")
+    parser.add_argument("--generate", type=int, help="write an extract of N patients to benchmarks/data/nN first")
+    parser.add_argument("--modes", default="restart,warm,cold", help="any of restart, warm, cold (comma-separated)")
+    parser.add_argument("--store", default="on", choices=["on", "off"], help="the results store (default on)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "browser_timing.md")
+    parser.add_argument("--append", action="store_true", help="add to --out instead of replacing it")
+    args = parser.parse_args()
+    args.modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if args.generate:
+        from audit_metrics.sample import write_sample
+
+        args.data = DATA / f"n{args.generate}"
+        if not (args.data / "patients.parquet").exists():
+            write_sample(args.data, patients=args.generate, seed=2026)
+    report = run(args)
+    label = f"{'Bundled sample' if args.data is None else args.data.name} — {time.strftime('%Y-%m-%d %H:%M %Z')}"
+    text = markdown(report, label)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.append and args.out.exists():
+        text = args.out.read_text() + "\n" + text
+    else:
+        text = ("# Dashboard timings in a real browser\n\n`python benchmarks/browser_timing.py` "
+                "(headless Debian chromium through Playwright; medians of the runs). Not a test.\n\n" + text)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
