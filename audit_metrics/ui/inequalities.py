@@ -21,7 +21,7 @@ from audit_metrics.inequality import (
 )
 from audit_metrics.io import LoadedDataset, Units, load_all
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import chart, qp_index, set_qp
+from audit_metrics.ui.state import chart, dataset_columns, qp_index, set_qp
 from audit_metrics.ui.text import md
 
 GAP_COLUMNS = {
@@ -75,11 +75,9 @@ def available(run: AuditRun, loaded: LoadedCatalogue) -> dict[str, list[Breakdow
 
 
 def _columns(loaded: LoadedCatalogue, dataset: str) -> list[str]:
-    from audit_metrics.io import dataset_schema
-
     overrides = st.session_state.get("data_overrides") or {}
-    try:
-        return list(dataset_schema(loaded.dataset_path(dataset, overrides), loaded.catalogue.datasets[dataset]))
+    try:  # read once per file version (a trust profile asked for every indicator's, re-reading CSVs each click)
+        return list(dataset_columns(loaded.dataset_path(dataset, overrides), loaded.catalogue.datasets[dataset]))
     except Exception:  # an unreadable extract is reported by the main run; nothing to break down
         return []
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from audit_metrics import narrative, results_cache, sharing, views
 from audit_metrics.catalogue import (
+    DatasetSpec,
     LoadedCatalogue,
     check_catalogue,
     parse_catalogue,
@@ -111,6 +112,19 @@ def pooled_table(run_key: str, _run: AuditRun) -> pl.DataFrame:
 def best_by_indicator(run_key: str, _table: pl.DataFrame) -> dict[str, list[str]]:
     del run_key
     return views.best_performers_all(_table, n=3)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _dataset_columns(path: str, identity: str, spec_json: str, _spec: DatasetSpec) -> tuple[str, ...]:
+    del identity, spec_json  # cache keys only
+    from audit_metrics.io import dataset_schema
+
+    return tuple(dataset_schema(path, _spec))
+
+
+def dataset_columns(path: Path, spec: DatasetSpec) -> tuple[str, ...]:
+    """A dataset's column names, read once per file version (path, size, modification time) and definition."""
+    return _dataset_columns(str(path), _file_identity([Path(path)]), spec.model_dump_json(), spec)
 
 
 def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
