@@ -216,9 +216,12 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
         fig.add_vline(x=float(data["target"][0]) * factor, line={"color": PALETTE["target"], "width": 1})
     layout = _layout(title, "Value" + (" (%)" if multiplier == 100 else ""), "")
     layout["height"] = max(400, 16 * data.height + 140)
-    # every label shown (Plotly thins crowded category labels, which misaligns rows and labels)
-    layout["yaxis"] = {"automargin": True, "tickfont": {"size": 9}, "categoryorder": "array",
+    # every label shown (Plotly thins crowded category labels, which misaligns rows and labels). The left margin
+    # is sized from the longest name rather than by automargin, which measures every label and draws twice
+    # (the largest share of the browser's time on this chart)
+    layout["yaxis"] = {"automargin": False, "tickfont": {"size": 9}, "categoryorder": "array",
                        "categoryarray": y, "tickmode": "array", "tickvals": y, "ticktext": y}
+    layout["margin"] = {**layout["margin"], "l": min(420, 16 + round(4.6 * max((len(n) for n in y), default=0)))}
     fig.update_layout(layout)
     for name in highlight:
         match = data.filter(pl.col("unit_code") == name)

@@ -55,7 +55,8 @@ _SIGNATURES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
         return [d.name, d.type, x.length, String(x[0]), String(x[x.length - 1]), String(y[0]),
                 String(y[y.length - 1]), String(d.text && d.text.join ? d.text.join('|').slice(0, 200) : '')].join('~');
       }).join(';');
-      return t + '##' + traces;
+      const notes = (gd._fullLayout.annotations || []).map(a => [a.text, a.x, a.y].join('~')).join(';');
+      return t + '##' + traces + '##' + notes;
     })"""
 
 _WAIT_NEW = f"""([before, title]) => {{
@@ -127,6 +128,11 @@ class Server:
         msg = f"streamlit did not start (log: {log})"
         raise RuntimeError(msg)
 
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far (user + system, from /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -163,24 +169,35 @@ def _act(page, action: str) -> None:
         raise ValueError(msg)
 
 
-def first_chart(browser, url: str) -> tuple[float, object]:
+Timing = tuple[float, float, float]  # wall seconds, server CPU seconds, browser main-thread busy seconds
+
+
+def _busy(cdp) -> float:
+    """The page's main thread busy time so far (Chrome's TaskDuration: script, style, layout, paint)."""
+    return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+
+def first_chart(browser, server: Server) -> tuple[Timing, object, object]:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
-    t0 = time.perf_counter()
-    page.goto(url + FIRST[0])
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    cpu0, busy0, t0 = server.cpu(), _busy(cdp), time.perf_counter()
+    page.goto(server.url + FIRST[0])
     _wait_chart(page, [], FIRST[1])
-    return time.perf_counter() - t0, page
+    return (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0), page, cdp
 
 
-def switches(page) -> dict[str, float]:
+def switches(page, cdp, server: Server) -> dict[str, Timing]:
     """Each step's time; a step whose chart never came is reported (NaN), with the charts that were on screen."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    out: dict[str, float] = {}
+    out: dict[str, Timing] = {}
+    nan = float("nan")
     for step in STEPS:
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                                timeout=TIMEOUT_MS)
         before = _signatures(page)
-        t0 = time.perf_counter()
+        cpu0, busy0, t0 = server.cpu(), _busy(cdp), time.perf_counter()
         try:
             _act(page, step.action)
             _wait_chart(page, before, step.title, timeout=SWITCH_TIMEOUT_MS)
@@ -188,9 +205,9 @@ def switches(page) -> dict[str, float]:
             titles = sorted({s.split("##")[0] for s in _signatures(page)})
             print(f"  {step.name}: no new chart titled {step.title!r} within {SWITCH_TIMEOUT_MS / 1000:.0f} s "
                   f"({str(exc).splitlines()[0]}); charts on screen: {titles}", file=sys.stderr, flush=True)
-            out[step.name] = float("nan")
+            out[step.name] = (nan, nan, nan)
             continue
-        out[step.name] = time.perf_counter() - t0
+        out[step.name] = (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0)
     return out
 
 
@@ -208,6 +225,16 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def _once(browser, server: Server) -> Timing:
+    timing, page, _ = first_chart(browser, server)
+    page.close()
+    return timing
+
+
+def _show(t: Timing) -> str:
+    return f"{t[0]:.2f} s (server CPU {t[1]:.2f} s, browser busy {t[2]:.2f} s)"
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
@@ -217,8 +244,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     store = "off" if args.store == "off" else str(work / "store")
     report: dict[str, object] = {"load_before": uptime(), "cpus": os.cpu_count(), "data": str(args.data or "sample_data"),
                                  "python": platform.python_version(), "platform": platform.platform()}
-    firsts: dict[str, list[float]] = {"cold": [], "restart": [], "warm": []}
-    switch_runs: list[dict[str, float]] = []
+    firsts: dict[str, list[Timing]] = {"cold": [], "restart": [], "warm": []}
+    switch_runs: list[dict[str, Timing]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
@@ -228,45 +255,32 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         shutil.rmtree(store, ignore_errors=True)
                     server = Server(catalogue, store, log)
                     try:
-                        t, page = first_chart(browser, server.url)
-                        firsts["cold"].append(t)
-                        page.close()
+                        firsts["cold"].append(_once(browser, server))
                     finally:
                         server.stop()
-                    print(f"cold {i + 1}: first chart {t:.2f} s", flush=True)
+                    print(f"cold {i + 1}: first chart {_show(firsts['cold'][-1])}", flush=True)
                 if "restart" in args.modes and store != "off":  # new server, the store holds the results
                     if not Path(store).exists():
-                        warm_up = Server(catalogue, store, log)
+                        server = Server(catalogue, store, log)
                         try:
-                            first_chart(browser, warm_up.url)[1].close()
+                            _once(browser, server)
                         finally:
-                            warm_up.stop()
+                            server.stop()
                     server = Server(catalogue, store, log)
                     try:
-                        t, page = first_chart(browser, server.url)
-                        firsts["restart"].append(t)
-                        page.close()
+                        firsts["restart"].append(_once(browser, server))
+                        print(f"restart {i + 1}: first chart {_show(firsts['restart'][-1])}", flush=True)
                         if "warm" in args.modes:
-                            tw, page = first_chart(browser, server.url)
-                            firsts["warm"].append(tw)
-                            switch_runs.append(switches(page))
-                            page.close()
+                            _warm(browser, server, firsts, switch_runs, i)
                     finally:
                         server.stop()
-                    print(f"restart {i + 1}: first chart {t:.2f} s" + (
-                        f"; warm {tw:.2f} s; switches " + ", ".join(f"{k} {v:.2f}" for k, v in switch_runs[-1].items())
-                        if "warm" in args.modes else ""), flush=True)
                 elif "warm" in args.modes:
                     server = Server(catalogue, store, log)
                     try:
-                        first_chart(browser, server.url)[1].close()  # computes (or loads) once
-                        tw, page = first_chart(browser, server.url)
-                        firsts["warm"].append(tw)
-                        switch_runs.append(switches(page))
-                        page.close()
+                        _once(browser, server)  # computes (or loads) once
+                        _warm(browser, server, firsts, switch_runs, i)
                     finally:
                         server.stop()
-                    print(f"warm {i + 1}: first chart {tw:.2f} s", flush=True)
         finally:
             browser.close()
     report["load_after"] = uptime()
@@ -276,25 +290,39 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return report
 
 
-def _fmt(values: list[float]) -> str:
-    drawn = [v for v in values if v == v]  # NaN: the chart never came (reported while running)
+def _warm(browser, server: Server, firsts: dict[str, list[Timing]], switch_runs: list[dict[str, Timing]],
+          i: int) -> None:
+    timing, page, cdp = first_chart(browser, server)
+    firsts["warm"].append(timing)
+    switch_runs.append(switches(page, cdp, server))
+    page.close()
+    print(f"warm {i + 1}: first chart {_show(timing)}", flush=True)
+    for name, t in switch_runs[-1].items():
+        print(f"  switch {name}: {_show(t)}", flush=True)
+
+
+def _fmt(values: list[Timing]) -> str:
+    drawn = [v for v in values if v[0] == v[0]]  # NaN: the chart never came (reported while running)
     missing = f"; {len(values) - len(drawn)} not drawn" if len(drawn) < len(values) else ""
     if not drawn:
-        return "not drawn"
-    return f"{_median(drawn):.2f} s ({min(drawn):.2f}–{max(drawn):.2f}{missing})"
+        return "not drawn | | |"
+    walls = [v[0] for v in drawn]
+    return (f"{_median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}{missing}) | "
+            f"{_median([v[1] for v in drawn]):.2f} s | {_median([v[2] for v in drawn]):.2f} s | {len(values)}")
 
 
 def markdown(report: dict[str, object], label: str) -> str:
     lines = [f"### {label}", "",
              f"Data: `{report['data']}`. Machine: {report['cpus']} CPUs, Python {report['python']}, {report['platform']}.",
              f"Load before: `{report['load_before']}`; after: `{report['load_after']}`.", "",
-             "| step | median of runs (range) | runs |", "|---|---:|---:|"]
+             "| step | wall time, median (range) | server CPU | browser main thread busy | runs |",
+             "|---|---:|---:|---:|---:|"]
     names = {"restart": "first chart after a server restart (results store)", "cold": "first chart, new server, "
              "empty store (computes)", "warm": "first chart, new tab on a running server"}
     for kind, values in report["first_chart"].items():  # type: ignore[union-attr]
-        lines.append(f"| {names[kind]} | {_fmt(values)} | {len(values)} |")
+        lines.append(f"| {names[kind]} | {_fmt(values)} |")
     for name, values in report["switches"].items():  # type: ignore[union-attr]
-        lines.append(f"| switch → {name} | {_fmt(values)} | {len(values)} |")
+        lines.append(f"| switch → {name} | {_fmt(values)} |")
     return "\n".join(lines) + "\n"
 
 

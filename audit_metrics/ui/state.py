@@ -94,8 +94,10 @@ def compute(path: str, text_digest: str, data: tuple[tuple[str, str], ...], data
         raise CatalogueError(problems)
     if data:  # uploaded data: kept in memory for the session, never written to the store
         return loaded, run_audit(loaded, data=dict(data)), "Results computed for the uploaded data (not stored)."
-    manifest = results_cache.input_manifest(Path(path), _text, results_cache.input_files(loaded))
-    outcome = results_cache.load_or_compute(results_cache.cache_dir(), catalogue_path=Path(path), manifest=manifest,
+    store = results_cache.cache_dir()
+    manifest = ({} if store is None else  # store off: nothing to hash
+                results_cache.input_manifest(Path(path), _text, results_cache.input_files(loaded)))
+    outcome = results_cache.load_or_compute(store, catalogue_path=Path(path), manifest=manifest,
                                             compute=lambda: run_audit(loaded), expected_type=AuditRun)
     return loaded, outcome.run, outcome.note
 
