@@ -677,10 +677,10 @@ def _infer(raw: pl.DataFrame, name: str) -> pl.DataType:
 
 
 def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
-           real: Sequence[str] = (), *, infer: bool = True) -> tuple[
+           real: Sequence[str] = (), *, infer: bool = True, text: Sequence[str] = ()) -> tuple[
         pl.DataFrame, dict[str, pl.DataType]]:
     """Cast text columns to declared or inferred types; return the frame and the intended types."""
-    wanted = _wanted_types(raw, spec, integer, real, infer=infer)
+    wanted = _wanted_types(raw, spec, integer, real, infer=infer, text=text)
     exprs = []
     for name, dtype in wanted.items():
         src = raw[name].dtype
@@ -699,15 +699,22 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
 
 
 def _wanted_types(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] = (),
-                  real: Sequence[str] = (), *, infer: bool = True) -> dict[str, pl.DataType]:
-    """The type each column will have: declared, a count, or inferred from its text."""
+                  real: Sequence[str] = (), *, infer: bool = True,
+                  text: Sequence[str] = ()) -> dict[str, pl.DataType]:
+    """The type each column will have: declared, a count, or inferred from its text.
+
+    Code columns (the unit and period columns, and ``text``) stay text unless declared: inferring 001 as
+    the number 1 would lose the leading zeros and every row would become an unknown unit."""
     declared = dict(spec.columns) if spec else {}
+    codes = {c for c in (*text, *((spec.unit_column, spec.period_column) if spec else ())) if c}
     wanted: dict[str, pl.DataType] = {}
     for name in raw.columns:
         if name == ROW:
             continue
         if name in declared:
             wanted[name] = _TYPES[declared[name]]
+        elif name in codes:
+            continue  # kept as read: text from CSV/Excel, the stored type from Parquet
         elif name in integer and not raw[name].dtype.is_integer():
             wanted[name] = pl.Int64()  # counts are whole numbers; 2.5 patients is a data error
         elif name in real and not raw[name].dtype.is_numeric():
@@ -862,6 +869,13 @@ def _units_of_dataset(raw: pl.DataFrame, spec: UnitsSpec, path: Path, retired: s
     return latest.unique("__code", keep="last", maintain_order=True).drop("__code")
 
 
+def _lost_leading_zeros(unknown: Sequence[str], known: Sequence[str]) -> str:
+    """'1 for 001, 2 for 002' where unknown codes equal known codes without their leading zeros ('' if none)."""
+    stripped = {k.lstrip("0"): k for k in known if k and k.isdigit() and k.startswith("0")}
+    pairs = [f"{c} for {stripped[c]}" for c in unknown if c and c.isdigit() and c in stripped]
+    return ", ".join(pairs[:3]) + (" ..." if len(pairs) > 3 else "")
+
+
 def _header_line(raw: pl.DataFrame) -> int:
     """The line of a table's header (the line before its first row), for messages about its columns."""
     return max(int(raw[ROW].min()) - 1, 1) if raw.height else 1
@@ -981,7 +995,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     # counts are whole numbers unless the catalogue says the table shares patients (half counts)
     typed, wanted = _typed(raw, spec, integer=() if fractional else count_columns,
                            real=[*count_columns, *real_columns] if fractional else real_columns,
-                           infer=_format_of(path, spec) != "parquet")
+                           infer=_format_of(path, spec) != "parquet", text=[unit_column])
     if typed_later:
         _forget(path, spec)
     checks: list[pl.Expr] = []
@@ -1056,6 +1070,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         more = f" and {unknown.height - shown.height:,} more" if unknown.height > shown.height else ""
         notes.append(f"{unknown.height:,} unit code(s) in {unit_column} are not in the units file: {listed}{more}; "
                      "add them to the units file, or map old codes to current ones under units: mergers:")
+        zeros = _lost_leading_zeros(unknown["code"].to_list(), units.frame["unit_code"].to_list())
+        if zeros:
+            notes.append(f"codes in {unit_column} look like numbers that lost their leading zeros ({zeros}): "
+                         "the file stores them as numbers (Excel and Parquet drop leading zeros); store the "
+                         "column as text, with the zeros, as in the units file")
     if units.mergers:
         recoded = int(used.select(pl.col(unit_column).cast(pl.String).str.strip_chars()
                                   .is_in(list(units.mergers)).sum()).item())
