@@ -4,6 +4,7 @@ command line and the dashboard, and checked against what their publishers printe
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,18 @@ def _published_rows(path: Path, *, skip: int, encoding: str = "utf-8") -> list[d
         lines = list(csv.reader(fh))
     header = [h.strip() for h in lines[skip]]
     return [dict(zip(header, row, strict=False)) for row in lines[skip + 1:]]
+
+
+def _each_view(monkeypatch: pytest.MonkeyPatch, catalogue: Path) -> Iterator[tuple[str, AppTest]]:
+    """Every view of the dashboard on this catalogue, each rendered without an exception or error."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(catalogue))
+    for view in VIEWS:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.query_params["view"] = view
+        at.run()
+        assert not at.exception, (view, [e.value for e in at.exception])
+        assert not at.error, (view, [e.value for e in at.error])
+        yield view, at
 
 
 # ------------------------------------------------------------------ Cancer Waiting Times (28-day FDS)
@@ -80,13 +93,7 @@ def test_cwt_national_figures_against_the_published_england_row(cwt_run, indicat
 
 
 def test_cwt_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(CWT / "indicators.yaml"))
-    for view in VIEWS:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.query_params["view"] = view
-        at.run()
-        assert not at.exception, (view, [e.value for e in at.exception])
-        assert not at.error, (view, [e.value for e in at.error])
+    for view, at in _each_view(monkeypatch, CWT / "indicators.yaml"):
         if view == "Cancer Alliance":
             assert at.selectbox(key="alliance").label == "Cancer Alliance"
             assert len(at.selectbox(key="alliance").options) == 21
@@ -149,13 +156,7 @@ def test_shmi_example_runs_from_the_readme_command(tmp_path: Path, capsys: pytes
 
 
 def test_shmi_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(SHMI / "indicators.yaml"))
-    for view in VIEWS:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.query_params["view"] = view
-        at.run()
-        assert not at.exception, (view, [e.value for e in at.exception])
-        assert not at.error, (view, [e.value for e in at.error])
+    for view, at in _each_view(monkeypatch, SHMI / "indicators.yaml"):
         if view == "Cancer Alliance":  # units from the table itself: no grouping, said plainly
             assert "No grouping is defined" in " ".join(i.value for i in at.info)
 
@@ -212,13 +213,7 @@ def test_shmi_series_runs_from_the_readme_command(tmp_path: Path, capsys: pytest
 
 
 def test_shmi_series_every_view_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(SHMI_SERIES / "indicators.yaml"))
-    for view in VIEWS:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.query_params["view"] = view
-        at.run()
-        assert not at.exception, (view, [e.value for e in at.exception])
-        assert not at.error, (view, [e.value for e in at.error])
+    for view, at in _each_view(monkeypatch, SHMI_SERIES / "indicators.yaml"):
         if view == "Overview":  # rolling windows are never offered as pooled; every publication is listed
             period = at.selectbox(key="ov_period")
             assert period.options[0] == "Latest period (2014-04-01)"
