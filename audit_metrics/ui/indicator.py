@@ -208,4 +208,4 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
                                              percent=spec.multiplier == 100))
     from audit_metrics.ui import trends  # the "Over time" tab (SPC, CUSUM, VLAD)
 
-    trends.view_indicator_trends(run, indicator, None if highlight == "(none)" else highlight)
+    trends.view_indicator_trends(run, indicator, None if highlight == "(none)" else highlight, loaded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from datetime import date
@@ -37,8 +38,20 @@ ASSURANCE_TITLE = {"consistent_pass": "Target consistently met", "consistent_fai
 # ------------------------------------------------------------------ cached computation
 
 
-def _context() -> tuple[LoadedCatalogue, AuditRun, str] | None:
-    return state.load()  # the app's cached run (no recomputation)
+Context = tuple[LoadedCatalogue, AuditRun, str]
+
+
+def run_context(run: AuditRun, loaded: LoadedCatalogue) -> Context:
+    """The view's own catalogue and run, keyed on what they were computed from (catalogue and data digests)."""
+    digests = "|".join(f"{k}={v}" for k, v in sorted(run.data_digests.items()))
+    return loaded, run, hashlib.sha256(f"{run.catalogue_digest}|{digests}".encode()).hexdigest()
+
+
+def _context(given: Context | None = None) -> Context | None:
+    """``given`` when the view passes its run; else the app's cached run (no recomputation). ``state.load``
+    also writes the sidebar's "Results computed now..." line, so a view that let every indicator call it
+    repeated that line once per indicator (25 times in the trust profile)."""
+    return given if given is not None else state.load()
 
 
 @st.cache_resource(show_spinner="Preparing the monthly series and case-mix risks...", max_entries=16)
@@ -60,9 +73,9 @@ def _unit_trend(run_key: str, indicator: str, level: str, unit: str, rebase: tup
 
 
 def trend_for(indicator: str, level: str = "trust", unit: str = trends.NATIONAL, *, rebase: tuple[date, ...] = (),
-              with_arl: bool = True) -> trends.UnitTrend | None:
+              with_arl: bool = True, context: Context | None = None) -> trends.UnitTrend | None:
     """The unit's trend, or None when the indicator's dataset has no dates (or no app context)."""
-    ctx = _context()
+    ctx = _context(context)
     if ctx is None:
         return None
     loaded, run, key = ctx
@@ -105,11 +118,13 @@ def _spc_block(run: AuditRun, indicator: str, trend: trends.UnitTrend, who: str,
         st.caption("Fewer than 13 points in a period: its limits are trial limits and will change with more data.")
 
 
-def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None) -> None:
+def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None,
+                          loaded: LoadedCatalogue | None = None) -> None:
     """The indicator view's "Over time" section: national and trust SPC, CUSUM and VLAD."""
     st.subheader("Over time")
     spec = run.results[indicator].spec
-    national = trend_for(indicator)
+    ctx = None if loaded is None else run_context(run, loaded)
+    national = trend_for(indicator, context=ctx)
     if national is None:
         st.info("This indicator's extract has no dates (declare `date_column` for its dataset in the catalogue) "
                 "or holds aggregate counts, so it cannot be charted month by month.")
@@ -127,7 +142,8 @@ def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None) -> N
                                   format_func=lambda m: "no rebasing" if m is None else f"{m:%B %Y}",
                                   key="trend_rebase", help="For a known change in the process, e.g. a merger or "
                                   "a new pathway. Not for a change the chart itself found.")
-            unit_trend = trend_for(indicator, "trust", trust, rebase=(rebase,) if rebase else (), with_arl=False)
+            unit_trend = trend_for(indicator, "trust", trust, rebase=(rebase,) if rebase else (), with_arl=False,
+                                   context=ctx)
             _spc_block(run, indicator, unit_trend, labels.get(trust, trust), "trend_trust")
     with tabs[2]:
         if spec.risk_adjustment is None:
@@ -135,7 +151,7 @@ def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None) -> N
         elif not trust:
             st.info("Choose a trust in 'Highlight a trust' above to monitor its patients one by one.")
         else:
-            unit_trend = trend_for(indicator, "trust", trust)
+            unit_trend = trend_for(indicator, "trust", trust, context=ctx)
             chart = unit_trend.cusum
             if chart is None:
                 st.info("No patients at this trust.")
@@ -174,11 +190,13 @@ HOW_TO_READ = """
 # ------------------------------------------------------------------ trust profile
 
 
-def trust_trend_line(run: AuditRun, indicator: str, trust: str) -> tuple[object, str, str] | None:
+def trust_trend_line(run: AuditRun, indicator: str, trust: str,
+                     loaded: LoadedCatalogue | None = None) -> tuple[object, str, str] | None:
     """(sparkline figure, icon, sentence) for the trust profile, or None without monthly data."""
-    if not _has_dates(indicator):
+    ctx = None if loaded is None else run_context(run, loaded)
+    if not _has_dates(indicator, ctx):
         return None
-    trend = trend_for(indicator, "trust", trust, with_arl=False)
+    trend = trend_for(indicator, "trust", trust, with_arl=False, context=ctx)
     if trend is None or trend.xmr is None:
         return None
     spec = run.results[indicator].spec
@@ -186,9 +204,9 @@ def trust_trend_line(run: AuditRun, indicator: str, trust: str) -> tuple[object,
             trend.sentence)
 
 
-def show_trust_trend(run: AuditRun, indicator: str, trust: str) -> None:
+def show_trust_trend(run: AuditRun, indicator: str, trust: str, loaded: LoadedCatalogue | None = None) -> None:
     """In the trust profile: the indicator's SPC sparkline, its variation icon and one sentence."""
-    got = trust_trend_line(run, indicator, trust)
+    got = trust_trend_line(run, indicator, trust, loaded)
     if got is None:
         return
     fig, icon, sentence = got
@@ -197,8 +215,8 @@ def show_trust_trend(run: AuditRun, indicator: str, trust: str) -> None:
     c2.markdown(f"{icon} **Over time:** {md(sentence)}", unsafe_allow_html=True)
 
 
-def _has_dates(indicator: str) -> bool:
-    ctx = _context()
+def _has_dates(indicator: str, context: Context | None = None) -> bool:
+    ctx = _context(context)
     if ctx is None:
         return False
     loaded = ctx[0]
@@ -228,13 +246,16 @@ def _new_flags(store: str, mtime_ns: int) -> tuple[str, pl.DataFrame] | None:
     return f"release {diff.b.release_id} against {diff.a.release_id}", new.select("indicator_id", "unit_code").unique()
 
 
-def new_flag_keys() -> tuple[str, pl.DataFrame] | None:
+def new_flag_keys(loaded: LoadedCatalogue | None = None) -> tuple[str, pl.DataFrame] | None:
     """(which releases, indicator_id + unit_code of trust flags new in the latest release), or None
-    without a store of two releases: the overview's "new since the last release" filter."""
-    ctx = _context()
-    if ctx is None:
-        return None
-    store = store_path(ctx[0])
+    without a store of two releases: the overview's "new since the last release" filter. Pass the
+    view's ``loaded``: without it the app's run is looked up again (and its sidebar note repeated)."""
+    if loaded is None:
+        ctx = _context()
+        if ctx is None:
+            return None
+        loaded = ctx[0]
+    store = store_path(loaded)
     if not store.is_file():
         return None
     return _new_flags(str(store), store.stat().st_mtime_ns)

@@ -75,7 +75,7 @@ def flagged_results(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue,
             if expected_range:
                 st.caption(expected_range)
             if level == "trust":
-                line = trends.trust_trend_line(run, r["indicator_id"], code)
+                line = trends.trust_trend_line(run, r["indicator_id"], code, loaded)
                 if line is not None:
                     st.markdown(f"{line[1]} **Over time:** {md(line[2])}", unsafe_allow_html=True)
             st.button(f"Open its funnel, this {unit} highlighted", key=f"{key}_funnel_{r['indicator_id']}",
@@ -156,7 +156,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
             st.markdown(f"<span style='color:{colour};font-size:1.2em'>{icon}</span> **{md(spec.tumour_site)} - "
                         f"{md(spec.title)}**: {md(r['status_label'])}", unsafe_allow_html=True)
             st.markdown(sentence)
-            trends.show_trust_trend(run, r["indicator_id"], code)  # SPC sparkline and sentence, if dated
+            trends.show_trust_trend(run, r["indicator_id"], code, loaded)  # SPC sparkline and sentence, if dated
             expected_range = views.range_sentence(result)
             notes = ([expected_range] if expected_range else []) + (
                 [f"Data quality: {'; '.join(quality)}."] if quality else [])
