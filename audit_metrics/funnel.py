@@ -78,6 +78,7 @@ __all__ = [
     "distribution",
     "estimation_scores",
     "limits",
+    "limits_by_coverage",
     "mid_p_position",
     "unit_scores",
 ]
@@ -191,7 +192,26 @@ def _limits(x: np.ndarray, *, statistic: str, method: str, transform: str, targe
         return np.nan_to_num(lo, nan=0.0), hi
     # exact, Spiegelhalter interpolation (mid-P centred), widened by any overdispersion
     kw = {"statistic": statistic, "target": target, "transform": transform, "tau2": tau2, "phi": phi}
-    return _exact_interpolated(x, alpha, **kw), _exact_interpolated(x, 1 - alpha, **kw)
+    lo, hi = _exact_interpolated(x, (alpha, 1 - alpha), **kw)
+    return lo, hi
+
+
+def limits_by_coverage(x: np.ndarray, *, coverages: tuple[float, ...] | list[float], statistic: str,
+                       method: str, transform: str, target: float | np.ndarray, tau2: float = 0.0,
+                       phi: float = 1.0) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """:func:`limits` at each coverage, keyed by coverage (the same numbers).
+
+    For the ``exact`` method every quantile is computed on one set of distinct (size, target) pairs,
+    found once for all coverages.
+    """
+    if method != "exact":
+        return {c: limits(x, coverage=c, statistic=statistic, method=method, transform=transform, target=target,
+                          tau2=tau2, phi=phi) for c in coverages}
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    ps = [q for c in coverages for q in ((1 - c) / 2, 1 - (1 - c) / 2)]
+    ys = _exact_interpolated(x, tuple(ps), statistic=statistic, target=target, transform=transform, tau2=tau2,
+                             phi=phi)
+    return {c: (ys[2 * i], ys[2 * i + 1]) for i, c in enumerate(coverages)}
 
 
 @dataclass(frozen=True)
@@ -286,7 +306,7 @@ class CountDistribution:
     def _ppf(self, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Smallest integer r with F(r) >= p.
 
-        A Cornish-Fisher starting point (normal quantile with the skewness term), then integer steps
+        A Cornish-Fisher starting point (normal quantile with the skewness term, continuity-corrected), then integer steps
         against the exact CDF, taken only for the counts not yet settled (usually 0-2 steps); counts
         still unsettled after 6 steps (very skewed distributions) restart from scipy's continuous
         inverse (bdtrik / pdtrik / nbdtrik), the previous method, and are settled the same way.
@@ -297,7 +317,8 @@ class CountDistribution:
             var, k3 = self.cumulants()
             sd = np.sqrt(var)
             skew = np.where(sd > 0, k3 / (var * sd), 0.0)
-            guess = np.broadcast_to(self.mean + sd * (z + skew * (z**2 - 1) / 6), shape)
+            # continuity-corrected: F(r) ~ Phi((r + 1/2 - mean)/sd), so the first guess is usually r itself
+            guess = np.broadcast_to(self.mean + sd * (z + skew * (z**2 - 1) / 6) - 0.5, shape)
         top = np.broadcast_to(self.upper_support(), shape)
         r = np.clip(np.where(np.isfinite(guess), np.ceil(guess), 0.0), 0, top).astype(float)
         r = np.atleast_1d(r).copy()
@@ -383,31 +404,41 @@ def mid_p_position(observed: np.ndarray, x: np.ndarray, **dist_kw: object) -> np
     return distribution(x, **dist_kw).position(observed)  # type: ignore[arg-type]
 
 
-def _exact_interpolated(x: np.ndarray, p: float, **dist_kw: object) -> np.ndarray:
-    """Interpolated exact limit, centred so that O is outside exactly when its mid-P is < 1 - p.
+def _exact_interpolated(x: np.ndarray, ps: tuple[float, ...], **dist_kw: object) -> list[np.ndarray]:
+    """Interpolated exact limits at levels ``ps``, centred so that O is outside exactly when its mid-P
+    is < 1 - p.
 
     With r_p the p-quantile and α = (F(r_p) - p)/(F(r_p) - F(r_p - 1)) (Spiegelhalter 2005), the
     linearly interpolated distribution function G reaches p at r_p - α. The observed count O has
     mid-P position G(O - ½) = F(O-1) + ½P(O), so the limit on the count scale is r_p - α + ½.
     """
-    # units of the same size (and target) share their limit: compute each distinct one once
+    # units of the same size (and target) share their limits: compute each distinct one once
     xs = np.ravel(np.asarray(x, dtype=float))
-    ts = np.ravel(np.broadcast_to(np.asarray(dist_kw["target"], dtype=float), np.shape(x)))
-    order = np.lexsort((ts, xs))
-    xo, to = xs[order], ts[order]
-    new = np.ones(xo.size, dtype=bool)
-    new[1:] = (xo[1:] != xo[:-1]) | (to[1:] != to[:-1])
-    if xo.size > 1 and new.sum() < xo.size:
-        group = np.cumsum(new) - 1
-        y = _exact_interpolated(xo[new], p, **{**dist_kw, "target": to[new]})
-        out = np.empty(xs.size)
-        out[order] = y[group]
-        return out.reshape(np.shape(x))
-    dist = distribution(x, **dist_kw)  # type: ignore[arg-type]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = dist.interpolated_quantile(p) / dist.scale
+    target = np.asarray(dist_kw["target"], dtype=float)
+    if target.ndim == 0:
+        order = np.argsort(xs, kind="stable")
+        xo = xs[order]
+        new = np.ones(xo.size, dtype=bool)
+        new[1:] = xo[1:] != xo[:-1]
+        distinct_target = target
+    else:
+        ts = np.ravel(np.broadcast_to(target, np.shape(x)))
+        order = np.lexsort((ts, xs))
+        xo, to = xs[order], ts[order]
+        new = np.ones(xo.size, dtype=bool)
+        new[1:] = (xo[1:] != xo[:-1]) | (to[1:] != to[:-1])
+        distinct_target = to[new]
+    dist = distribution(xo[new], **{**dist_kw, "target": distinct_target})  # type: ignore[arg-type]
     upper_bound = 1.0 if dist_kw["statistic"] == "proportion" else np.inf
-    return np.clip(y, 0.0, upper_bound)
+    group = np.cumsum(new) - 1
+    out = []
+    for p in ps:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.clip(dist.interpolated_quantile(p) / dist.scale, 0.0, upper_bound)
+        full = np.empty(xs.size)
+        full[order] = y[group]
+        out.append(full.reshape(np.shape(x)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from audit_metrics.funnel import (
     coverage_z,
     distribution,
     estimation_scores,
-    limits,
+    limits_by_coverage,
     unit_scores,
 )
 from audit_metrics.overdispersion import Overdispersion, estimate_overdispersion, estimate_robust_ml
@@ -204,7 +204,7 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
     finite = ok & np.isfinite(p)
     if finite.any():
         q[finite] = bh_q_values(p[finite])
-    lims = {c: limits(x, coverage=c, tau2=od.applied_tau2, phi=od.factor_phi, **kw) for c in options.limits}
+    lims = limits_by_coverage(x, coverages=options.limits, tau2=od.applied_tau2, phi=od.factor_phi, **kw)
     status = np.full(o.shape, "not_assessed", dtype=object)
     status[ok] = "within"
     levels = [("alert", options.limits[0])]

@@ -156,41 +156,84 @@ _RHO_RANGE = (1e-7, 0.5)   # intra-unit correlation of a beta-binomial
 _C_RANGE = (1e-7, 25.0)    # squared coefficient of variation of gamma-distributed rates
 
 
-def _loglik_beta_binomial(rho: float, o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+class _Units(NamedTuple):
+    """Units in canonical order with identical (O, size, mean) rows merged: ``weight`` counts them.
+
+    ``size_index`` maps each row to its entry in the distinct sizes ``distinct_size``, and ``mean`` is a
+    0-d array when every unit has the same mean, so that terms that depend only on the size or the mean
+    are evaluated once per distinct value (a likelihood evaluation then costs two special-function
+    calls per distinct row instead of six per unit).
+    """
+
+    o: np.ndarray
+    n: np.ndarray
+    mean: np.ndarray
+    weight: np.ndarray
+    distinct_size: np.ndarray
+    size_index: np.ndarray
+
+
+def _canonical_units(o: np.ndarray, n: np.ndarray, m: np.ndarray) -> _Units:
+    """Sort by (size, mean, O), merge identical rows, and index the distinct sizes."""
+    same_mean = m.size > 0 and bool(np.all(m == m[0]))
+    order = np.lexsort((o, n) if same_mean else (o, m, n))
+    o, m, n = o[order], m[order], n[order]
+    new = np.ones(o.size, dtype=bool)
+    new[1:] = (o[1:] != o[:-1]) | (n[1:] != n[:-1])
+    if not same_mean:
+        new[1:] |= m[1:] != m[:-1]
+    starts = np.flatnonzero(new)
+    weight = np.diff(np.append(starts, o.size)).astype(float)
+    o, m, n = o[starts], m[starts], n[starts]
+    new_size = np.ones(n.size, dtype=bool)
+    new_size[1:] = n[1:] != n[:-1]
+    if same_mean:
+        m = np.asarray(m[0])
+    return _Units(o, n, m, weight, n[new_size], np.cumsum(new_size) - 1)
+
+
+def _loglik_beta_binomial(rho: float, u: _Units) -> float:
     """Beta-binomial log-likelihood (without the binomial coefficients) at correlation ρ, mean p."""
     scale = (1 - rho) / rho
+    p = u.mean
     a, b = p * scale, (1 - p) * scale
-    return float(np.sum(special.betaln(o + a, n - o + b) - special.betaln(a, b)))
+    return float(np.sum(u.weight * (special.betaln(u.o + a, u.n - u.o + b) - special.betaln(a, b))))
 
 
-def _loglik_binomial(o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
-    return float(np.sum(special.xlogy(o, p) + special.xlog1py(n - o, -p)))
+def _loglik_binomial(u: _Units) -> float:
+    return float(np.sum(u.weight * (special.xlogy(u.o, u.mean) + special.xlog1py(u.n - u.o, -u.mean))))
 
 
-def _loglik_negative_binomial(c: float, o: np.ndarray, mu: np.ndarray) -> float:
+def _loglik_negative_binomial(c: float, u: _Units) -> float:
     """Negative-binomial (NB2, Var = μ + cμ²) log-likelihood without the 1/O! terms."""
     k = 1 / c
-    return float(np.sum(special.gammaln(o + k) - special.gammaln(k) + k * np.log(k / (k + mu))
-                        + special.xlogy(o, mu / (k + mu))))
+    mu = u.mean
+    return float(np.sum(u.weight * (special.gammaln(u.o + k) - special.gammaln(k) + k * np.log(k / (k + mu))
+                                    + special.xlogy(u.o, mu / (k + mu)))))
 
 
-def _loglik_poisson(o: np.ndarray, mu: np.ndarray) -> float:
-    return float(np.sum(special.xlogy(o, mu) - mu))
+def _loglik_poisson(u: _Units) -> float:
+    return float(np.sum(u.weight * (special.xlogy(u.o, u.mean) - u.mean)))
 
 
-def _score_beta_binomial(rho: float, o: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+def _score_beta_binomial(rho: float, u: _Units) -> float:
     """dℓ/ds of the beta-binomial at s = (1-ρ)/ρ (digamma form); zero at the ML estimate."""
     scale = (1 - rho) / rho
+    p = u.mean
     a, b = p * scale, (1 - p) * scale
-    return float(np.sum(p * (special.digamma(o + a) - special.digamma(a))
-                        + (1 - p) * (special.digamma(n - o + b) - special.digamma(b))
-                        - (special.digamma(n + scale) - special.digamma(scale))))
+    # ψ(n + s) - ψ(s) depends on n only: once per distinct size
+    by_size = (special.digamma(u.distinct_size + scale) - special.digamma(scale))[u.size_index]
+    return float(np.sum(u.weight * (p * (special.digamma(u.o + a) - special.digamma(a))
+                                    + (1 - p) * (special.digamma(u.n - u.o + b) - special.digamma(b))
+                                    - by_size)))
 
 
-def _score_negative_binomial(c: float, o: np.ndarray, mu: np.ndarray) -> float:
+def _score_negative_binomial(c: float, u: _Units) -> float:
     """dℓ/dk of the negative binomial at shape k = 1/c; zero at the ML estimate."""
     k = 1 / c
-    return float(np.sum(special.digamma(o + k) - special.digamma(k) + np.log(k / (k + mu)) + (mu - o) / (k + mu)))
+    mu = u.mean
+    return float(np.sum(u.weight * (special.digamma(u.o + k) - special.digamma(k) + np.log(k / (k + mu))
+                                    + (mu - u.o) / (k + mu))))
 
 
 def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.ndarray, *,
@@ -204,27 +247,27 @@ def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.n
     first, so the result does not depend on the input order.
     """
     o = np.asarray(observed, dtype=float)
-    order = np.lexsort((o, np.asarray(mean, dtype=float), np.asarray(size, dtype=float)))
-    o, m, n = o[order], np.asarray(mean, dtype=float)[order], np.asarray(size, dtype=float)[order]
+    m = np.broadcast_to(np.asarray(mean, dtype=float), o.shape)
+    n = np.broadcast_to(np.asarray(size, dtype=float), o.shape)
     if kind == "proportion":
-        m = np.clip(m, 1e-12, 1 - 1e-12)
-        null = _loglik_binomial(o, n, m)
+        u = _canonical_units(o, n, np.clip(m, 1e-12, 1 - 1e-12))
+        null = _loglik_binomial(u)
 
         def loglik(theta: float) -> float:
-            return _loglik_beta_binomial(theta, o, n, m)
+            return _loglik_beta_binomial(theta, u)
 
         def score(theta: float) -> float:
-            return _score_beta_binomial(theta, o, n, m)
+            return _score_beta_binomial(theta, u)
         lo, hi = _RHO_RANGE
     else:
-        m = np.maximum(m, 1e-300)
-        null = _loglik_poisson(o, m)
+        u = _canonical_units(o, np.zeros_like(o), np.maximum(m, 1e-300))  # the size plays no part
+        null = _loglik_poisson(u)
 
         def loglik(theta: float) -> float:
-            return _loglik_negative_binomial(theta, o, m)
+            return _loglik_negative_binomial(theta, u)
 
         def score(theta: float) -> float:
-            return _score_negative_binomial(theta, o, m)
+            return _score_negative_binomial(theta, u)
         lo, hi = _C_RANGE
     return _maximise(loglik, score, null, lo, hi, start)
 

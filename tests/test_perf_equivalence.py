@@ -1,0 +1,99 @@
+"""Issue 16: the faster paths compute the same numbers as the plain ones they replace.
+
+Oracles: scipy.stats (binomial/beta-binomial/Poisson/negative-binomial log-likelihoods and quantiles,
+an independent implementation) and the single-coverage :func:`limits`, for the shortcuts that share work
+between units of the same size or between coverages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from audit_metrics.funnel import distribution, limits, limits_by_coverage
+from audit_metrics.overdispersion import (
+    _canonical_units,
+    _loglik_beta_binomial,
+    _loglik_binomial,
+    _loglik_negative_binomial,
+    _loglik_poisson,
+    fit_between_unit_variance,
+)
+
+
+def _repeated_units(seed: int, k: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Units whose sizes and counts repeat (many identical rows, as at national scale)."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(5, 40, k).astype(float)
+    o = rng.binomial(n.astype(int), 0.2).astype(float)
+    return o, n
+
+
+@pytest.mark.parametrize("same_mean", [True, False])
+def test_merged_rows_give_the_scipy_beta_binomial_likelihood(same_mean: bool) -> None:
+    """Merging identical (O, n, p) rows with weights leaves the log-likelihood ratio unchanged."""
+    o, n = _repeated_units(1)
+    p = np.full(o.size, 0.2) if same_mean else np.where(n > 20, 0.2, 0.25)
+    u = _canonical_units(o, n, p)
+    assert u.o.size < o.size / 2  # the merge did merge
+    assert u.weight.sum() == o.size
+    for rho in (1e-4, 0.01, 0.2):
+        s = (1 - rho) / rho
+        want = (stats.betabinom.logpmf(o, n, p * s, (1 - p) * s).sum() - stats.binom.logpmf(o, n, p).sum())
+        got = _loglik_beta_binomial(rho, u) - _loglik_binomial(u)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_merged_rows_give_the_scipy_negative_binomial_likelihood() -> None:
+    rng = np.random.default_rng(2)
+    mu = rng.choice([2.0, 5.5, 11.0], 300)
+    o = rng.poisson(mu).astype(float)
+    u = _canonical_units(o, np.zeros_like(o), mu)
+    assert u.o.size < o.size / 2
+    for c in (1e-3, 0.05, 0.5):
+        k = 1 / c
+        want = stats.nbinom.logpmf(o, k, k / (k + mu)).sum() - stats.poisson.logpmf(o, mu).sum()
+        got = _loglik_negative_binomial(c, u) - _loglik_poisson(u)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_fit_ignores_row_order_and_counts_each_listed_unit() -> None:
+    """Order does not matter and a unit listed twice counts twice (the weights are counts)."""
+    o, n = _repeated_units(3)
+    p = np.full(o.size, 0.2)
+    rho, lr = fit_between_unit_variance(o, n, p, kind="proportion")
+    perm = np.random.default_rng(4).permutation(o.size)
+    assert fit_between_unit_variance(o[perm], n[perm], p[perm], kind="proportion") == pytest.approx((rho, lr),
+                                                                                                    rel=1e-9)
+    rho2, lr2 = fit_between_unit_variance(np.tile(o, 2), np.tile(n, 2), np.tile(p, 2), kind="proportion")
+    if rho > 0:
+        assert lr2 == pytest.approx(2 * lr, rel=1e-6)  # same estimate, twice the evidence
+        assert rho2 == pytest.approx(rho, rel=1e-6)
+
+
+@pytest.mark.parametrize(("statistic", "transform", "tau2"), [("proportion", "arcsine", 0.0),
+                                                              ("proportion", "arcsine", 0.004),
+                                                              ("ratio", "log", 0.0), ("ratio", "log", 0.05)])
+def test_limits_by_coverage_equal_limits_at_each_coverage(statistic: str, transform: str, tau2: float) -> None:
+    rng = np.random.default_rng(5)
+    x = np.round(rng.uniform(3, 300, 500)) / (10 if statistic == "ratio" else 1)
+    x[::7] = x[0]  # repeated sizes
+    for target in (0.12, np.where(x > 10, 0.12, 0.3)):
+        kw = {"statistic": statistic, "method": "exact", "transform": transform, "target": target, "tau2": tau2}
+        both = limits_by_coverage(x, coverages=(0.95, 0.998), **kw)
+        for c in (0.95, 0.998):
+            lo, hi = limits(x, coverage=c, **kw)
+            np.testing.assert_array_equal(both[c][0], lo)
+            np.testing.assert_array_equal(both[c][1], hi)
+
+
+@pytest.mark.parametrize("p", [0.001, 0.025, 0.5, 0.975, 0.999])
+def test_quantile_search_matches_scipy_stats(p: float) -> None:
+    """The continuity-corrected first guess changes only where the search starts, not where it ends."""
+    n = np.arange(1, 3000, 7).astype(float)
+    got = distribution(n, statistic="proportion", target=0.07).ppf(p)
+    np.testing.assert_array_equal(got, stats.binom.ppf(p, n, 0.07))
+    mu = np.linspace(0.05, 400, 300)
+    got = distribution(mu, statistic="ratio", target=1.0, transform="log").ppf(p)
+    np.testing.assert_array_equal(got, stats.poisson.ppf(p, mu))
