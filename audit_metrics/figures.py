@@ -233,8 +233,8 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
 
 # flagged cells of the rug: shape says worse (filled) or better (outline) as well as colour, the point says
 # above or below expected
-RUG_MARKS = {("worse", "high"): "▲", ("worse", "low"): "▼", ("better", "high"): "△", ("better", "low"): "▽",
-             ("higher", "high"): "▲", ("lower", "low"): "▼"}
+RUG_MARKS = views.RUG_MARKS  # one table: the flagged list shows the same marks
+RUG_SYMBOLS = {"▲": "triangle-up", "▼": "triangle-down", "△": "triangle-up-open", "▽": "triangle-down-open"}
 
 
 _NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
@@ -263,15 +263,36 @@ def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
     return labels if len(set(labels)) == len(set(full)) else full
 
 
+# the numbers in a hover line (counts, rates, ratios, '*' for a suppressed count); the words around them are
+# the same for every unit of an indicator
+_HOVER_NUMBER = re.compile(r"\*|\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?")
+
+
+def hover_parts(text: str) -> tuple[str, list[str]]:
+    """A rug cell's hover text as (template, values): its numbers and last line (the status) become ``{}``
+    slots, so the cells of one indicator share one hover template and each sends only its values to the
+    browser. ``template.format(*values) == text``."""
+    head, _, last = text.rpartition("<br>")
+    values = [*_HOVER_NUMBER.findall(head), last] if head else [last]
+    template = "{}".join(p.replace("{", "{{").replace("}", "}}") for p in _HOVER_NUMBER.split(head))
+    return (f"{template}<br>{{}}" if head else "{}"), values
+
+
 def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                   risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
                   highlight: str | None = None) -> go.Figure:
     """Units x indicators coloured by direction-aware status ("tartan rug").
 
     Columns are grouped by tumour site and rows by ``group`` (e.g. the Cancer Alliance), both labelled
-    (multicategory axes). Flagged cells carry a mark (``RUG_MARKS``): filled worse, outline better, pointing
-    above or below expected. The hover gives the value, counts and expected range on the funnel's scale.
-    An invisible marker per cell carries (indicator_id, unit_code) for click-through (selection events).
+    (multicategory axes). Flagged cells carry a mark (``RUG_MARKS``, drawn as marker symbols ``RUG_SYMBOLS``):
+    filled worse, outline better, pointing above or below expected. The hover gives the value, counts and
+    expected range on the funnel's scale. An invisible marker per cell carries (indicator_id, unit_code) for
+    click-through (selection events).
+
+    Kept light for the browser (#12 build 7): the marks and cells sit on a hidden pair of numeric axes laid over
+    the heatmap (cell (i, j) at x=j, y=i), so a point's position is two small numbers rather than its site, title,
+    alliance and name; one cells trace per indicator names the indicator once in its hover template; the marks
+    are marker symbols, not text (the browser measures every text element it draws).
 
     ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
     status_label, the ``group`` column, and the results' value columns for the hover.
@@ -297,25 +318,26 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
     x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
     z = np.full((rows.height, cols.height), np.nan)
-    xs, ys, custom, marks_x, marks_y, marks = [], [], [], [], [], []
+    cells: dict[tuple[str, str], tuple[list[int], list[int], list[list[str]]]] = {}
+    marks_x, marks_y, marks = [], [], []
     cov = coverage or {}
     for r in grid.iter_rows(named=True):
         i, j = row_of[r["unit_code"]], col_of[r["indicator_id"]]
         status = str(r["status"])
-        cat = category(status, r["better"])
-        z[i, j] = code[cat]
-        cx, cy = [x[0][j], x[1][j]], ([y[0][i], y[1][i]] if by else y[i])
-        xs.append(cx)
-        ys.append(cy)
+        z[i, j] = code[category(status, r["better"])]
         if r["status"] is None:
             text = "Not shown (small numbers)"
         else:
             text = views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
                                                    coverage=cov.get(r["indicator_id"], 0.95)))
-        custom.append([r["indicator_id"], r["unit_code"], r["unit_name"], r["indicator_title"], text])
+        template, values = hover_parts(text)
+        cx, cy, custom = cells.setdefault((r["indicator_id"], template), ([], [], []))
+        cx.append(j)
+        cy.append(i)
+        custom.append([r["indicator_id"], r["unit_code"], r["unit_name"], *values])
         if status not in {"within", "not_assessed", "None"}:
-            marks_x.append(cx)
-            marks_y.append(cy)
+            marks_x.append(j)
+            marks_y.append(i)
             marks.append(RUG_MARKS[(_direction(status, r["better"]), status.split("_")[1])])
     n = len(categories)
     colorscale = []
@@ -323,32 +345,40 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
         colorscale += [[i / n, PALETTE[c]], [(i + 1) / n, PALETTE[c]]]
     fig = go.Figure(go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=n, colorscale=colorscale, showscale=False,
                                xgap=1, ygap=1, hoverinfo="skip", name="status"))
-
-    def transpose(points: list) -> list:
-        return [list(t) for t in zip(*points, strict=True)] if points and isinstance(points[0], list) else points
-
     if marks:
-        fig.add_trace(go.Scatter(x=transpose(marks_x), y=transpose(marks_y), text=marks, mode="text",
-                                 hoverinfo="skip", textfont={"size": 10, "color": "white"}, showlegend=False,
-                                 name="marks"))
+        fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", hoverinfo="skip",
+                                 showlegend=False, name="marks", text=marks,
+                                 marker={"symbol": [RUG_SYMBOLS[m] for m in marks], "size": 8, "color": "white",
+                                         "line": {"color": "white", "width": 1.5}}))
     # one invisible marker per cell: the hover, and the cell picked by a click (heatmaps fire no selection)
-    fig.add_trace(go.Scatter(x=transpose(xs), y=transpose(ys), mode="markers", showlegend=False, name="cells",
-                             marker={"size": 12, "opacity": 0, "symbol": "square"},
-                             selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-                             customdata=custom,
-                             hovertemplate="<b>%{customdata[2]}</b><br>%{customdata[3]}<br>%{customdata[4]}"
-                                           "<extra></extra>"))
+    titles = {i: t.replace("%{", "&#37;{") for i, t in zip(cols["indicator_id"], cols["indicator_title"],
+                                                            strict=True)}
+    for (indicator, template), (cx, cy, custom) in cells.items():
+        body = template.format(*(f"%{{customdata[{k}]}}" for k in range(3, 3 + template.count("{}"))))
+        fig.add_trace(go.Scatter(x=cx, y=cy, xaxis="x2", yaxis="y2", mode="markers", showlegend=False,
+                                 name="cells", marker={"size": 12, "opacity": 0, "symbol": "square"},
+                                 selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+                                 customdata=custom,
+                                 hovertemplate=f"<b>%{{customdata[2]}}</b><br>{titles[indicator]}<br>{body}"
+                                               "<extra></extra>"))
     layout = _layout(title, "", "")
     layout["height"] = max(520, 16 * rows.height + 460)
     layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 9}, "type": "multicategory",
-                       "dividercolor": "#425563", "showdividers": True}
-    layout["yaxis"] = {"range": [rows.height - 0.5, -0.5], "tickfont": {"size": 9}, "automargin": True,
+                       "dividercolor": "#425563", "showdividers": True, "range": [-0.5, cols.height - 0.5]}
+    # the left margin from the longest labels, not automargin (which measures every label and draws everything
+    # twice, the cells included)
+    layout["yaxis"] = {"range": [rows.height - 0.5, -0.5], "tickfont": {"size": 9}, "automargin": False,
                        "type": "multicategory" if by else "category", "dividercolor": "#425563",
                        "showdividers": bool(by)}
-    layout["margin"] = {"l": 10, "r": 10, "t": 440, "b": 20}
+    # the marks' and cells' axes: numeric, hidden, exactly over the heatmap's cells
+    layout["xaxis2"] = {"overlaying": "x", "range": [-0.5, cols.height - 0.5], "visible": False, "fixedrange": True}
+    layout["yaxis2"] = {"overlaying": "y", "range": [rows.height - 0.5, -0.5], "visible": False, "fixedrange": True}
+    widest = sum(max((len(html.unescape(str(t))) for t in level), default=0) for level in (y if by else [y]))
+    layout["margin"] = {"l": 14 + 12 * len(by) + round(4.9 * widest), "r": 10, "t": 440, "b": 20}
     layout["title"] = {"text": plotly_text(title), "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
     layout["clickmode"] = "event+select"
     layout["dragmode"] = False
+    layout["hovermode"] = "closest"
     fig.update_layout(layout)
     if highlight is not None and highlight in row_of:
         i = row_of[highlight]

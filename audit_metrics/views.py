@@ -17,6 +17,7 @@ from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import ALL_PERIODS, AuditRun, standard_shift
 
 __all__ = [
+    "RUG_MARKS",
     "ResultOnScale",
     "best_performers",
     "best_performers_all",
@@ -25,6 +26,7 @@ __all__ = [
     "display_table",
     "excess_events",
     "excess_events_for_sharing",
+    "flagged_cells",
     "group_level",
     "level_label",
     "limits_phrase",
@@ -537,6 +539,44 @@ def hover_text(result: ResultOnScale) -> str:
     label = result.status_label
     lines.append(label[:1].upper() + label[1:])
     return "<br>".join(lines)
+
+
+# the rug's marks (figures.RUG_MARKS): filled worse, outline better, pointing above or below expected
+RUG_MARKS = {("worse", "high"): "▲", ("worse", "low"): "▼", ("better", "high"): "△", ("better", "low"): "▽",
+              ("higher", "high"): "▲", ("lower", "low"): "▼"}
+
+
+def flagged_cells(grid: pl.DataFrame, *, risk_adjusted: Sequence[str] = (),
+                  coverage: Mapping[str, float] | None = None, group: str | None = None) -> pl.DataFrame:
+    """The rug's flagged cells as a list, most urgent first (``severity``), for a phone, a keyboard or a screen
+    reader: indicator_id and unit_code (to open one), then Status (the rug's mark and direction-aware words,
+    '▲ Worse (alarm)'), Trust, Indicator,
+    Tumour site, the ``group`` (e.g. Cancer Alliance), Value and Expected range on the funnel's scale.
+
+    ``grid`` is the rug's input (suppressed for disclosure control: a withheld status is not listed)."""
+    rows = by_severity(grid.filter(pl.col("status").cast(pl.String).is_in(FLAGGED)),
+                       *[c for c in ("tumour_site", "indicator_title", "unit_name") if c in grid.columns])
+    cov = coverage or {}
+    values, ranges = [], []
+    for r in rows.iter_rows(named=True):
+        result = on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
+                          coverage=cov.get(r["indicator_id"], 0.95))
+        f = scale_formatter(result)
+        values.append("" if result.value is None else f"{f(result.value)} ({result.scale})")
+        ranges.append("" if result.lower is None or result.upper is None else
+                      f"{f(result.lower)} to {f(result.upper)} ({result.coverage:.0%})")
+    by = [pl.col(group).alias(level_label(group))] if group and group in rows.columns else []
+    # short enough for a phone's first column: the rug's mark, then 'Worse (alarm)', 'Better (alert)'
+    words = [status_words(str(s), b).replace(" than expected", "") for s, b in zip(rows["status"], rows["better"],
+                                                                                   strict=True)]
+    marks = [RUG_MARKS[(w.split()[0], str(s).split("_")[1])] for w, s in zip(words, rows["status"], strict=True)]
+    return rows.select(
+        "indicator_id", "unit_code",
+        pl.Series("Status", [f"{m} {w[:1].upper()}{w[1:]}" for m, w in zip(marks, words, strict=True)],
+                  dtype=pl.String),
+        pl.col("unit_name").alias("Trust"), pl.col("indicator_title").alias("Indicator"),
+        pl.col("tumour_site").alias("Tumour site"), *by,
+        pl.Series("Value", values, dtype=pl.String), pl.Series("Expected range", ranges, dtype=pl.String))
 
 
 def limits_phrase(coverages: Sequence[float]) -> str:

@@ -12,6 +12,8 @@ Starts the dashboard on its own port and drives headless Debian chromium through
   A switch counts as done when a chart with the expected title whose content was not on the page before the
   click is drawn.
 
+Beside each wall time it records the server's CPU seconds, the browser main thread's busy time and the bytes the
+page received over Streamlit's websocket (the steadier figures when other work shares the machine).
 Every measurement is the median of ``--repeat`` (default 3); each restart is a new server process. It records the
 machine's load (`uptime`) before and after and the CPU count, prints a table and writes
 benchmarks/results/browser_timing.md (or ``--out``). ``--data DIR`` runs on an extract folder laid out like
@@ -169,7 +171,8 @@ def _act(page, action: str) -> None:
         raise ValueError(msg)
 
 
-Timing = tuple[float, float, float]  # wall seconds, server CPU seconds, browser main-thread busy seconds
+# wall seconds, server CPU seconds, browser main-thread busy seconds, bytes the server sent over the app's websocket
+Timing = tuple[float, float, float, float]
 
 
 def _busy(cdp) -> float:
@@ -177,14 +180,29 @@ def _busy(cdp) -> float:
     return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
 
 
+class _Received:
+    """Bytes the page has received over websockets (Streamlit sends each element, charts included, this way)."""
+
+    def __init__(self, cdp) -> None:
+        self.bytes = 0.0
+        cdp.send("Network.enable")
+        cdp.on("Network.webSocketFrameReceived", self._frame)
+
+    def _frame(self, event: dict) -> None:
+        response = event.get("response", {})
+        data = response.get("payloadData", "")
+        self.bytes += len(data) * 3 / 4 if response.get("opcode") == 2 else len(data.encode())  # 2: binary, base64
+
+
 def first_chart(browser, server: Server) -> tuple[Timing, object, object]:
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
+    cdp.received = _Received(cdp)
     cpu0, busy0, t0 = server.cpu(), _busy(cdp), time.perf_counter()
     page.goto(server.url + FIRST[0])
     _wait_chart(page, [], FIRST[1])
-    return (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0), page, cdp
+    return (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0, cdp.received.bytes), page, cdp
 
 
 def switches(page, cdp, server: Server) -> dict[str, Timing]:
@@ -197,7 +215,7 @@ def switches(page, cdp, server: Server) -> dict[str, Timing]:
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                                timeout=TIMEOUT_MS)
         before = _signatures(page)
-        cpu0, busy0, t0 = server.cpu(), _busy(cdp), time.perf_counter()
+        cpu0, busy0, bytes0, t0 = server.cpu(), _busy(cdp), cdp.received.bytes, time.perf_counter()
         try:
             _act(page, step.action)
             _wait_chart(page, before, step.title, timeout=SWITCH_TIMEOUT_MS)
@@ -205,9 +223,10 @@ def switches(page, cdp, server: Server) -> dict[str, Timing]:
             titles = sorted({s.split("##")[0] for s in _signatures(page)})
             print(f"  {step.name}: no new chart titled {step.title!r} within {SWITCH_TIMEOUT_MS / 1000:.0f} s "
                   f"({str(exc).splitlines()[0]}); charts on screen: {titles}", file=sys.stderr, flush=True)
-            out[step.name] = (nan, nan, nan)
+            out[step.name] = (nan, nan, nan, nan)
             continue
-        out[step.name] = (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0)
+        out[step.name] = (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0,
+                          cdp.received.bytes - bytes0)
     return out
 
 
@@ -232,7 +251,7 @@ def _once(browser, server: Server) -> Timing:
 
 
 def _show(t: Timing) -> str:
-    return f"{t[0]:.2f} s (server CPU {t[1]:.2f} s, browser busy {t[2]:.2f} s)"
+    return f"{t[0]:.2f} s (server CPU {t[1]:.2f} s, browser busy {t[2]:.2f} s, received {t[3] / 1e6:.2f} MB)"
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -305,18 +324,19 @@ def _fmt(values: list[Timing]) -> str:
     drawn = [v for v in values if v[0] == v[0]]  # NaN: the chart never came (reported while running)
     missing = f"; {len(values) - len(drawn)} not drawn" if len(drawn) < len(values) else ""
     if not drawn:
-        return "not drawn | | |"
+        return "not drawn | | | |"
     walls = [v[0] for v in drawn]
     return (f"{_median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}{missing}) | "
-            f"{_median([v[1] for v in drawn]):.2f} s | {_median([v[2] for v in drawn]):.2f} s | {len(values)}")
+            f"{_median([v[1] for v in drawn]):.2f} s | {_median([v[2] for v in drawn]):.2f} s | "
+            f"{_median([v[3] for v in drawn]) / 1e6:.2f} MB | {len(values)}")
 
 
 def markdown(report: dict[str, object], label: str) -> str:
     lines = [f"### {label}", "",
              f"Data: `{report['data']}`. Machine: {report['cpus']} CPUs, Python {report['python']}, {report['platform']}.",
              f"Load before: `{report['load_before']}`; after: `{report['load_after']}`.", "",
-             "| step | wall time, median (range) | server CPU | browser main thread busy | runs |",
-             "|---|---:|---:|---:|---:|"]
+             "| step | wall time, median (range) | server CPU | browser main thread busy | received | runs |",
+             "|---|---:|---:|---:|---:|---:|"]
     names = {"restart": "first chart after a server restart (results store)", "cold": "first chart, new server, "
              "empty store (computes)", "warm": "first chart, new tab on a running server"}
     for kind, values in report["first_chart"].items():  # type: ignore[union-attr]

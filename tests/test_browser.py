@@ -216,43 +216,6 @@ def test_inequalities_view_renders_in_chromium(server: str, browser: object, tmp
     assert shot.stat().st_size > 20_000
 
 
-_CELL = """() => {
-  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.name === 'cells'));
-  gd.scrollIntoView({block: 'start'});
-  const k = gd.data.findIndex(t => t.name === 'cells');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const points = gd.calcdata[k];
-  const i = points.findIndex(p => p.y === 2 && p.x === 3);  // third row, fourth column: near the top
-  const box = gd.getBoundingClientRect();
-  return {x: box.left + xa._offset + xa.c2p(points[i].x), y: box.top + ya._offset + ya.c2p(points[i].y),
-          unit: gd.data[k].customdata[i][2], indicator: gd.data[k].customdata[i][3],
-          alt: gd.closest('[data-testid="stPlotlyChart"]').innerHTML.includes('aria-label')};
-}"""
-
-
-def test_rug_cell_click_opens_it_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
-    """#12 build 2: a click on a rug square picks its trust and indicator in 'Open a result' (a Plotly
-    selection event through st.plotly_chart(on_select=...)); the rug is grouped by tumour site."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1600})
-    page.goto(f"{server}/?view=Overview")
-    _wait_for_app(page)
-    page.locator(".js-plotly-plot .gtitle", has_text="Outlier status").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(500)
-    cell = page.evaluate(_CELL)
-    page.wait_for_timeout(500)
-    cell = page.evaluate(_CELL)  # again, after the scroll
-    page.mouse.click(cell["x"], cell["y"])
-    page.get_by_text("Picked by clicking a square").first.wait_for(timeout=60_000)
-    _wait_for_app(page)
-    page.wait_for_function("""(want) => {  // the two boxes under 'Open a result' show the clicked cell
-        const boxes = [...document.querySelectorAll('[data-testid="stSelectbox"]')].slice(-2);
-        const shown = boxes.map(b => b.querySelector('input')?.value || b.textContent);
-        return shown[0].includes(want[0]) && shown[1].includes(want[1]);
-    }""", arg=[cell["indicator"], cell["unit"]], timeout=60_000)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    _screenshot(page, tmp_path, "rug_clicked")
-
-
 def test_landing_is_usable_from_the_keyboard_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
     """#12 build 1/8: the landing's question is reached with Tab and answered by typing; the flagged results
     and their funnel links follow (no mouse)."""

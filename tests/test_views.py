@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from scipy.special import expit, logit
@@ -221,9 +222,9 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
 
     trusts = views.pooled(run).filter(pl.col("level") == "trust")
     ra = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
-    fig = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra,
-                                highlight="ZA4").to_dict()
-    heat, marks, cells = fig["data"]
+    built = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra, highlight="ZA4")
+    fig = built.to_dict()
+    heat, marks, *cells = fig["data"]
     assert fig["layout"]["xaxis"]["type"] == "multicategory" == fig["layout"]["yaxis"]["type"]
     sites, alliances = list(heat["x"][0]), list(heat["y"][0])
     assert sites == sorted(sites) and set(sites) == set(trusts["tumour_site"])
@@ -231,6 +232,12 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
     assert {f"{a} Cancer Alliance" for a in alliances} == set(trusts["cancer_alliance"])
     assert len(heat["y"][1]) == trusts["unit_code"].n_unique()
     assert fig["layout"]["title"]["x"] == 0  # the title sits left, clear of the column labels
+    # marks and cells sit on hidden numeric axes laid exactly over the heatmap's cells (cell (i, j) at x=j, y=i)
+    assert {t["xaxis"] for t in [marks, *cells]} == {"x2"} and {t["yaxis"] for t in [marks, *cells]} == {"y2"}
+    for axis, n in (("xaxis", len(heat["x"][0])), ("yaxis", len(heat["y"][0]))):
+        main, over = fig["layout"][axis], fig["layout"][f"{axis}2"]
+        assert over["overlaying"] == axis[0] and not over["visible"]
+        assert sorted(over["range"]) == sorted(main["range"]) == [-0.5, n - 0.5]
     # marks, from status and polarity alone; a mark's square is found through the cell drawn at its place
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     expected = {}
@@ -239,19 +246,39 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
         worse = (side == "high") == (r["better"] == "lower")
         expected[(r["indicator_id"], r["unit_code"])] = (
             ("▲" if side == "high" else "▼") if worse or r["better"] == "neither" else ("△" if side == "high" else "▽"))
-    at = {(x0, x1, y0, y1): (c[0], c[1])
-          for x0, x1, y0, y1, c in zip(*cells["x"], *cells["y"], cells["customdata"], strict=True)}
-    drawn = {at[(x0, x1, y0, y1)]: m for x0, x1, y0, y1, m in zip(*marks["x"], *marks["y"], marks["text"], strict=True)}
+    at = {(x, y): (c[0], c[1]) for t in cells for x, y, c in zip(t["x"], t["y"], t["customdata"], strict=True)}
+    drawn = {at[(x, y)]: m for x, y, m in zip(marks["x"], marks["y"], marks["text"], strict=True)}
     assert drawn == expected and {"▲", "△"} <= set(drawn.values())
+    # drawn as marker symbols (filled worse, open better), not as text the browser measures
+    assert marks["mode"] == "markers"
+    assert list(marks["marker"]["symbol"]) == [figures.RUG_SYMBOLS[m] for m in marks["text"]]
+    assert {"triangle-up", "triangle-up-open"} <= set(marks["marker"]["symbol"])
+    # the cell at (x, y) is the heatmap's cell there: its colour code is its status's
+    heat_z = np.asarray(built.data[0].z)
+    assert all(np.isfinite(heat_z[y, x]) for x, y in at)  # a drawn square under every cell
     # row labels: shorter (narrow screens), still one per trust; the full name is in the hover
     labels = list(heat["y"][1])
     assert len(set(labels)) == len(labels) and "Thornbury" in labels
     assert sum(map(len, labels)) < 0.6 * sum(len(n) for n in trusts["unit_name"].unique())
-    # hover and click-through: ZA4's bowel mortality cell reads as its sentence does (12 of 215 patients)
-    cell = next(c for c in cells["customdata"] if c[0] == "bowel_mort90" and c[1] == "ZA4")
-    assert "Risk-adjusted rate: 5.9%" in cell[4] and "12 of 215 patients; about 5.1 were expected" in cell[4]
-    assert cell[2] == "Thornbury Teaching Hospitals NHS Foundation Trust"
-    assert len(cells["customdata"]) == trusts.height
+    # hover and click-through: every cell's hover, its trace's template filled with its values, reads exactly as
+    # views.hover_text (the funnel's hover) does; ZA4's bowel mortality cell as its sentence does (12 of 215)
+    hovers = {}
+    for t in cells:
+        for c in t["customdata"]:
+            text = t["hovertemplate"]
+            for k, v in enumerate(c):
+                text = text.replace(f"%{{customdata[{k}]}}", str(v))
+            hovers[(c[0], c[1])] = text
+    assert len(hovers) == trusts.height
+    for r in trusts.iter_rows(named=True):
+        body = ("Not shown (small numbers)" if r["status"] is None else
+                views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)))
+        assert hovers[(r["indicator_id"], r["unit_code"])] == (
+            f"<b>{figures.plotly_text(r['unit_name'])}</b><br>{figures.plotly_text(r['indicator_title'])}<br>"
+            f"{body}<extra></extra>")
+    cell = hovers[("bowel_mort90", "ZA4")]
+    assert "Risk-adjusted rate: 5.9%" in cell and "12 of 215 patients; about 5.1 were expected" in cell
+    assert cell.startswith("<b>Thornbury Teaching Hospitals NHS Foundation Trust</b>")
     assert fig["layout"]["shapes"][0]["line"]["color"] == figures.PALETTE["highlight"]
 
 

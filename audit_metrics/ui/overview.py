@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_metrics import figures, views
-from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics import export, figures, views
+from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
 from audit_metrics.ui.state import chart, goto, set_qp, trust_label
@@ -14,6 +14,9 @@ from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
+RUG, LIST = "Rug of every result", "List of flagged results"
+_SHOW_HELP = ("The rug needs a wide screen (every trust by every indicator). The list holds the same flagged "
+              "results, most urgent first, and suits a phone, a keyboard or a screen reader.")
 
 
 def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
@@ -70,6 +73,23 @@ def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | 
                                  highlight=highlight, coverage=dict(coverage))
 
 
+def _open_flagged() -> None:
+    """A flagged result chosen in the list (keyboard or touch) picks its indicator and trust in "Open a result"."""
+    picked = st.session_state.get("ov_open_flagged")
+    if picked:
+        st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked.split("|", 1)
+
+
+def _open_listed(event: object, listed: pl.DataFrame) -> None:
+    """A row selected in the flagged list (a tap) picks it in "Open a result" (drawn later in this run)."""
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    if rows and rows[0] < listed.height:
+        picked = f"{listed['indicator_id'][rows[0]]}|{listed['unit_code'][rows[0]]}"
+        if picked != st.session_state.get("ov_listed"):
+            st.session_state["ov_listed"] = picked
+            st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked.split("|", 1)
+
+
 def _open_clicked(event: object) -> None:
     """A clicked square picks its indicator and trust in "Open a result" below (drawn later in this run)."""
     points = getattr(getattr(event, "selection", None), "points", None) or []
@@ -99,8 +119,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
                 "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
-                "limit. Hover for the value, counts and expected range; click a square to open it below. On a narrow "
-                "screen, choose a trust above, or one alliance or tumour site below: the full rug needs a wide one.")
+                "limit. Hover for the value, counts and expected range; click a square to open it below. **On a "
+                "phone, or without a mouse, show the list of flagged results instead** (below the filters).")
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
@@ -139,9 +159,26 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     title = f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"
     highlight = found[1] if found and found[0] == "trust" else None
     rug_coverage = tuple(sorted((k, r.options.limits[0]) for k, r in run.results.items()))
-    event = chart(_rug(_grid_key(grid), grid, title=title, group=family, risk_adjusted=tuple(risk_adjusted),
-                       highlight=highlight, coverage=rug_coverage), "tartan", on_select="rerun", selection_mode="points")
-    _open_clicked(event)
+    # what the screen shows is suppressed like the exports (#12 defect 3): a count of 1-7 is never in a hover
+    rule = loaded.catalogue.defaults.suppression if loaded is not None else SuppressionSpec()
+    shown_grid = export.suppress(grid, rule)
+    listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
+    show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
+    if show == RUG:
+        event = chart(_rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
+                           risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage),
+                      "tartan", on_select="rerun", selection_mode="points",
+                      alt=f"{title}. The same results are listed under 'List of flagged results' above the chart.")
+        _open_clicked(event)
+    else:
+        st.markdown(f"**{listed.height} flagged result{'s' if listed.height != 1 else ''}**, most urgent first "
+                    "(worse alarms, worse alerts, then better). Tap a row to pick it under 'Open a result' below.")
+        event = st.dataframe(listed.drop("indicator_id", "unit_code"), hide_index=True, key="ov_list",
+                             on_select="rerun", selection_mode="single-row",
+                             column_config={"Status": st.column_config.TextColumn(width="small"),
+                                            "Trust": st.column_config.TextColumn(width="medium"),
+                                            "Indicator": st.column_config.TextColumn(width="large")})
+        _open_listed(event, listed)
     coverage = {k: r.options.limits for k, r in run.results.items()}
     counts = views.chance_counts(grid, coverage, [k for k, r in run.results.items() if r.spec.worse_side])
     inner = counts["expected_inner"].sum()
@@ -167,6 +204,12 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     if st.session_state.get("ov_clicked"):
         st.caption("Picked by clicking a square in the rug; change it here or click another.")
     labels = trust_label(run.units.frame) if run.units else {}
+    flagged = {f"{r['indicator_id']}|{r['unit_code']}": f"{r['Status']}: {r['Trust']}, {r['Indicator']}"
+               for r in listed.iter_rows(named=True)}
+    st.selectbox("A flagged result (type to search)", list(flagged), index=None, format_func=flagged.get,
+                 key="ov_open_flagged", on_change=_open_flagged,
+                 placeholder=f"Choose one of the {len(flagged)} flagged results, most urgent first",
+                 help="Every flagged square of the rug, without a mouse; or choose any indicator and trust below.")
     o1, o2 = st.columns(2)
     ind = o1.selectbox("Indicator", grid["indicator_id"].unique(maintain_order=True).to_list(),
                        format_func=lambda i: run.results[i].spec.title, key="ov_open_indicator")

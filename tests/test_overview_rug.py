@@ -1,0 +1,158 @@
+"""The Overview's rug kept light for the browser, suppressed on screen, and its flagged results reachable without
+a mouse or a wide screen (#12 build 2, 7 and 8; defect 3 on screen)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from audit_metrics import export, figures, views
+from audit_metrics.catalogue import load_catalogue
+from audit_metrics.pipeline import AuditRun, run_audit
+from audit_metrics.ui.overview import LIST, RUG
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def run(catalogue_path: Path) -> AuditRun:
+    return run_audit(load_catalogue(catalogue_path))
+
+
+def _risk_adjusted(run: AuditRun) -> list[str]:
+    return [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
+
+
+def _hovers(fig: dict) -> dict[tuple[str, str], str]:
+    """Every rug cell's hover as the browser shows it: its trace's template filled with its values."""
+    out = {}
+    for trace in fig["data"]:
+        if trace.get("name") != "cells":
+            continue
+        for values in trace["customdata"]:
+            text = trace["hovertemplate"]
+            for k, v in enumerate(values):
+                text = text.replace(f"%{{customdata[{k}]}}", str(v))
+            out[(values[0], values[1])] = text
+    return out
+
+
+def test_rug_sends_a_third_of_what_it_did_and_no_text_to_measure(run: AuditRun) -> None:
+    """#12 build 7: the rug sent ~1.6 MB to the browser (a [site, title] and [alliance, name] pair and a hover
+    string per cell) and drew its marks as text, which the browser measures one by one. Now: positions are two
+    numbers, hovers share one template per indicator, marks are marker symbols; the y labels' margin is set, not
+    measured (automargin draws everything twice)."""
+    trusts = views.pooled(run).filter(pl.col("level") == "trust")
+    fig = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=_risk_adjusted(run),
+                                highlight="ZA4")
+    sent = fig.to_json()
+    assert len(sent.encode()) < 700_000, len(sent)  # 1,578,695 bytes before
+    data = json.loads(sent)["data"]
+    assert not [t for t in data if "text" in t.get("mode", "")]
+    scatters = [t for t in data if t["type"] == "scatter"]
+    assert all(isinstance(v, int) for t in scatters for v in [*t["x"], *t["y"]])
+    assert sum(len(t["x"]) for t in scatters if t["name"] == "cells") == trusts.height
+    assert len(scatters) <= 2 * len(run.results)  # one cells trace per indicator and hover form, at most
+    assert json.loads(sent)["layout"]["yaxis"]["automargin"] is False
+
+
+@pytest.mark.parametrize("text", [
+    "Risk-adjusted rate: 5.9%<br>12 of 1,215 patients; about 5.1 were expected<br>Worse than expected (99.8%)",
+    "Rate: 25.0%<br>* of 40 patients<br>Expected range (95%) for its size: 0.9% to 5.1%<br>Within",
+    "Observed / expected: 1.23e-05<br>{odd} 3 events<br>Not assessed",
+    "Not shown (small numbers)",
+])
+def test_hover_parts_give_the_text_back(text: str) -> None:
+    template, values = figures.hover_parts(text)
+    assert template.format(*values) == text
+    assert not re.search(r"\d", template.replace("{}", "").split("<br>")[0].split(":")[-1])  # numbers are values
+
+
+def test_flagged_cells_list_most_urgent_first_on_the_funnels_scale(run: AuditRun) -> None:
+    """The list a phone or keyboard user gets instead of the rug: every flagged cell, worse alarms first, the
+    value and range on the funnel's scale (the issue's Thornbury example: 5.9% against 0.9-5.1%)."""
+    trusts = views.pooled(run).filter(pl.col("level") == "trust")
+    listed = views.flagged_cells(trusts, risk_adjusted=_risk_adjusted(run), group="cancer_alliance")
+    flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
+    assert listed.height == flagged.height
+    assert set(zip(listed["indicator_id"], listed["unit_code"], strict=True)) == set(
+        zip(flagged["indicator_id"], flagged["unit_code"], strict=True))
+    order = {"▲ Worse (alarm)": 0, "▼ Worse (alarm)": 0, "▲ Worse (alert)": 1, "▼ Worse (alert)": 1,
+             "△ Better (alarm)": 4, "▽ Better (alarm)": 4, "△ Better (alert)": 5, "▽ Better (alert)": 5}
+    ranks = [order.get(s, 2 + s.endswith("(alert)")) for s in listed["Status"]]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and ranks[-1] == 5
+    # the mark is the rug's for the same cell
+    marks = {(r["indicator_id"], r["unit_code"]): figures.RUG_MARKS[(r["direction"], str(r["status"]).split("_")[1])]
+             for r in flagged.iter_rows(named=True)}
+    assert [s[0] for s in listed["Status"]] == [marks[k] for k in zip(listed["indicator_id"], listed["unit_code"],
+                                                                      strict=True)]
+    za4 = listed.filter(pl.col("unit_code") == "ZA4", pl.col("indicator_id") == "bowel_mort90").row(0, named=True)
+    # the trust profile's sentence for the same result gives the same range, on the same scale
+    row = trusts.filter(pl.col("unit_code") == "ZA4", pl.col("indicator_id") == "bowel_mort90").row(0, named=True)
+    sentence = views.range_sentence(views.on_scale(row, risk_adjusted=True))
+    low, high = re.search(r": ([\d.]+%) to ([\d.]+%) \(risk-adjusted rate\)", sentence).groups()
+    assert za4["Value"] == "5.9% (risk-adjusted rate)" and za4["Expected range"] == f"{low} to {high} (95%)"
+    assert za4["Cancer Alliance"] and za4["Trust"] == "Thornbury Teaching Hospitals NHS Foundation Trust"
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["view"] = "Overview"
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def overview() -> AppTest:
+    return _app()
+
+
+def test_rug_hover_never_shows_a_small_count(overview: AppTest, catalogue_path: Path) -> None:
+    """#12 defect 3 on screen: 560 of the rug's hovers read '1 of 4 patients' and the like (counts 1-7 that the
+    exports suppress). The rug shows them as the exports do: '*', or 'Not shown' where the status would give
+    the count back."""
+    assert not overview.exception
+    rug = next(json.loads(c.proto.spec) for c in overview.get("plotly_chart")
+               if "Outlier status" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+    hovers = _hovers(rug)
+    rule = load_catalogue(catalogue_path).catalogue.defaults.suppression
+    counts = [int(n.replace(",", "")) for h in hovers.values()
+              for n in re.findall(r"<br>([\d,]+) (?:of|events|against)", h)]
+    assert counts and not [n for n in counts if rule.min_count <= n <= rule.max_count]
+    assert any(f"<br>{rule.symbol} of " in h for h in hovers.values())
+    # a cell suppressed by the exports is suppressed here: the same rows, by the same rule
+    table = export.suppress(views.pooled(run_audit(load_catalogue(catalogue_path))).filter(
+        pl.col("level") == "trust"), rule)
+    withheld = table.filter(pl.col("status").is_null())
+    assert withheld.height and all(hovers[(r["indicator_id"], r["unit_code"])].endswith(
+        "Not shown (small numbers)<extra></extra>") for r in withheld.iter_rows(named=True))
+
+
+def test_flagged_results_without_the_rug_and_without_a_mouse(catalogue_path: Path) -> None:
+    """#12 build 2/8 and phone: a list of the flagged results instead of the rug (no chart drawn), and a box
+    listing them, which picks the indicator and trust under 'Open a result' and opens the funnel."""
+    at = _app()
+    assert at.radio(key="ov_show").value == RUG
+    rule = load_catalogue(catalogue_path).catalogue.defaults.suppression
+    table = export.suppress(views.pooled(run_audit(load_catalogue(catalogue_path))).filter(
+        pl.col("level") == "trust"), rule)
+    flagged = table.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
+    box = at.selectbox(key="ov_open_flagged")
+    assert box.value is None and len(box.options) == flagged.height
+    at.radio(key="ov_show").set_value(LIST).run()
+    assert not at.exception
+    assert not [c for c in at.get("plotly_chart") if "Outlier status" in c.proto.spec]
+    shown = next(d.value for d in at.dataframe if "Status" in d.value.columns)
+    assert len(shown) == flagged.height and shown["Status"].iloc[0].startswith(("▲ Worse", "▼ Worse"))
+    assert {"Trust", "Indicator", "Tumour site", "Value", "Expected range"} <= set(shown.columns)
+    at.selectbox(key="ov_open_flagged").set_value("bowel_mort90|ZA4").run()
+    assert at.selectbox(key="ov_open_indicator").value == "bowel_mort90"
+    assert at.selectbox(key="ov_open_trust").value == "ZA4"
+    at.button(key="ov_go_funnel").click().run()
+    assert at.sidebar.radio[0].value == "Indicator"
+    assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
