@@ -492,27 +492,51 @@ def annotate_figure(fig: Any, footnote: str | None, *, synthetic: bool) -> dict:
     Both are part of the figure, so the chart's own image download (the camera icon: PNG or SVG,
     drawn by the browser) carries them. Works on a copy (``to_dict``; cached figures are shared
     between sessions), as a dict: validating a new Figure would cost more than drawing it.
+
+    The figure does not know how wide it will be drawn, so the footnote and the legend under it are
+    laid out for a phone (a chart about 360 px wide) and fixed in pixels: at 390 px the legend used to
+    wrap onto seven rows and grow up over the footnote and the axis. On a wide screen the space the
+    legend does not need is left blank at the figure's foot.
     """
+    def legend_height(spec: dict, *, width: float = 360) -> int:
+        """Pixels a horizontal legend takes when wrapped as plotly wraps it in a chart ``width`` px wide
+        (items of about 40 px plus 7 px a character, 12 px text, up to 30 px a row: a large marker makes a row taller)."""
+        margin = spec["layout"].get("margin") or {}
+        room = max(width - (margin.get("l") or 80) - (margin.get("r") or 80), 200)
+        names = [str(t.get("name")) for t in spec.get("data", [])
+                 if t.get("name") and t.get("showlegend", True) is not False]
+        rows, used = 1 if names else 0, 0.0
+        for name in names:
+            item = 40 + 7 * len(name)
+            if used and used + item > room:
+                rows, used = rows + 1, 0.0
+            used += item
+        return 30 * rows + 6
+
     out = fig.to_dict() if hasattr(fig, "to_dict") else copy.deepcopy(fig)
     layout = out.setdefault("layout", {})
     notes = list(layout.get("annotations") or [])
     if footnote:
-        # under the x axis: the footnote, tied to the plot; then a legend below the plot, tied to the
-        # figure's bottom edge, so that a legend that wraps onto more rows pushes the plot up, not
-        # over the footnote
-        lines = [part for line in footnote.split("\n") for part in textwrap.wrap(line, FOOTNOTE_WIDTH)]
-        legend = _legend_below(layout)
-        extra = LINE_HEIGHT * len(lines) + 6 + (LEGEND_SPACE if legend else 0)
+        # the footnote, under the x axis's numbers and title (tied to the plot); under it the legend,
+        # tied to the figure's bottom edge with room for the rows it takes on a phone
+        lines = [part for line in footnote.split("\n") for part in textwrap.wrap(line, min(FOOTNOTE_WIDTH, 64))]
+        axis = AXIS_SPACE + 14  # the tick numbers and the axis title (a log axis's title is two lines' worth)
+        text_px = LINE_HEIGHT * len(lines) + 8
+        legend_px = legend_height(out) if _legend_below(layout) else 0
         margin = dict(layout.get("margin") or {})
-        margin["b"] = (margin.get("b") if margin.get("b") is not None else 40) + extra
+        before = margin.get("b") if margin.get("b") is not None else 40
+        margin["b"] = axis + text_px + legend_px + 6
         layout["margin"] = margin
-        layout["height"] = (layout.get("height") or 450) + extra
-        if legend:
-            layout["legend"] = {**layout["legend"], "yref": "container", "y": 0, "yanchor": "bottom"}
+        layout["height"] = (layout.get("height") or 450) + margin["b"] - before
+        if legend_px:
+            layout["legend"] = {**layout["legend"], "yref": "container", "yanchor": "top",
+                                "y": (legend_px + 6) / layout["height"]}
+        # from the figure's left edge, not the plot's: a caterpillar's plot starts after ~300 px of names
+        left = margin.get("l") if margin.get("l") is not None else 80
         notes.append({"text": "<br>".join(_plot_text(line) for line in lines), "xref": "paper", "yref": "paper",
-                      "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "yshift": -AXIS_SPACE,
-                      "showarrow": False, "align": "left", "font": {"size": 10, "color": "#425563"},
-                      "name": "footnote"})
+                      "x": 0, "y": 0, "xanchor": "left", "yanchor": "top", "yshift": -axis,
+                      "xshift": -max(left - 10, 0), "showarrow": False, "align": "left",
+                      "font": {"size": 10, "color": "#425563"}, "name": "footnote"})
     if synthetic:
         notes.append({"text": WATERMARK, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
                       "textangle": -24, "font": {"size": 54, "color": "rgba(66, 85, 99, 0.13)"},

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from audit_metrics.cusum import ArlEstimate, CusumChart
-from audit_metrics.figures import plotly_text
+from audit_metrics.figures import plotly_text, title_margin, wrap_title
 from audit_metrics.spc import VARIATION_WORDS, SpcChart
 
 __all__ = ["MDC_COLOURS", "cusum_figure", "sparkline_figure", "spc_figure", "vlad_figure"]
@@ -61,7 +61,7 @@ def spc_figure(chart: SpcChart, *, title: str, y_title: str, multiplier: float =
     if chart.target is not None:
         fig.add_hline(y=chart.target * k, line={"color": MDC_COLOURS["target"], "dash": "dot"},
                       annotation_text="target", annotation_position="top left")
-    fig.update_layout(title=plotly_text(title), height=height, margin={"l": 60, "r": 20, "t": 60, "b": 40},
+    fig.update_layout(title=wrap_title(title), height=height, margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40},
                       yaxis_title=plotly_text(y_title), legend={"orientation": "h", "y": -0.15}, plot_bgcolor="white")
     fig.update_xaxes(showgrid=False, linecolor="#BBBBBB")
     fig.update_yaxes(gridcolor="#EEEEEE")
@@ -114,8 +114,8 @@ def cusum_figure(chart: CusumChart, *, title: str, arl_up: ArlEstimate | None = 
         text = f"h = {sign * h:g}" + (f" (in-control ARL about {arl.arl:,.0f} patients)" if arl else "")
         fig.add_hline(y=sign * h, line={"color": MDC_COLOURS[colour], "dash": "dash"}, annotation_text=text,
                       annotation_position="top left" if sign > 0 else "bottom left")
-    fig.update_layout(title=plotly_text(title), height=380, yaxis_title="CUSUM (log-likelihood ratio)", plot_bgcolor="white",
-                      margin={"l": 60, "r": 20, "t": 60, "b": 40}, legend={"orientation": "h", "y": -0.15})
+    fig.update_layout(title=wrap_title(title), height=380, yaxis_title="CUSUM (log-likelihood ratio)", plot_bgcolor="white",
+                      margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40}, legend={"orientation": "h", "y": -0.15})
     fig.update_yaxes(gridcolor="#EEEEEE", zeroline=True, zerolinecolor="#999999")
     return fig
 
@@ -127,7 +127,7 @@ def vlad_figure(chart: CusumChart, *, title: str) -> go.Figure:
                                line={"color": MDC_COLOURS["mean"], "width": 1.5},
                                hovertemplate="%{x|%d %b %Y}: %{y:.1f}<extra></extra>"))
     fig.add_hline(y=0, line={"color": "#999999"})
-    fig.update_layout(title=plotly_text(title), height=320, yaxis_title="Cumulative expected − observed events",
-                      plot_bgcolor="white", margin={"l": 60, "r": 20, "t": 60, "b": 40})
+    fig.update_layout(title=wrap_title(title), height=320, yaxis_title="Cumulative expected − observed events",
+                      plot_bgcolor="white", margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40})
     fig.update_yaxes(gridcolor="#EEEEEE")
     return fig

@@ -106,8 +106,11 @@ def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float
                                         rows["denominator"].cast(pl.String).to_list()]),
             hovertemplate="%{x}: %{y:.1f}<br>%{customdata[0]} of %{customdata[1]} patients<extra>" + name
                           + "</extra>"))
-    fig.update_layout(title=figures.plotly_text(title), xaxis_title=figures.plotly_text(label), yaxis_title="Value (%)" if multiplier == 100 else "Value",
-                      height=380, margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2})
+    # the legend under the axis title (at y=-0.2 it sat on the title below 500 px); the title wrapped for a phone
+    fig.update_layout(title=figures.wrap_title(title), xaxis_title=figures.plotly_text(label),
+                      yaxis_title="Value (%)" if multiplier == 100 else "Value",
+                      height=400, margin={"t": figures.title_margin(title) - 10, "b": 90},
+                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0})
     fig.update_xaxes(type="category")
     return fig
 
@@ -131,7 +134,7 @@ def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str |
             for sign in (-1, 1):
                 fig.add_trace(go.Scatter(x=grid, y=(d0 + sign * z * spread) * multiplier, mode="lines",
                                          line={"color": "#888", "dash": dash}, hoverinfo="skip",
-                                         name=f"{c:.1%} limits", showlegend=sign == 1))
+                                         name=f"{c * 100:g}% limits", showlegend=sign == 1))
         styles = [figures.status_style(str(s), "lower") for s in rows["status"].cast(pl.String).to_list()]
         fig.add_trace(go.Scatter(
             x=x, y=(rows["disadvantage_gap"] * multiplier).to_list(), mode="markers", name="Units",
@@ -150,11 +153,14 @@ def gap_funnel_figure(gaps: pl.DataFrame, *, multiplier: float, highlight: str |
                                          text=[figures.plotly_text(n) for n in hi["unit_name"].to_list()], textposition="top center",
                                          name="Selected", hoverinfo="skip"))
     fig.add_hline(y=d0 * multiplier, line={"color": "#444"}, annotation_text="national gap")
-    fig.update_layout(title="Funnel of gaps: each unit's gap against the national gap", height=420,
+    title = "Funnel of gaps: each unit's gap against the national gap"
+    fig.update_layout(title=figures.wrap_title(title), height=420 + figures.title_margin(title) - 60,
                       xaxis_title="Precision of the gap (1 / standard error)",
                       yaxis_title=("Disadvantage gap from the slope index (points)" if multiplier == 100
                                    else "Disadvantage gap (slope index)"),
-                      margin={"t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
+                      margin={"t": figures.title_margin(title) - 10, "b": 110},
+                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0})
+    fig.update_xaxes(automargin=True)
     return fig
 
 
