@@ -633,6 +633,23 @@ def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False)
 
 
+def _cast_text_column(values: pl.Series, dtype: pl.DataType) -> pl.Expr:
+    """:func:`_cast_text` of a whole text column, converting each distinct value once.
+
+    The conversion depends on the value alone, so a column of 2M flags, ages or dates (a handful to a few
+    thousand distinct values) is converted on its distinct values and mapped back, instead of trimming and
+    parsing 2M strings; a column of mostly distinct values (an identifier) is converted directly.
+    """
+    col = pl.col(values.name)
+    if values.len() < 50_000 or values.head(10_000).n_unique() > 1_000:
+        return _cast_text(col, dtype)
+    distinct = values.unique().drop_nulls()
+    if distinct.len() > 20_000:
+        return _cast_text(col, dtype)
+    converted = pl.select(_cast_text(pl.lit(distinct), dtype)).to_series()
+    return col.replace_strict(distinct, converted, default=None, return_dtype=dtype)
+
+
 _BLANK = ["", "NA", "NULL", "null", "N/A"]
 _DATE_LIKE = r"^\d{1,4}[-/]\d{1,2}[-/]\d{1,4}( \d{1,2}:\d{2}:\d{2})?$"
 
@@ -687,7 +704,7 @@ def _typed(raw: pl.DataFrame, spec: DatasetSpec | None, integer: Sequence[str] =
         if src == dtype:
             continue
         if src == pl.String:
-            exprs.append(_cast_text(pl.col(name), dtype).alias(name))
+            exprs.append(_cast_text_column(raw[name], dtype).alias(name))
         elif src.is_float() and dtype.is_integer():
             # a typed (Parquet) 6.5 is not a whole number: null, so excluded and reported, never truncated to 6
             col = pl.col(name)
@@ -1013,8 +1030,9 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     for col, dtype in wanted.items():
         if raw[col].dtype != dtype:
             hint = whole_hint if col in count_columns and dtype.is_integer() and not fractional else ""
-            first(pl.col(col).is_null() & raw_not_blank(raw, col),
-                  f"value is not {_type_word(dtype)} in column '{col}'{hint}")
+            bad = _not_converted(raw[col], typed[col])
+            if bad is not None:
+                first(pl.lit(bad), f"value is not {_type_word(dtype)} in column '{col}'{hint}")
     for col in [] if fractional else count_columns:
         if typed.schema[col].is_float():  # declared float, or a typed float column: still whole numbers only
             first(pl.col(col).is_finite() & (pl.col(col) != pl.col(col).round(0)),
@@ -1167,6 +1185,21 @@ def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:
     if not counts or max(counts) < 2:
         return None
     return counts.index(max(counts)) + 1
+
+
+def _not_converted(raw: pl.Series, typed: pl.Series) -> pl.Series | None:
+    """Rows whose cell held something that did not convert (null after casting, not blank before); None
+    when there is none. Only the rows that came out null are looked at again."""
+    nulls = typed.is_null()
+    if not nulls.any():
+        return None
+    rows = nulls.arg_true()
+    held = pl.select(raw_not_blank(pl.DataFrame([raw.gather(rows)]), raw.name)).to_series()
+    if not held.any():
+        return None
+    out = np.zeros(raw.len(), dtype=bool)
+    out[rows.to_numpy()] = held.to_numpy()
+    return pl.Series(out)
 
 
 def raw_not_blank(raw: pl.DataFrame, col: str) -> pl.Expr:

@@ -1,17 +1,20 @@
 """Issue 16: the faster paths compute the same numbers as the plain ones they replace.
 
 Oracles: scipy.stats (binomial/beta-binomial/Poisson/negative-binomial log-likelihoods and quantiles,
-an independent implementation) and the single-coverage :func:`limits`, for the shortcuts that share work
-between units of the same size or between coverages.
+an independent implementation); the single-coverage :func:`limits`, for the shortcuts that share work
+between units of the same size or between coverages; and the cell-by-cell text conversion, for the
+conversion of a column's distinct values.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
 from audit_metrics.funnel import distribution, limits, limits_by_coverage
+from audit_metrics.io import _cast_text, _cast_text_column, _not_converted
 from audit_metrics.overdispersion import (
     _canonical_units,
     _loglik_beta_binomial,
@@ -97,3 +100,37 @@ def test_quantile_search_matches_scipy_stats(p: float) -> None:
     mu = np.linspace(0.05, 400, 300)
     got = distribution(mu, statistic="ratio", target=1.0, transform="log").ppf(p)
     np.testing.assert_array_equal(got, stats.poisson.ppf(p, mu))
+
+
+_MESSY = {
+    pl.Int64(): ["12", " 12 ", "12.0", "12.5", "NA", "", "  ", "x", None, "-3", "1e3", "007"],
+    pl.Float64(): ["1.5", " 2 ", "NaN", "inf", "NULL", "", "abc", None, "-0.25", "1e-3"],
+    pl.Boolean(): ["yes", "No", " TRUE ", "f", "1", "0", "maybe", "", "N/A", None],
+    pl.Date(): ["2023-04-01", "01/04/2023", "2023-04-01 10:00:00", "2023-13-01", " 2022-01-31 ", "", None, "soon"],
+}
+
+
+@pytest.mark.parametrize("dtype", list(_MESSY), ids=str)
+def test_text_columns_converted_by_distinct_value_as_value_by_value(dtype: pl.DataType) -> None:
+    """The distinct-value path (long, repetitive columns) gives what _cast_text gives cell by cell."""
+    rng = np.random.default_rng(6)
+    column = pl.Series("c", rng.choice(np.array(_MESSY[dtype], dtype=object), 60_000), dtype=pl.String)
+    frame = column.to_frame()
+    got = frame.select(_cast_text_column(column, dtype)).to_series()
+    want = frame.select(_cast_text(pl.col("c"), dtype)).to_series()
+    assert got.dtype == want.dtype
+    assert got.equals(want)
+    # the cells that held something but did not convert: only the null rows are looked at again
+    bad = _not_converted(column, want)
+    expected = frame.select(pl.col("c").str.strip_chars().is_not_null()
+                            & ~pl.col("c").str.strip_chars().is_in(["", "NA", "NULL", "null", "N/A"])
+                            & want.is_null()).to_series()
+    assert bad is not None
+    assert bad.to_list() == expected.to_list()
+
+
+def test_identifiers_are_converted_directly() -> None:
+    ids = pl.Series("patient_id", [str(i) for i in range(60_000)])
+    got = ids.to_frame().select(_cast_text_column(ids, pl.Int64())).to_series()
+    assert got.to_list() == list(range(60_000))
+    assert _not_converted(ids, got) is None
