@@ -14,7 +14,7 @@ import hashlib
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -633,21 +633,27 @@ def _cast_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False)
 
 
-def _cast_text_column(values: pl.Series, dtype: pl.DataType) -> pl.Expr:
-    """:func:`_cast_text` of a whole text column, converting each distinct value once.
+def _per_distinct(values: pl.Series, convert: Callable[[pl.Expr], pl.Expr], dtype: pl.DataType) -> pl.Expr:
+    """``convert`` of a whole column, computed once per distinct value and mapped back.
 
-    The conversion depends on the value alone, so a column of 2M flags, ages or dates (a handful to a few
-    thousand distinct values) is converted on its distinct values and mapped back, instead of trimming and
-    parsing 2M strings; a column of mostly distinct values (an identifier) is converted directly.
+    For conversions that depend on the value alone and keep a null null (trimming, parsing, recoding): a
+    column of 2M flags, ages, dates or unit codes (a handful to a few thousand distinct values) is converted
+    on its distinct values instead of trimming and parsing 2M strings; a column of mostly distinct values
+    (an identifier) is converted directly.
     """
     col = pl.col(values.name)
     if values.len() < 50_000 or values.head(10_000).n_unique() > 1_000:
-        return _cast_text(col, dtype)
+        return convert(col)
     distinct = values.unique().drop_nulls()
     if distinct.len() > 20_000:
-        return _cast_text(col, dtype)
-    converted = pl.select(_cast_text(pl.lit(distinct), dtype)).to_series()
+        return convert(col)
+    converted = pl.select(convert(pl.lit(distinct)).alias("converted")).to_series()
     return col.replace_strict(distinct, converted, default=None, return_dtype=dtype)
+
+
+def _cast_text_column(values: pl.Series, dtype: pl.DataType) -> pl.Expr:
+    """:func:`_cast_text` of a whole text column, converting each distinct value once."""
+    return _per_distinct(values, lambda col: _cast_text(col, dtype), dtype)
 
 
 _BLANK = ["", "NA", "NULL", "null", "N/A"]
@@ -1045,10 +1051,15 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     data_cols = [c for c in typed.columns if c != ROW]
     # a row with nothing in it (a spacer between blocks of a published table) is no record
     first(pl.lit(_blank_rows(typed, data_cols)), "blank row")
-    code = pl.col(unit_column).cast(pl.String).str.strip_chars()
-    if units.mergers:
-        code = code.replace(dict(units.mergers))
-    first(_blank(unit_column, typed.schema[unit_column]), f"missing unit code ({unit_column})")
+    # unit codes trimmed and recoded once per distinct code (a national extract has 2M rows, ~140 codes)
+    mergers = dict(units.mergers)
+    code = _per_distinct(typed[unit_column], lambda c: c.cast(pl.String).str.strip_chars().replace(mergers)
+                         if mergers else c.cast(pl.String).str.strip_chars(), pl.String())
+    if _is_typed(typed.schema[unit_column]):
+        first(pl.col(unit_column).is_null(), f"missing unit code ({unit_column})")
+    else:
+        trimmed = _per_distinct(typed[unit_column], lambda c: c.cast(pl.String).str.strip_chars(), pl.String())
+        first(pl.col(unit_column).is_null() | (trimmed == ""), f"missing unit code ({unit_column})")
     first(~code.is_in(units.frame["unit_code"].implode()), f"unknown unit code in {unit_column}")
     for col, (lo, hi) in spec.ranges.items():
         if col in typed.columns:
@@ -1068,11 +1079,18 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     columns, label = (spec.key, f"repeated key ({', '.join(spec.key)})") if spec.key else (data_cols, "duplicate row")
     ok = pl.col(REASON).is_null()
     key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-    repeat = ok & ~key.is_first_distinct().over(ok)
-    checked = checked.with_columns(pl.when(repeat).then(pl.lit(label)).otherwise(pl.col(REASON)).alias(REASON))
+    # only rows whose key occurs more than once can repeat an earlier row: judge those few rows alone
+    shared_key = checked.select(key.is_duplicated()).to_series().arg_true()
+    if shared_key.len():
+        among = checked[shared_key].select(ok & ~key.is_first_distinct().over(ok)).to_series()
+        repeat = np.zeros(checked.height, dtype=bool)
+        repeat[shared_key.filter(among).to_numpy()] = True
+        checked = checked.with_columns(pl.when(pl.lit(pl.Series(repeat))).then(pl.lit(label))
+                                       .otherwise(pl.col(REASON)).alias(REASON))
 
     used = checked.filter(pl.col(REASON).is_null()).drop(REASON)
-    excluded = (checked.select(REASON, ROW).filter(pl.col(REASON).is_not_null())
+    failed = checked.select(REASON, ROW, unit_column).filter(pl.col(REASON).is_not_null())  # usually few rows
+    excluded = (failed.select(REASON, ROW)
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
                 .sort("n", descending=True))
     exclusions = [Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)]
@@ -1080,7 +1098,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         exclusions.append(Exclusion("below the table (blank line, note or footnote)", len(layout.below),
                                     layout.below[:_MAX_EXAMPLES]))
     notes: list[str] = list(layout.notes())
-    unknown = (checked.select(REASON, unit_column).filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
+    unknown = (failed.select(REASON, unit_column).filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
                .select(code.alias("code")).group_by("code").len().sort("code"))
     if unknown.height:
         shown = unknown.head(10)

@@ -134,3 +134,48 @@ def test_identifiers_are_converted_directly() -> None:
     got = ids.to_frame().select(_cast_text_column(ids, pl.Int64())).to_series()
     assert got.to_list() == list(range(60_000))
     assert _not_converted(ids, got) is None
+
+
+def test_long_extract_accounting_matches_a_plain_python_reading(tmp_path) -> None:
+    """60,000 rows (the distinct-value and repeated-key shortcuts apply): every row's reason as a plain
+    reading of the rules gives it: a bad number, a blank code, an unknown code (after trimming and merger
+    recoding), then a key repeated among the rows that passed, the first such row kept."""
+    from audit_metrics.catalogue import DatasetSpec
+    from audit_metrics.io import Units, load_dataset
+
+    units = Units(pl.DataFrame({"unit_code": ["A01", "B02", "C03"], "unit_name": ["A", "B", "C"]}), (),
+                  {"OLD": "C03"})
+    rng = np.random.default_rng(7)
+    k = 60_000
+    codes = rng.choice(np.array(["A01", " B02 ", "OLD", "ZZZ", "", "C03"]), k)
+    ages = rng.choice(np.array(["50", "61", " 70 ", "x", "NA"]), k)
+    ids = np.arange(k)
+    ids[rng.choice(k, 300, replace=False)] = rng.choice(k, 300)  # repeated keys, some on excluded rows
+    lines = ["patient_id,code,age"] + [f"{i},{c},{a}" for i, c, a in zip(ids, codes, ages, strict=True)]
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    spec = DatasetSpec(path="p.csv", key=["patient_id"], columns={"age": "integer"})
+    acc = load_dataset("p", path, spec, units, unit_column="code").accounting
+
+    want: dict[str, list[int]] = {}
+    seen: set[int] = set()
+    for row, (i, c, a) in enumerate(zip(ids, codes, ages, strict=True), start=2):
+        code = {"OLD": "C03"}.get(c.strip(), c.strip())
+        if a.strip() not in ("", "NA") and not a.strip().isdigit():
+            reason = "value is not a whole number in column 'age'"
+        elif c.strip() == "":
+            reason = "missing unit code (code)"
+        elif code not in {"A01", "B02", "C03"}:
+            reason = "unknown unit code in code"
+        elif int(i) in seen:
+            reason = "repeated key (patient_id)"
+        else:
+            seen.add(int(i))
+            continue
+        want.setdefault(reason, []).append(row)
+    got = {e.reason: e for e in acc.exclusions}
+    assert set(got) == set(want)
+    for reason, rows in want.items():
+        assert got[reason].rows == len(rows)
+        assert list(got[reason].examples) == rows[:len(got[reason].examples)]
+    assert acc.rows_used == k - sum(len(r) for r in want.values())
