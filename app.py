@@ -31,15 +31,19 @@ from audit_metrics.ui.state import (  # noqa: E402
     ROOT,
     SAMPLE_NOTE,
     VIEWS,
+    begin_url_run,
+    flush_url,
     load,
     pooled_table,
     qp_index,
     set_qp,
+    show_url_notes,
 )
 
 
 def main() -> None:
     started = time.perf_counter()
+    begin_url_run()  # Back/Forward: the URL's selections win
     if "view" not in st.session_state:
         st.session_state["view"] = VIEWS[qp_index("view", list(VIEWS))]
     with st.sidebar:
@@ -53,13 +57,14 @@ def main() -> None:
     set_qp(view=view)
     loaded_run = load()
     if loaded_run is None:
-        return
+        return  # the URL is left as it was: the link still says what was asked for
     loaded, run, run_key = loaded_run
     overrides = st.session_state.get("data_overrides") or {}
     if any((ROOT / "sample_data") in loaded.dataset_path(name, overrides).parents
            for name in loaded.catalogue.datasets):  # any synthetic data in use: say so on every page
         st.info(SAMPLE_NOTE)
     table = pooled_table(run_key, run)
+    notes = st.empty()  # above the view: any of the link's values that were not used
     if view == "Overview":
         overview.view_overview(run, table, loaded)
     elif view == "Indicator":
@@ -78,6 +83,9 @@ def main() -> None:
         trends.view_releases(run, loaded)
     else:
         data.view_data(run, loaded)
+    with notes.container():
+        show_url_notes()
+    flush_url()  # the view's selections, as one browser history entry
     st.sidebar.caption(f"Rendered in {time.perf_counter() - started:.2f} s")
 
 

@@ -233,9 +233,21 @@ def _safe(frame: pl.DataFrame) -> pl.DataFrame:
     return neutralise_formulas(_plain(frame))
 
 
-def to_csv_bytes(frame: pl.DataFrame) -> bytes:
-    """UTF-8 CSV: formulas neutralised, missing numbers as empty fields."""
-    return _safe(frame).write_csv().encode("utf-8")
+def _headed(frame: pl.DataFrame, headers: Mapping[str, str] | None) -> pl.DataFrame:
+    """The columns under their headings for people (``headers``: column name -> heading; others as named)."""
+    if not headers:
+        return frame
+    named = {c: headers[c] for c in frame.columns if c in headers}
+    if len(set(named.values()) | (set(frame.columns) - set(named))) != frame.width:
+        msg = f"two columns would share a heading: {sorted(named.values())}"
+        raise ValueError(msg)
+    return frame.rename(named)
+
+
+def to_csv_bytes(frame: pl.DataFrame, *, headers: Mapping[str, str] | None = None) -> bytes:
+    """UTF-8 CSV: formulas neutralised, missing numbers as empty fields; ``headers`` renames the columns in
+    the file (the plain-English headings of a shared list)."""
+    return _headed(_safe(frame), headers).write_csv().encode("utf-8")
 
 
 def methods_frame(provenance: Mapping[str, Any]) -> pl.DataFrame:
@@ -302,14 +314,17 @@ def download_name(kind: str, *parts: str | None, on: date | datetime | None, suf
 _COUNT_TEXT = re.compile(r"^[0-9]{1,15}(\.[0-9]+)?$")
 
 
-def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame) -> None:
+def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame,
+                 headers: Mapping[str, str] | None = None) -> None:
     """One sheet, cell by cell: numbers as numbers, text as text (never a formula or link), and
-    missing values as empty cells. Suppressed count columns keep their unsuppressed counts as numbers."""
+    missing values as empty cells. Suppressed count columns keep their unsuppressed counts as numbers.
+    ``headers``: the heading written for a column (default its name)."""
     ws = wb.add_worksheet(name[:31])
     bold = wb.add_format({"bold": True})
     safe = _safe(frame)
+    titles = _headed(safe.head(0), headers).columns
     for j, column in enumerate(safe.columns):
-        ws.write_string(0, j, column, bold)
+        ws.write_string(0, j, neutralise_text(titles[j]), bold)
         series = safe[column]
         dtype = series.dtype
         counts = column in COUNT_COLUMNS and dtype == pl.String
@@ -362,16 +377,18 @@ def _write_cell(ws: Any, i: int, j: int, v: object) -> None:
 
 
 def write_workbook(target: str | Path | io.BytesIO, sheets: Mapping[str, pl.DataFrame], *,
-                   readme: Readme | None = None, created: datetime | None = None) -> None:
+                   readme: Readme | None = None, created: datetime | None = None,
+                   headers: Mapping[str, str] | None = None) -> None:
     """An .xlsx with one sheet per frame (after a read-me sheet, if given), written safely (see the module
-    docstring). ``created`` is the workbook's recorded creation time (default: now)."""
+    docstring). ``created`` is the workbook's recorded creation time (default: now); ``headers`` the
+    column headings (column name -> heading; default the names)."""
     with xlsxwriter.Workbook(target, WORKBOOK_OPTIONS) as wb:
         if created is not None:
             wb.set_properties({"created": created.replace(tzinfo=None)})
         if readme is not None:
             _write_readme(wb, readme)
         for name, frame in sheets.items():
-            _write_sheet(wb, name, frame)
+            _write_sheet(wb, name, frame, headers)
 
 
 def results_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -381,12 +398,12 @@ def results_order(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def to_excel_bytes(frame: pl.DataFrame, readme: Readme | Mapping[str, Any], *,
-                   created: datetime | None = None) -> bytes:
+                   created: datetime | None = None, headers: Mapping[str, str] | None = None) -> bytes:
     """Workbook with a read-me sheet (methods, provenance, suppression rule) and a 'results' sheet
-    (contract columns first)."""
+    (contract columns first; ``headers`` its column headings)."""
     ordered = results_order(frame)
     if not isinstance(readme, Readme):
         readme = Readme.from_mapping(readme)
     buf = io.BytesIO()
-    write_workbook(buf, {"results": ordered}, readme=readme, created=created)
+    write_workbook(buf, {"results": ordered}, readme=readme, created=created, headers=headers)
     return buf.getvalue()

@@ -28,6 +28,9 @@ from audit_metrics.pipeline import UNIT_LEVEL, AuditRun
 __all__ = [
     "DIRECTIONS",
     "LEVELS",
+    "NO_POLARITY",
+    "POLARISED",
+    "RESULT_HEADERS",
     "SAMPLE_DIR",
     "SYNTHETIC_STATEMENT",
     "OutlierExport",
@@ -46,12 +49,15 @@ __all__ = [
     "period_table",
     "periods",
     "provenance_rows",
+    "result_headers",
     "run_uses_bundled_sample",
     "uses_bundled_sample",
 ]
 
 LEVELS = ("alarm", "alert")
-DIRECTIONS = ("worse", "better", "higher", "lower")
+POLARISED = ("worse", "better")  # the dashboard's Direction filter
+NO_POLARITY = ("higher", "lower")  # flags of an indicator with no better direction (`better: neither`)
+DIRECTIONS = POLARISED + NO_POLARITY  # what `audit-metrics outliers --direction` accepts; default all
 HEADLINE = None  # the period filter's default: each indicator's headline (pooled) period
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 SYNTHETIC_STATEMENT = ("Synthetic sample data: every trust, Cancer Alliance, region and patient in this file is "
@@ -74,15 +80,21 @@ class OutlierFilters:
     directions: tuple[str, ...] = DIRECTIONS
     period: str | None = HEADLINE
 
-    def as_rows(self, group_label: str) -> list[tuple[str, str, object]]:
-        """The filters for the read-me sheet, in words ("all" where none is chosen)."""
+    def as_rows(self, group_label: str, *, no_polarity: bool = True) -> list[tuple[str, str, object]]:
+        """The filters for the read-me sheet, in words ("all" where none is chosen).
+
+        ``no_polarity`` False: no indicator in these results lacks a better direction, so higher/lower
+        select nothing and are not listed (the dashboard's worse and better then read as the command
+        line's default, all four).
+        """
         def words(values: Sequence[str]) -> str:
             return "; ".join(values) if values else "all"
+        directions = [d for d in self.directions if no_polarity or d not in NO_POLARITY] or self.directions
         return [("Filters", group_label, words(self.alliances)),
                 ("Filters", "Tumour site", words(self.tumour_sites)),
                 ("Filters", "Indicator", words(self.indicators)),
                 ("Filters", "Level", words(self.levels)),
-                ("Filters", "Direction", words(self.directions)),
+                ("Filters", "Direction", words(directions)),
                 ("Filters", "Period", self.period or "each indicator's headline period (all periods pooled)")]
 
 
@@ -104,11 +116,16 @@ class OutlierExport:
         """The rows as written to CSV and Excel."""
         return self.table.drop("direction", strict=False)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The files' column headings, in plain English (``result_headers``)."""
+        return result_headers(self.exported.columns)
+
     def csv_bytes(self) -> bytes:
-        return export.to_csv_bytes(self.exported)
+        return export.to_csv_bytes(export.results_order(self.exported), headers=self.headers)
 
     def excel_bytes(self) -> bytes:
-        return export.to_excel_bytes(self.exported, self.readme, created=self.built_at)
+        return export.to_excel_bytes(self.exported, self.readme, created=self.built_at, headers=self.headers)
 
     def file_name(self, suffix: str) -> str:
         """``outliers_<alliance>_<indicator or site>_<period>_<date>.csv``: what the file holds."""
@@ -395,15 +412,85 @@ COLUMN_NOTES = {
 }
 
 
+# The results sheet's column headings, in plain English: the on-screen outlier table's names
+# (ui/outliers.py takes its own from here), with the scale said where the file keeps full precision on the
+# 0-1 scale while the screen shows % (value, rates, limits). Unlisted columns: ``result_headers``.
+RESULT_HEADERS = {
+    "indicator_id": "Indicator id",
+    "indicator_title": "Indicator",
+    "tumour_site": "Tumour site",
+    "level": "Level compared",
+    "unit_code": "Trust code",
+    "unit_name": "Trust",
+    "parent_code": "Belongs to",
+    "period": "Period",
+    "observed": "Events",
+    "denominator": "Patients",
+    "expected": "Expected events",
+    "value": "Value (proportion 0-1, or O/E)",
+    "adjusted_value": "Risk-adjusted rate (0-1)",
+    "crude_value": "Crude rate (0-1)",
+    "target": "Funnel centre (national value or standard)",
+    "lower_alert": "Lower 95% limit",
+    "upper_alert": "Upper 95% limit",
+    "lower_alarm": "Lower 99.8% limit",
+    "upper_alarm": "Upper 99.8% limit",
+    "z": "z",
+    "z_unadjusted": "z before overdispersion adjustment",
+    "p_value": "p-value",
+    "q_value": "q-value (false discovery rate)",
+    "status": "Status code",
+    "status_label": "Result",
+    "phi": "Dispersion ratio (phi)",
+    "tau2": "Between-trust variance (tau2)",
+    "method": "Method",
+    "overdispersion_applied": "Limits widened for overdispersion",
+    "overdispersion_note": "Overdispersion note",
+    "overdispersion_p_value": "Overdispersion test p-value",
+    "n_units_overdispersion": "Trusts in the overdispersion estimate",
+    "expected_false_alerts": "Trusts expected outside 95% by chance",
+    "expected_false_alarms": "Trusts expected outside 99.8% by chance",
+    "test": "Test",
+    "rate_scale": "National rate for risk adjustment",
+    "statistic": "Statistic",
+    "better": "Better direction",
+    "multiplier": "Display multiplier",
+    "expected_cases": "Expected cases (ascertainment)",
+    "not_assessed_reason": "Why not assessed",
+    "casemix_robust_z": "Case-mix unusualness (robust z)",
+    "casemix_relative_difference": "Case-mix expected rate against national",
+    "suppressed": "Suppressed (small numbers)",
+}
+
+
+def result_headers(columns: Sequence[str]) -> dict[str, str]:
+    """Each results column's heading in plain English: ``RESULT_HEADERS``, a grouping column by its level's
+    name ("Cancer Alliance", "Region"), ``complete_X`` as "X recorded (share 0-1)"; distinct for every column
+    (a heading that would repeat another keeps its column's name in brackets)."""
+    out: dict[str, str] = {}
+    for c in columns:
+        if c in RESULT_HEADERS:
+            name = RESULT_HEADERS[c]
+        elif c.startswith("complete_"):
+            name = f"{c.removeprefix('complete_').replace('_', ' ').capitalize()} recorded (share 0-1)"
+        else:
+            name = views.level_label(c)
+        out[c] = name if name not in out.values() else f"{name} ({c})"
+    return out
+
+
 def column_rows(columns: Sequence[str]) -> list[tuple[str, str, object]]:
-    """One read-me row per results column: what it holds."""
+    """One read-me row per results column, by its heading in the files: what it holds (and its name in the
+    results contract, for anyone joining the file to other outputs)."""
     def note(c: str) -> str:
         if c in COLUMN_NOTES:
             return COLUMN_NOTES[c]
         if c.startswith("complete_"):
             return f"share of the unit's patients with {c.removeprefix('complete_').replace('_', ' ')} recorded (0-1)"
         return "see the README, 'Methods'"
-    return [("Columns of 'results'", c, note(c)) for c in columns]
+    headers = result_headers(columns)
+    return [("Columns of 'results'", headers[c], f"{note(c)} (results contract column: {c})")
+            for c in columns]
 
 
 def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFilters, rule: SuppressionSpec,
@@ -419,7 +506,8 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
     ]
     if synthetic:
         about.insert(0, ("About", "Synthetic data", SYNTHETIC_STATEMENT))
-    about += filters.as_rows(views.level_label(group) if group else "Group")
+    no_polarity = any(run.results[i].spec.better == "neither" for i in indicators if i in run.results)
+    about += filters.as_rows(views.level_label(group) if group else "Group", no_polarity=no_polarity)
     about.append(("Suppression", "Rule", suppression_sentence(rule)))
     about.append(("Suppression", "Flagged results not listed (the flag alone would reveal a small count)", withheld))
     about += provenance_rows(run, loaded, data=data, built_at=built_at)

@@ -36,6 +36,13 @@ def sample(catalogue_path: Path):
     return loaded, run_audit(loaded)
 
 
+@pytest.fixture(scope="module")
+def heading(sample) -> dict[str, str]:
+    """Each results column's heading in the files (the full list's columns cover every one)."""
+    loaded, run = sample
+    return sharing.result_headers(sharing.build_outlier_export(run, loaded, sharing.OutlierFilters()).exported.columns)
+
+
 def _cells(path_or_bytes: Path | bytes, sheet: str) -> list[tuple]:
     source = path_or_bytes if isinstance(path_or_bytes, Path) else io.BytesIO(path_or_bytes)
     return list(openpyxl.load_workbook(source)[sheet].iter_rows(values_only=True))
@@ -106,7 +113,7 @@ def test_cli_file_is_the_dashboard_download(case: str, catalogue_path: Path, tmp
         assert "*" in shown.table["observed"].to_list()
 
 
-def test_csv_and_xlsx_hold_the_same_rows_with_counts_as_numbers(sample, tmp_path: Path) -> None:
+def test_csv_and_xlsx_hold_the_same_rows_with_counts_as_numbers(sample, heading, tmp_path: Path) -> None:
     loaded, run = sample
     shared = sharing.build_outlier_export(run, loaded, sharing.OutlierFilters())
     rows = list(csv.DictReader(io.StringIO(shared.csv_bytes().decode("utf-8"), newline="")))
@@ -114,17 +121,17 @@ def test_csv_and_xlsx_hold_the_same_rows_with_counts_as_numbers(sample, tmp_path
     header, body = list(cells[0]), cells[1:]
     assert len(rows) == len(body) == shared.table.height > 100
     for name in ("observed", "denominator"):
-        j = header.index(name)
+        j = header.index(heading[name])
         for row, cell in zip(rows, body, strict=True):
-            if row[name] == "*":
+            if row[heading[name]] == "*":
                 assert cell[j] == "*"
             else:  # a number in the workbook, equal to the CSV's count
                 assert isinstance(cell[j], int | float) and not isinstance(cell[j], bool)
-                assert cell[j] == int(row[name])
+                assert cell[j] == int(row[heading[name]])
     # the unsuppressed counts are the results' own counts
     truth = views.outlier_list(views.pooled(run))
     counts = {(r["indicator_id"], r["unit_code"]): r["observed"] for r in truth.iter_rows(named=True)}
-    i_ind, i_unit, i_obs = header.index("indicator_id"), header.index("unit_code"), header.index("observed")
+    i_ind, i_unit, i_obs = (header.index(heading[c]) for c in ("indicator_id", "unit_code", "observed"))
     for cell in body:
         if cell[i_obs] != "*":
             assert cell[i_obs] == counts[(cell[i_ind], cell[i_unit])]
@@ -133,7 +140,7 @@ def test_csv_and_xlsx_hold_the_same_rows_with_counts_as_numbers(sample, tmp_path
 @pytest.mark.parametrize("options", [[], ["--period", "2022/23"], ["--period", "2021/22"],
                                      ["--level", "alert", "--direction", "better"]])
 def test_suppression_holds_in_every_cli_export(options: list[str], catalogue_path: Path, tmp_path: Path,
-                                               sample) -> None:
+                                               sample, heading) -> None:
     """No count in the suppressed range is readable, every value that would give one back is blank, and a
     result whose flag alone would pin its count is not listed (checked against export.status_reveals_count
     on the unsuppressed list)."""
@@ -143,12 +150,12 @@ def test_suppression_holds_in_every_cli_export(options: list[str], catalogue_pat
     out_csv, out_xlsx = tmp_path / "o.csv", tmp_path / "o.xlsx"
     for out in (out_csv, out_xlsx):
         assert main(["outliers", str(catalogue_path), *options, "--out", str(out), "--quiet"]) == 0
-    frame = pl.read_csv(out_csv, infer_schema=False)
+    frame = pl.read_csv(out_csv, infer_schema=False).rename({h: c for c, h in heading.items()}, strict=False)
     cells = _cells(out_xlsx, "results")
     header = list(cells[0])
     for name in ("observed", "denominator"):
         assert not frame[name].is_in(list(small)).any()
-        assert not {str(c[header.index(name)]).removesuffix(".0") for c in cells[1:]} & small
+        assert not {str(c[header.index(heading[name])]).removesuffix(".0") for c in cells[1:]} & small
     hidden = frame.filter(pl.col("observed") == rule.symbol)
     for column in DERIVED:
         assert hidden[column].null_count() == hidden.height, column
@@ -165,7 +172,7 @@ def test_suppression_holds_in_every_cli_export(options: list[str], catalogue_pat
         == pins.height
 
 
-def test_readme_sheet_rows(sample, catalogue_path: Path, tmp_path: Path) -> None:
+def test_readme_sheet_rows(sample, heading, catalogue_path: Path, tmp_path: Path) -> None:
     loaded, run = sample
     out = tmp_path / "o.xlsx"
     assert main(["outliers", str(catalogue_path), "--site", "Bowel", "--out", str(out), "--quiet"]) == 0
@@ -194,7 +201,8 @@ def test_readme_sheet_rows(sample, catalogue_path: Path, tmp_path: Path) -> None
     explained = [k[1] for k in readme if k[0] == "Columns of 'results'"]
     assert explained == header
     assert all(readme[("Columns of 'results'", c)] for c in header)
-    assert readme[("Columns of 'results'", "complete_stage")] == "share of the unit's patients with stage recorded (0-1)"
+    assert readme[("Columns of 'results'", "Stage recorded (share 0-1)")] == (
+        "share of the unit's patients with stage recorded (0-1) (results contract column: complete_stage)")
     # methods, per indicator in the file: limit method, estimator, whether applied (and why), national value
     listed = {r[0] for r in _cells(out, "results")[1:]}
     bowel = [i for i, r in run.results.items() if r.spec.tumour_site == "Bowel"]
@@ -298,3 +306,35 @@ def test_cli_outliers_errors_are_clear(catalogue_path: Path, tmp_path: Path,
     assert main(["outliers", str(catalogue_path), "--period", "1999", "--out", str(tmp_path / "o.csv")]) == 1
     assert "no indicator reports the period '1999'" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_files_use_the_on_screen_headings(sample, heading, catalogue_path: Path, tmp_path: Path) -> None:
+    """#12 build 3/4: the CSV and the workbook's 'results' sheet head their columns in plain English, as the
+    on-screen outlier table does (the same words, the scale said where the file keeps 0-1 and the screen %),
+    and the read-me explains each column under that heading."""
+    from audit_metrics.ui.outliers import OUTLIER_COLUMNS
+
+    loaded, run = sample
+    out_csv, out_xlsx = tmp_path / "o.csv", tmp_path / "o.xlsx"
+    for out in (out_csv, out_xlsx):
+        assert main(["outliers", str(catalogue_path), "--out", str(out), "--quiet"]) == 0
+    header = next(csv.reader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
+    assert header == list(_cells(out_xlsx, "results")[0]) == list(heading.values())
+    assert len(set(header)) == len(header)
+    assert not {"unit_name", "adjusted_value", "observed", "denominator", "status_label", "p_value"} & set(header)
+    for column, shown in OUTLIER_COLUMNS.items():  # the on-screen table's words
+        if column in ("value", "adjusted_value"):  # % on screen, 0-1 in the files: said in each heading
+            assert "%" in shown and "0-1" in heading[column]
+        else:
+            assert heading[column] == shown, column
+    for words in ("Trust", "Events", "Patients", "Result", "Cancer Alliance", "Risk-adjusted rate (0-1)"):
+        assert words in header
+    readme = _readme(out_xlsx)
+    assert [k[1] for k in readme if k[0] == "Columns of 'results'"] == header
+    assert readme[("Columns of 'results'", "Events")] == (
+        "events (numerator); the suppression symbol where small (results contract column: observed)")
+    # the files' rows are the results' own values under those headings
+    frame = pl.read_csv(out_csv, infer_schema=False)
+    listed = sharing.build_outlier_export(run, loaded, sharing.OutlierFilters()).table
+    assert frame["Trust"].to_list() == listed["unit_name"].to_list()
+    assert frame["Result"].to_list() == listed["status_label"].to_list()

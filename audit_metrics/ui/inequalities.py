@@ -21,7 +21,7 @@ from audit_metrics.inequality import (
 )
 from audit_metrics.io import LoadedDataset, Units, load_all
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import chart, dataset_columns, qp_index, set_qp
+from audit_metrics.ui.state import chart, dataset_columns, qp_get, qp_index, set_qp
 from audit_metrics.ui.text import md
 
 GAP_COLUMNS = {
@@ -196,15 +196,16 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     if family is not None:  # units without a grouping compare trusts only
         levels[views.level_label(family)] = family
     if st.session_state.get("ineq_level") not in levels:
-        st.session_state.pop("ineq_level", None)
+        st.session_state["ineq_level"] = next((k for k, v in levels.items() if v == qp_get("level")), "Trust")
     level_name = c3.radio("Compare", list(levels), horizontal=True, key="ineq_level", format_func=md)
     level = levels[level_name]
     units = groups.filter(pl.col("level") == level).select("unit_code", "unit_name").unique().sort("unit_name")
     codes = units["unit_code"].to_list()
     names = dict(units.iter_rows())
     if st.session_state.get("ineq_unit") not in codes:
-        st.session_state["ineq_unit"] = codes[qp_index("trust", codes)] if codes else None
+        st.session_state["ineq_unit"] = codes[qp_index("trust" if level == "trust" else "alliance", codes)] if codes else None
     unit = st.selectbox(md(level_name), codes, key="ineq_unit", format_func=lambda c: f"{names[c]} ({c})")
+    set_qp(level=level, **{"trust" if level == "trust" else "alliance": unit})
     for note in result.notes:
         st.caption(md(note))
     if spec.risk_adjustment is not None:

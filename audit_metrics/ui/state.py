@@ -159,21 +159,114 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
 # ------------------------------------------------------------------ small helpers
 
 
+# ------------------------------------------------------------------ the URL: shareable, and Back works
+#
+# Streamlit (1.67, uv.lock) pushes a browser history entry (history.pushState) whenever the script changes
+# ``st.query_params`` and, on Back/Forward, reruns the script with the restored entry's query string
+# (App.handlePageInfoChanged / onHistoryChange in its frontend). Two things make that history usable:
+# * one entry per user action: ``set_qp`` only collects a run's parameters and ``flush_url`` writes them
+#   once, at the end of the run (each ``st.query_params[k] = v`` would push an entry of its own);
+# * the URL wins when it changed under us: a run whose query string is not the one this session last
+#   wrote comes from Back/Forward, so the selections in ``URL_WIDGETS`` are dropped and every view
+#   re-reads them from the URL, as on opening a shared link.
+# The URL holds the current view's selections only (a view's parameters do not linger in another's).
+# Widgets bound with ``bind="query-params"`` are not used: they update the URL with replaceState (no history
+# entry) and name each parameter after its widget key.
+
+URL_WIDGETS = (
+    "view", "ov_find", "ind_indicator", "ind_level", "ind_period", "ind_highlight", "ind_chart", "trust_code",
+    "alliance", "all_indicator", "ineq_indicator", "ineq_breakdown", "ineq_level", "ineq_unit", "out_alliance",
+    "out_sites", "out_indicators", "out_levels", "out_directions", "out_period",
+)
+_START = "_url_start"  # the URL this run started from
+_PENDING = "_url_pending"  # this run's parameters, written by flush_url
+_WRITTEN = "_url_written"  # the parameters this session last wrote (absent: a new session)
+_OPENED = "_url_opened"  # this run opens a link (a new session, or Back/Forward): its values are checked
+
+
+def _url_now() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params}
+
+
+def begin_url_run() -> bool:
+    """First thing in every run: when the URL is not the one this session wrote (Back/Forward), drop the
+    selections it holds so that each view takes them from the URL. Returns True when it did."""
+    now = _url_now()
+    written = st.session_state.get(_WRITTEN)
+    restored = written is not None and now != written
+    if restored:
+        for key in URL_WIDGETS:
+            st.session_state.pop(key, None)
+    st.session_state[_START] = now
+    st.session_state[_PENDING] = {}
+    st.session_state[_OPENED] = written is None or restored
+    st.session_state["url_notes"] = []
+    return restored
+
+
+def flush_url() -> None:
+    """Last thing in a run: write its parameters to the URL in one step (one history entry), if changed."""
+    pending = {k: v for k, v in st.session_state.get(_PENDING, {}).items() if v}
+    if pending != _url_now():
+        st.query_params.from_dict(pending)
+    st.session_state[_WRITTEN] = pending
+
+
+def url_opened() -> bool:
+    """This run opens a link (a new session, or Back/Forward), rather than following a click."""
+    return bool(st.session_state.get(_OPENED, True))
+
+
+def qp_get(name: str) -> str | None:
+    """A parameter of the URL this run started from (the last value where it is repeated)."""
+    values = st.session_state.get(_START, _url_now()).get(name) or []
+    return values[-1] if values else None
+
+
+def qp_all(name: str) -> list[str]:
+    """Every value of a repeated parameter (``site=Lung&site=Bowel``)."""
+    return list(st.session_state.get(_START, _url_now()).get(name) or [])
+
+
 def qp_index(name: str, options: list[str], default: str | None = None) -> int:
-    value = st.query_params.get(name)
+    value = qp_get(name)
     if value in options:
         return options.index(value)
+    if value is not None:
+        url_note(name, value)
     if default in options:
         return options.index(default)
     return 0
 
 
-def set_qp(**values: str | None) -> None:
+def url_note(name: str, value: object) -> None:
+    """The opened link's ``name=value`` is not used (not in these results): say so once, in the view."""
+    if not url_opened():  # a value left by the previous view, not one from a link
+        return
+    note = f"{name}={value}"
+    notes = st.session_state.setdefault("url_notes", [])
+    if note not in notes:
+        notes.append(note)
+
+
+def show_url_notes() -> None:
+    """One line saying which of the link's values were ignored (a misspelt or out-of-date link)."""
+    notes = st.session_state.get("url_notes") or []
+    if notes:
+        st.caption("This link's " + ", ".join(f"'{md(n)}'" for n in notes)
+                   + (" is" if len(notes) == 1 else " are") + " not in these results, so "
+                   + ("it was" if len(notes) == 1 else "they were") + " ignored.")
+
+
+def set_qp(**values: str | list[str] | tuple[str, ...] | None) -> None:
+    """Put selections in this run's URL (``None`` or an empty list leaves the parameter out); written once,
+    by ``flush_url`` at the end of the run."""
+    pending = st.session_state.setdefault(_PENDING, {})
     for k, v in values.items():
-        if v is None:
-            st.query_params.pop(k, None)
+        if v is None or (not isinstance(v, str) and not v):
+            pending.pop(k, None)
         else:
-            st.query_params[k] = v
+            pending[k] = [v] if isinstance(v, str) else [str(x) for x in v]
 
 
 def goto(view: str, **params: str) -> None:
