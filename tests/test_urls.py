@@ -209,3 +209,15 @@ def test_indicators_with_no_better_direction_get_their_own_direction_option(
     assert main(["outliers", str(catalogue), "--direction", "higher", "--direction", "lower", "--out", str(out),
                  "--quiet"]) == 0
     assert out.read_bytes() == calls[-1].csv_bytes()
+
+
+def test_alliance_views_indicator_is_in_the_url() -> None:
+    at = _app(view="Cancer Alliance", alliance="Fellside Cancer Alliance", indicator="lung_cns")
+    assert not at.exception and at.selectbox(key="all_indicator").value == "lung_cns"
+    at.selectbox(key="all_indicator").set_value("bowel_mort90").run()
+    url = _url(at)
+    assert url == {"view": ["Cancer Alliance"], "alliance": ["Fellside Cancer Alliance"], "indicator": ["bowel_mort90"]}
+    at.selectbox(key="alliance").set_value("Marshby Cancer Alliance").run()
+    _back(at, url)
+    assert at.selectbox(key="alliance").value == "Fellside Cancer Alliance"
+    assert at.selectbox(key="all_indicator").value == "bowel_mort90"

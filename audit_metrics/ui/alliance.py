@@ -45,8 +45,11 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     members = table.filter(pl.col("level") == "trust", pl.col(level) == alliance)["unit_code"].unique().to_list()
     st.header(md(alliance))
     ids = list(run.results)
+    if st.session_state.get("all_indicator") not in ids:
+        st.session_state["all_indicator"] = ids[qp_index("indicator", ids)]
     indicator = st.selectbox("Indicator", ids, format_func=lambda i: f"{run.results[i].spec.tumour_site}: {run.results[i].spec.title}",
                              key="all_indicator")
+    set_qp(indicator=indicator)
     result = run.results[indicator]
     spec = result.spec
     pooled = result.pooled_period
