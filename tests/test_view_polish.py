@@ -52,3 +52,67 @@ def test_chart_titles_are_wrapped_for_a_phone() -> None:
                                    <= figures.TITLE_WIDTH for line in lines)
     assert "<b>" not in wrapped and "&lt;b&gt;" in wrapped  # still escaped
     assert figures.title_margin(title) == 100 and figures.title_margin("Short") == 60
+
+
+# ------------------------------------------------------------------ editor (#12 build 10)
+
+
+@pytest.fixture
+def editing(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AUDIT_METRICS_EDIT", "1")
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(project_copy / "indicators.yaml"))
+    return project_copy / "indicators.yaml"
+
+
+def test_problem_excerpts_number_and_mark_the_lines() -> None:
+    from audit_metrics.exceptions import Problem
+    from audit_metrics.ui.catalogue import EXCERPT_MARK, problem_excerpts
+
+    text = "\n".join(f"line{i}" for i in range(1, 13)) + "\n"
+    problems = [Problem("c.yaml", "first", 1), Problem("c.yaml", "late", 12), Problem("other.csv", "elsewhere", 3),
+                Problem("c.yaml", "no line"), Problem("c.yaml", "past the end", 40)]
+    got = problem_excerpts(text, problems, file="c.yaml", context=2)
+    assert [p.message for p, _ in got] == ["first", "late", "past the end"]  # other files and unlocated left out
+    first = got[0][1].splitlines()
+    assert first == [f"{EXCERPT_MARK}    1 │ line1", "     2 │ line2", "     3 │ line3"]
+    assert got[1][1].splitlines()[-1] == f"{EXCERPT_MARK}   12 │ line12"
+    assert got[2][1].splitlines()[-1].startswith(EXCERPT_MARK)  # clamped to the last line
+    assert len(problem_excerpts(text, [Problem("c.yaml", "x", 5)] * 30, file="c.yaml", limit=20)) == 20
+
+
+def test_editor_shows_each_problem_in_numbered_lines_as_text(editing: Path) -> None:
+    """#12 build 10: no maintained Streamlit code editor fits (streamlit-monaco-editor 0.1.6 fetches Monaco
+    from a CDN when drawn; streamlit-code-editor's last release is 2024-12), so the text area stays and
+    each problem is shown in the catalogue's own numbered lines, the line marked, as text."""
+    from audit_metrics.ui.catalogue import EXCERPT_MARK
+
+    before = editing.read_text()
+    hostile = "[click](http://evil.example) **bold** <b>x</b>"
+    bad = before.replace("better: lower", f"better: lowr   # {hostile}", 1)
+    bad_line = bad.splitlines().index(next(line for line in bad.splitlines() if "better: lowr" in line)) + 1
+    at = _app(view="Indicator catalogue")
+    at.text_area(key="cat_text").set_value(bad).run()
+    assert not at.exception
+    codes = [c.value for c in at.code]
+    marked = [c for c in codes if f"{EXCERPT_MARK} " in c]
+    assert any(f"{EXCERPT_MARK} {bad_line:>5} │" in c and "better: lowr" in c for c in marked), marked
+    assert any(hostile in c for c in marked)  # the file's text shown as written, in a code block
+    assert not any("](http" in m.value for m in at.markdown)  # never as Markdown
+    assert any(f"Line {bad_line}:" in m.value for m in at.markdown)
+    whole = [c for c in at.code if c.language == "yaml"]
+    assert whole and whole[0].value == bad.rstrip("\n")  # the whole edited text, numbered and coloured, read-only
+    assert any("Unsaved edits" in c.value for c in at.caption)
+    assert editing.read_text() == before
+
+
+def test_editor_save_through_the_app_keeps_the_file_mode(editing: Path) -> None:
+    """#12 defect 5 (verified from the editor itself): saving changed 0644 to 0600."""
+    import stat
+
+    editing.chmod(0o644)
+    at = _app(view="Indicator catalogue")
+    at.text_area(key="cat_text").set_value(editing.read_text() + "# a comment\n").run()
+    at.button(key="cat_save").click().run()
+    assert not at.exception and editing.read_text().endswith("# a comment\n")
+    assert stat.S_IMODE(editing.stat().st_mode) == 0o644
+    assert not any("Unsaved edits" in c.value for c in at.caption)

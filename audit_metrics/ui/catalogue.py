@@ -16,7 +16,7 @@ from audit_metrics.catalogue import (
     is_aggregate,
     save_catalogue_text,
 )
-from audit_metrics.exceptions import CatalogueConflict, CatalogueSaveError
+from audit_metrics.exceptions import CatalogueConflict, CatalogueSaveError, Problem
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui import auth
 from audit_metrics.ui.state import editing_enabled, fmt
@@ -58,6 +58,54 @@ def _diff(theirs: str, yours: str, limit: int = 400) -> str:
     return "\n".join(lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else []))
 
 
+EXCERPT_MARK = "▶"
+
+
+def problem_excerpts(text: str, problems: list[Problem], *, file: str, context: int = 2,
+                     limit: int = 20, width: int = 200) -> list[tuple[Problem, str]]:
+    """Each problem located on a line of ``text`` (the catalogue named ``file``), with that line and
+    ``context`` lines either side, numbered as the file is and the problem's line marked; at most ``limit``.
+
+    The text is returned as it is, to be shown as code (``st.code`` draws it as text: nothing from the
+    file is read as Markdown). Problems in other files, or without a line, are left out.
+
+    >>> print(problem_excerpts("a: 1\\nb: 2\\nc: 3\\n", [Problem("x.yaml", "bad", 2)], file="x.yaml", context=1)[0][1])
+        1 │ a: 1
+    ▶   2 │ b: 2
+        3 │ c: 3
+    """
+    lines = text.splitlines() or [""]
+    digits = len(str(len(lines)))
+    out = []
+    for problem in problems:
+        if problem.line is None or problem.file != file or len(out) >= limit:
+            continue
+        at = min(max(problem.line, 1), len(lines))
+        shown = []
+        for n in range(max(at - context, 1), min(at + context, len(lines)) + 1):
+            line = lines[n - 1] if len(lines[n - 1]) <= width else lines[n - 1][:width] + " …"
+            shown.append(f"{EXCERPT_MARK if n == at else ' '} {n:>{digits + 2}} │ {line}".rstrip())
+        out.append((problem, "\n".join(shown)))
+    return out
+
+
+def _show_problems(text: str, problems: list[Problem], file: str) -> None:
+    """The problems as a list (file:line), then each located one in the catalogue's own numbered lines."""
+    st.error(f"{len(problems)} problem(s) - the catalogue cannot be saved until they are fixed:")
+    st.code("\n".join(str(p) for p in problems), language=None)
+    excerpts = problem_excerpts(text, problems, file=file)
+    if not excerpts:
+        return
+    st.markdown(f"**Where they are** (line numbers as in the editor's text; {EXCERPT_MARK} marks the line):")
+    for problem, excerpt in excerpts:
+        hint = f" Hint: {md(problem.hint)}." if problem.hint else ""
+        st.markdown(f"Line {problem.line}: {md(problem.message)}.{hint}")
+        st.code(excerpt, language=None)
+    located = sum(1 for p in problems if p.line is not None and p.file == file)
+    if located > len(excerpts):
+        st.caption(f"The first {len(excerpts)} of {located} are shown; fix these and the rest will be listed.")
+
+
 def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Indicator catalogue")
     st.markdown(f"{len(loaded.catalogue.indicators)} indicators defined in {code(loaded.path.name)} "
@@ -83,7 +131,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             if spec.risk_adjustment:
                 lines.append("- **Case-mix adjustment:** " + ", ".join(md(c.name) for c in spec.risk_adjustment.covariates)
                              + f" (missing values: {spec.risk_adjustment.missing})")
-            lines.append(f"- **Limits:** {opts.limit_method}, {', '.join(f'{c:.1%}' for c in opts.limits)}; "
+            lines.append(f"- **Limits:** {opts.limit_method}, {', '.join(f'{c * 100:g}%' for c in opts.limits)}; "
                          f"overdispersion {opts.overdispersion}; minimum {opts.min_denominator:g} patients")
             st.markdown("\n".join(lines))
     st.subheader("Edit the catalogue")
@@ -102,13 +150,18 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.button("Start again from the saved version", key="cat_restart", on_click=_start_editing, args=(path,))
     if "cat_text" not in st.session_state:  # Streamlit drops a widget's state while its view is not shown
         st.session_state["cat_text"] = st.session_state.get("cat_draft", base_text)
-    text = st.text_area("indicators.yaml", height=420, key="cat_text", on_change=_keep_draft)
+    text = st.text_area(path.name, height=420, key="cat_text", on_change=_keep_draft)
     st.session_state["cat_draft"] = text
+    unsaved = st.empty()  # emptied by a save further down this run
+    if text != base_text:
+        unsaved.caption("Unsaved edits: kept while this browser session lasts. Save them, or download the edited "
+                   "file, before closing the tab.")
+    with st.expander("The edited text with line numbers and YAML colours (read-only)"):
+        st.code(text, language="yaml", line_numbers=True)
     draft, problems = check_catalogue(text, file=path.name, base_dir=path.parent,
                                       data=st.session_state.get("data_overrides") or None)
     if problems or draft is None:
-        st.error(f"{len(problems)} problem(s) - the catalogue cannot be saved until they are fixed:")
-        st.code("\n".join(str(p) for p in problems), language=None)
+        _show_problems(text, problems, path.name)
         return
     st.success("The edited catalogue is valid.")
     if text == base_text:
@@ -137,6 +190,7 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             st.error(f"{md(exc)} (with 'Download the edited file' below; then put it in the catalogue folder).")
         else:
             st.session_state["cat_base"] = (hashlib.sha256(text.encode("utf-8")).hexdigest(), text)
+            unsaved.empty()
             st.success(f"Saved. The previous version is kept as {md(backup.name)}.")
             st.session_state.pop("cat_changes", None)
     c2.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
