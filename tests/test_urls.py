@@ -221,3 +221,16 @@ def test_alliance_views_indicator_is_in_the_url() -> None:
     _back(at, url)
     assert at.selectbox(key="alliance").value == "Fellside Cancer Alliance"
     assert at.selectbox(key="all_indicator").value == "bowel_mort90"
+
+
+def test_indicator_views_unknown_link_values_are_noted() -> None:
+    """A link with a chart type, level, indicator or trust that is not offered opens the defaults and says
+    which values it ignored (before: silently, for chart and level)."""
+    at = _app(view="Indicator", indicator="bowel_mort90", chart="pie", level="ward", trust="ZZ9")
+    assert not at.exception
+    assert at.radio(key="ind_chart").value == "Funnel plot" and at.radio(key="ind_level").value == "Trusts"
+    assert at.selectbox(key="ind_highlight").value == "(none)"
+    notes = _notes(at)
+    assert all(v in notes for v in ("chart=pie", "level=ward", "trust=ZZ9")) and "indicator=" not in notes
+    assert _url(at) == {"view": ["Indicator"], "indicator": ["bowel_mort90"], "level": ["trust"],
+                        "period": [at.selectbox(key="ind_period").value], "chart": ["funnel"]}

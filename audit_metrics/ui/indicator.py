@@ -14,6 +14,7 @@ from audit_metrics.ui.state import (
     display_table,
     levels,
     qp_index,
+    qp_value,
     set_qp,
     trust_label,
 )
@@ -116,7 +117,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     # every choice is in the URL (level=, period=, chart=), so a shared link opens this very chart
     by_code = {v: k for k, v in compare.items()}
     if st.session_state.get("ind_level") not in compare:
-        st.session_state["ind_level"] = by_code.get(st.query_params.get("level"), "Trusts")
+        st.session_state["ind_level"] = by_code.get(qp_value("level", list(by_code)), "Trusts")
     level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level", format_func=md,
                           help=None if groups else "No grouping is defined in the units file: trusts only.")
     level = compare[level_name]
@@ -141,7 +142,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
                              format_func=lambda c: labels.get(c, c), key="ind_highlight")
     kinds = {"funnel": "Funnel plot", "caterpillar": "Caterpillar (ranked intervals)"}
     if st.session_state.get("ind_chart") not in kinds.values():
-        st.session_state["ind_chart"] = kinds.get(st.query_params.get("chart"), "Funnel plot")
+        st.session_state["ind_chart"] = kinds.get(qp_value("chart", list(kinds)), "Funnel plot")
     kind = h2.radio("Chart", list(kinds.values()), horizontal=True, key="ind_chart")
     set_qp(chart=next(k for k, v in kinds.items() if v == kind))
     st.header(md(spec.title))

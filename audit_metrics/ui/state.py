@@ -228,6 +228,15 @@ def qp_all(name: str) -> list[str]:
     return list(st.session_state.get(_START, _url_now()).get(name) or [])
 
 
+def qp_value(name: str, options: list[str]) -> str | None:
+    """The URL's ``name`` if it is one of ``options``; otherwise None (and a link's unknown value noted)."""
+    value = qp_get(name)
+    if value is not None and value not in options:
+        url_note(name, value)
+        return None
+    return value
+
+
 def qp_index(name: str, options: list[str], default: str | None = None) -> int:
     value = qp_get(name)
     if value in options:
