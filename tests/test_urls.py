@@ -234,3 +234,35 @@ def test_indicator_views_unknown_link_values_are_noted() -> None:
     assert all(v in notes for v in ("chart=pie", "level=ward", "trust=ZZ9")) and "indicator=" not in notes
     assert _url(at) == {"view": ["Indicator"], "indicator": ["bowel_mort90"], "level": ["trust"],
                         "period": [at.selectbox(key="ind_period").value], "chart": ["funnel"]}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, root: Path) -> Path:
+    """Three releases of the sample's trend indicator (the middle one with the changed monthly extract)."""
+    from audit_metrics.sample_trends import make_monthly, second_release
+
+    project = tmp_path_factory.mktemp("releases")
+    path, changed = project / "releases.sqlite", project / "monthly2.parquet"
+    second_release(make_monthly()).write_parquet(changed)
+    for label, extra in (("2024-Q1", []), ("2024-Q2", ["--data", f"monthly_outcomes={changed}"]), ("2024-Q3", [])):
+        assert main(["run", "--indicators", str(root / "indicators.yaml"), "--out", str(project / "r.csv"),
+                     "--indicator", "sact_mort30", "--record", str(path), "--label", label, "--quiet", *extra]) == 0
+    return path
+
+
+def test_releases_compared_are_in_the_url(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_METRICS_STORE", str(store))
+    at = _app(view="Releases")
+    assert not at.exception
+    assert (at.selectbox(key="rel_a").value, at.selectbox(key="rel_b").value) == (2, 3)  # the latest two
+    assert _url(at) == {"view": ["Releases"], "compare": ["2"], "to": ["3"]}
+    at.selectbox(key="rel_a").set_value(1).run()
+    url = _url(at)
+    assert url["compare"] == ["1"]
+    opened = _app(**url)
+    assert (opened.selectbox(key="rel_a").value, opened.selectbox(key="rel_b").value) == (1, 3)
+    opened.selectbox(key="rel_b").set_value(2).run()
+    _back(opened, url)
+    assert (opened.selectbox(key="rel_a").value, opened.selectbox(key="rel_b").value) == (1, 3)
+    odd = _app(view="Releases", compare="9")
+    assert not odd.exception and odd.selectbox(key="rel_a").value == 2 and "compare=9" in _notes(odd)

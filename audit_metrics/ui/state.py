@@ -176,7 +176,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
 URL_WIDGETS = (
     "view", "ov_find", "ind_indicator", "ind_level", "ind_period", "ind_highlight", "ind_chart", "trust_code",
     "alliance", "all_indicator", "ineq_indicator", "ineq_breakdown", "ineq_level", "ineq_unit", "out_alliance",
-    "out_sites", "out_indicators", "out_levels", "out_directions", "out_period",
+    "out_sites", "out_indicators", "out_levels", "out_directions", "out_period", "rel_a", "rel_b",
 )
 _START = "_url_start"  # the URL this run started from
 _PENDING = "_url_pending"  # this run's parameters, written by flush_url

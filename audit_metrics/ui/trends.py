@@ -284,8 +284,11 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
              for r in listed.iter_rows(named=True)}
     ids = listed["release_id"].to_list()
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Compare release", ids, index=len(ids) - 2, format_func=names.get, key="rel_a")
-    b = c2.selectbox("with release", ids, index=len(ids) - 1, format_func=names.get, key="rel_b")
+    a = c1.selectbox("Compare release", ids, index=state.qp_index("compare", [str(i) for i in ids], str(ids[-2])),
+                     format_func=names.get, key="rel_a")
+    b = c2.selectbox("with release", ids, index=state.qp_index("to", [str(i) for i in ids], str(ids[-1])),
+                     format_func=names.get, key="rel_b")
+    state.set_qp(compare=str(a), to=str(b))
     try:
         diff = releases.diff_releases(store, a, b)
     except AuditMetricsError as exc:
