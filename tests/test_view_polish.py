@@ -116,3 +116,37 @@ def test_editor_save_through_the_app_keeps_the_file_mode(editing: Path) -> None:
     assert not at.exception and editing.read_text().endswith("# a comment\n")
     assert stat.S_IMODE(editing.stat().st_mode) == 0o644
     assert not any("Unsaved edits" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ words seen in the screenshots
+
+
+def test_data_view_shows_no_server_paths() -> None:
+    """The Data view's accounting listed /work/.../sample_data/patients.parquet (#12 item 9: no server paths)."""
+    root = str(Path(APP).parent)
+    at = _app(view="Data")
+    assert not at.exception
+    for table in at.dataframe:
+        files = table.value["file"].to_list()
+        assert not any(f.startswith("/") or root in f for f in files), files
+    assert "sample_data/patients.parquet" in at.dataframe[0].value["file"].to_list()
+
+
+def test_trust_profile_words_not_machine_names() -> None:
+    """Seen at every width: "case-mix completeness lowest for asa grade", "Inequality: Gap by IMD quintile: not
+    shown", "1 result(s) with a count of 1-7 are not drawn"."""
+    at = _app(view="Trust profile", trust="ZA4")
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "ASA grade" in captions and "asa grade" not in captions and "imd quintile" not in captions
+    assert "Inequality: IMD quintile gap not shown (a group has a small count)." in captions
+    assert "Gap by" not in captions and "(s)" not in captions
+    assert "1 result with a count of 1-7 is not drawn" in captions
+
+
+def test_indicator_without_dates_says_so_in_plain_words() -> None:
+    """A viewer was told to "declare `date_column` for its dataset in the catalogue"."""
+    at = _app(view="Indicator", indicator="bowel_mort90")
+    assert not at.exception
+    text = " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
+    assert "cannot be charted month by month" in text and "date_column" not in text

@@ -71,18 +71,42 @@ def _session_folder() -> Path:
     return owner.path
 
 
+def shown_file(file: str, loaded: LoadedCatalogue, overrides: dict[str, str]) -> str:
+    """A data file as a viewer should see it: relative to the catalogue's folder, "uploaded" for this
+    session's uploads, else its name only; never the server's folders (#12 item 9: the Data view showed
+    /srv/.../sample_data/patients.parquet)."""
+    path = Path(file)
+    if file in overrides.values() or str(path) in overrides.values():
+        return f"uploaded for this session ({path.suffix.lstrip('.') or 'file'})"
+    try:
+        return path.resolve().relative_to(loaded.path.parent.resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.name
+
+
+def _accounting_table(frame: pl.DataFrame, loaded: LoadedCatalogue, overrides: dict[str, str], *, key: str,
+                      first: str) -> None:
+    """Row accounting with the file as the viewer knows it and plain column names."""
+    files = {f: shown_file(f, loaded, overrides) for f in frame["file"].unique().to_list()}
+    st.dataframe(frame.with_columns(pl.col("file").replace_strict(files, default=pl.col("file"))),
+                 hide_index=True, key=key,
+                 column_config={"dataset": first, "file": "File", "reason": "Used, or why excluded",
+                                "rows": st.column_config.NumberColumn("Rows", format="%d"),
+                                "example_lines": "Example lines"})
+
+
 def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Data")
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
     st.markdown("Every row read is either used or excluded with a reason (first few line numbers shown).")
     acc = pl.concat([a.to_frame() for a in run.datasets.values()])
-    st.dataframe(acc, hide_index=True, key="data_accounting")
+    _accounting_table(acc, loaded, overrides, key="data_accounting", first="Dataset")
     for a in run.datasets.values():
         for note in a.notes:
             st.caption(f"{md(a.dataset)}: {md(note)}")
     with st.expander("Rows used by each indicator (cohort accounting)"):
         cohort = pl.concat([r.accounting.to_frame() for r in run.results.values()])
-        st.dataframe(cohort, hide_index=True, key="data_cohort")
+        _accounting_table(cohort, loaded, overrides, key="data_cohort", first="Indicator")
     st.subheader("Use your own extract")
     st.markdown(f"Upload a CSV, Parquet or Excel file (at most {MAX_UPLOAD_MB} MB) in the same shape as the "
                 "dataset it replaces. It is kept in a temporary folder for this session only.")

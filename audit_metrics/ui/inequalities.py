@@ -310,7 +310,7 @@ def gap_line(gaps: pl.DataFrame, indicator_id: str, level: str, code: str, *, ti
     r = mine.row(0, named=True)
     label = r.get("breakdown_label") or r.get("breakdown")
     if r.get("suppressed"):
-        return f"Gap by {label}: not shown (a group has a small count)."
+        return f"{label} gap not shown (a group has a small count)."
     return gap_sentence(r, national.row(0, named=True), title=title, multiplier=multiplier)
 
 

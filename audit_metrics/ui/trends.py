@@ -126,8 +126,10 @@ def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None,
     ctx = None if loaded is None else run_context(run, loaded)
     national = trend_for(indicator, context=ctx)
     if national is None:
-        st.info("This indicator's extract has no dates (declare `date_column` for its dataset in the catalogue) "
-                "or holds aggregate counts, so it cannot be charted month by month.")
+        st.info("This indicator cannot be charted month by month: its extract has no dates for each patient "
+                "(or holds counts already added up by trust and period).")
+        if state.editing_enabled():  # the fix is the catalogue editor's, in the catalogue's own words
+            st.caption("To chart it, give its dataset a date column in the catalogue (date_column).")
         return
     tabs = st.tabs(["National (SPC)", "Selected trust (SPC)", "CUSUM & VLAD (selected trust)", "How to read these"])
     with tabs[0]:

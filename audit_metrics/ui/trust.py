@@ -32,6 +32,19 @@ def result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
                           coverage=run.results[r["indicator_id"]].options.limits[0])
 
 
+_ACRONYMS = {"asa": "ASA", "imd": "IMD", "ecog": "ECOG", "who": "WHO", "bmi": "BMI", "tnm": "TNM", "nhs": "NHS",
+             "sact": "SACT", "cns": "CNS", "id": "ID"}
+
+
+def covariate_label(column: str, loaded: LoadedCatalogue | None = None) -> str:
+    """A case-mix column in words: the catalogue's label where a breakdown names it ("IMD quintile"), else
+    its words with the usual acronyms in capitals ("asa_grade" -> "ASA grade", not "asa grade")."""
+    for b in loaded.catalogue.breakdowns if loaded is not None else ():
+        if b.column == column and b.label:
+            return b.label
+    return " ".join(_ACRONYMS.get(w.lower(), w) for w in column.split("_") if w)
+
+
 def _icon(status: str, better: str) -> str:
     colour, symbol, _ = figures.status_style(status, better)
     icon = {"triangle-up": "▲", "triangle-down": "▼", "circle": "●", "circle-open": "○"}[symbol]
@@ -128,7 +141,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
              "each indicator's own alert and alarm limits (they differ between indicators)")
     st.caption("Each marker is how far this trust is from expected, in standard deviations; the shaded bands "
                f"are {bands}. ▲ above / ▼ below expected; orange worse, blue better."
-               + (f" {hidden} result(s) with a count of {rule.min_count}-{rule.max_count} are not drawn." if hidden else ""))
+               + (f" {hidden} {'result with a count' if hidden == 1 else 'results with counts'} of "
+                  f"{rule.min_count}-{rule.max_count} {'is' if hidden == 1 else 'are'} not drawn." if hidden else ""))
     st.subheader("Indicator by indicator")
     gaps = ordered_gaps(run_key, run, loaded)  # one inequality line per indicator where the data allow it
     for r in rows.iter_rows(named=True):
@@ -144,7 +158,8 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
                      and k.removeprefix("complete_") in {c.name for c in spec.risk_adjustment.covariates}}
         if completes:
             worst = min(completes, key=completes.get)
-            quality.append(f"case-mix completeness lowest for {md(worst.replace('_', ' '))} ({completes[worst]:.0%})")
+            quality.append(f"case-mix completeness lowest for {md(covariate_label(worst, loaded))} "
+                           f"({completes[worst]:.0%})")
             if completes[worst] < 0.7:
                 quality.append("**low completeness: the flag may reflect missing data rather than care**")
         best = best_by_indicator(run_key, table).get(r["indicator_id"], [])
