@@ -12,8 +12,9 @@ Starts the dashboard on its own port and drives headless Debian chromium through
   A switch counts as done when a chart with the expected title whose content was not on the page before the
   click is drawn.
 
-Beside each wall time it records the server's CPU seconds, the browser main thread's busy time and the bytes the
-page received over Streamlit's websocket (the steadier figures when other work shares the machine).
+Beside each wall time it records the server's CPU seconds, the browser main thread's busy time (wall time of its
+tasks) and CPU time, and the bytes the page received over Streamlit's websocket (CPU seconds and bytes are the
+steadier figures when other work shares the machine).
 Every measurement is the median of ``--repeat`` (default 3); each restart is a new server process. It records the
 machine's load (`uptime`) before and after and the CPU count, prints a table and writes
 benchmarks/results/browser_timing.md (or ``--out``). ``--data DIR`` runs on an extract folder laid out like
@@ -171,13 +172,16 @@ def _act(page, action: str) -> None:
         raise ValueError(msg)
 
 
-# wall seconds, server CPU seconds, browser main-thread busy seconds, bytes the server sent over the app's websocket
-Timing = tuple[float, float, float, float]
+# wall seconds, server CPU seconds, browser main-thread busy seconds, browser main-thread CPU seconds, bytes the
+# server sent over the app's websocket
+Timing = tuple[float, float, float, float, float]
 
 
-def _busy(cdp) -> float:
-    """The page's main thread busy time so far (Chrome's TaskDuration: script, style, layout, paint)."""
-    return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+def _busy(cdp) -> tuple[float, float]:
+    """The page's main thread so far: busy time (Chrome's TaskDuration: script, style, layout, paint, as wall
+    time, so it grows when other processes take the CPU) and CPU time (ThreadTime, the steadier of the two)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return metrics["TaskDuration"], metrics["ThreadTime"]
 
 
 class _Received:
@@ -202,7 +206,9 @@ def first_chart(browser, server: Server) -> tuple[Timing, object, object]:
     cpu0, busy0, t0 = server.cpu(), _busy(cdp), time.perf_counter()
     page.goto(server.url + FIRST[0])
     _wait_chart(page, [], FIRST[1])
-    return (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0, cdp.received.bytes), page, cdp
+    busy = _busy(cdp)
+    return (time.perf_counter() - t0, server.cpu() - cpu0, busy[0] - busy0[0], busy[1] - busy0[1],
+            cdp.received.bytes), page, cdp
 
 
 def switches(page, cdp, server: Server) -> dict[str, Timing]:
@@ -223,9 +229,10 @@ def switches(page, cdp, server: Server) -> dict[str, Timing]:
             titles = sorted({s.split("##")[0] for s in _signatures(page)})
             print(f"  {step.name}: no new chart titled {step.title!r} within {SWITCH_TIMEOUT_MS / 1000:.0f} s "
                   f"({str(exc).splitlines()[0]}); charts on screen: {titles}", file=sys.stderr, flush=True)
-            out[step.name] = (nan, nan, nan, nan)
+            out[step.name] = (nan, nan, nan, nan, nan)
             continue
-        out[step.name] = (time.perf_counter() - t0, server.cpu() - cpu0, _busy(cdp) - busy0,
+        busy = _busy(cdp)
+        out[step.name] = (time.perf_counter() - t0, server.cpu() - cpu0, busy[0] - busy0[0], busy[1] - busy0[1],
                           cdp.received.bytes - bytes0)
     return out
 
@@ -251,7 +258,8 @@ def _once(browser, server: Server) -> Timing:
 
 
 def _show(t: Timing) -> str:
-    return f"{t[0]:.2f} s (server CPU {t[1]:.2f} s, browser busy {t[2]:.2f} s, received {t[3] / 1e6:.2f} MB)"
+    return (f"{t[0]:.2f} s (server CPU {t[1]:.2f} s, browser busy {t[2]:.2f} s, browser CPU {t[3]:.2f} s, "
+            f"received {t[4] / 1e6:.2f} MB)")
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -324,19 +332,20 @@ def _fmt(values: list[Timing]) -> str:
     drawn = [v for v in values if v[0] == v[0]]  # NaN: the chart never came (reported while running)
     missing = f"; {len(values) - len(drawn)} not drawn" if len(drawn) < len(values) else ""
     if not drawn:
-        return "not drawn | | | |"
+        return "not drawn | | | | |"
     walls = [v[0] for v in drawn]
     return (f"{_median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}{missing}) | "
             f"{_median([v[1] for v in drawn]):.2f} s | {_median([v[2] for v in drawn]):.2f} s | "
-            f"{_median([v[3] for v in drawn]) / 1e6:.2f} MB | {len(values)}")
+            f"{_median([v[3] for v in drawn]):.2f} s | {_median([v[4] for v in drawn]) / 1e6:.2f} MB | {len(values)}")
 
 
 def markdown(report: dict[str, object], label: str) -> str:
     lines = [f"### {label}", "",
              f"Data: `{report['data']}`. Machine: {report['cpus']} CPUs, Python {report['python']}, {report['platform']}.",
              f"Load before: `{report['load_before']}`; after: `{report['load_after']}`.", "",
-             "| step | wall time, median (range) | server CPU | browser main thread busy | received | runs |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| step | wall time, median (range) | server CPU | browser main thread busy | browser main thread "
+             "CPU | received | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     names = {"restart": "first chart after a server restart (results store)", "cold": "first chart, new server, "
              "empty store (computes)", "warm": "first chart, new tab on a running server"}
     for kind, values in report["first_chart"].items():  # type: ignore[union-attr]

@@ -129,6 +129,7 @@ def test_rug_cell_click_opens_it_in_chromium(server: str, browser: object, tmp_p
     hover = page.locator(".hoverlayer .hovertext").first
     hover.wait_for(timeout=30_000)
     assert cell["unit"] in hover.text_content()
+    assert not page.get_by_text("This screen is narrow").first.is_visible()  # a wide screen: no note
     page.mouse.click(cell["x"], cell["y"])
     page.get_by_text("Picked by clicking a square").first.wait_for(timeout=60_000)
     _wait_for_app(page)
@@ -140,10 +141,15 @@ def test_rug_cell_click_opens_it_in_chromium(server: str, browser: object, tmp_p
 def test_flagged_results_by_keyboard_and_on_a_phone_in_chromium(server: str, browser: object,
                                                                 tmp_path: Path) -> None:
     """#12 build 8: every flagged square is reachable without a mouse ('A flagged result', by Tab and typing);
-    a phone (390 px) gets the flagged results as a list instead of the rug."""
+    a phone (390 px) gets a rug wide enough to read (scrolled sideways) or the flagged results as a list."""
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(f"{server}/?view=Overview")
     _wait_for_app(page)
+    # the rug keeps a legible width and scrolls sideways (it was squeezed to the phone's 358 px), with a note
+    page.wait_for_selector(".st-key-tartan .js-plotly-plot .main-svg", timeout=60_000)
+    assert page.evaluate("() => document.querySelector('.st-key-tartan .js-plotly-plot')"
+                         ".getBoundingClientRect().width") >= 700
+    assert page.get_by_text("This screen is narrow").first.is_visible()
     page.get_by_text("List of flagged results", exact=True).first.click()
     _wait_for_app(page)
     page.get_by_text("most urgent first (worse alarms").first.wait_for(timeout=60_000)

@@ -15,6 +15,17 @@ from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
 RUG, LIST = "Rug of every result", "List of flagged results"
+# Streamlit cannot read the screen's width on the server, so the browser decides: on a narrow screen (a phone) the
+# rug keeps a legible width and scrolls sideways, and a note points to the list
+_NARROW_RUG = """<style>
+.am-narrow-note {display: none;}
+@media (max-width: 640px) {
+  .am-narrow-note {display: block;}
+  .st-key-tartan {overflow-x: auto;}
+  .st-key-tartan > div {min-width: 760px;}
+}
+</style><div class="am-narrow-note"><strong>This screen is narrow:</strong> swipe sideways along the rug, or \
+show the <strong>List of flagged results</strong> instead (above).</div>"""
 _SHOW_HELP = ("The rug needs a wide screen (every trust by every indicator). The list holds the same flagged "
               "results, most urgent first, and suits a phone, a keyboard or a screen reader.")
 
@@ -120,7 +131,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
                 "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
                 "limit. Hover for the value, counts and expected range; click a square to open it below. **On a "
-                "phone, or without a mouse, show the list of flagged results instead** (below the filters).")
+                "phone, or without a mouse, show the list of flagged results instead** (just below).")
+    show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
@@ -163,8 +175,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     rule = loaded.catalogue.defaults.suppression if loaded is not None else SuppressionSpec()
     shown_grid = export.suppress(grid, rule)
     listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
-    show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     if show == RUG:
+        st.markdown(_NARROW_RUG, unsafe_allow_html=True)  # static: no data-derived text
         event = chart(_rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
                            risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage),
                       "tartan", on_select="rerun", selection_mode="points",
