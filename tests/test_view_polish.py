@@ -103,6 +103,8 @@ def test_editor_shows_each_problem_in_numbered_lines_as_text(editing: Path) -> N
     assert whole and whole[0].value == bad.rstrip("\n")  # the whole edited text, numbered and coloured, read-only
     assert any("Unsaved edits" in c.value for c in at.caption)
     assert editing.read_text() == before
+    styles = " ".join(h.proto.body for h in at.get("html"))
+    assert ".st-key-cat_text textarea" in styles and "monospace" in styles  # the editor in a monospaced font
 
 
 def test_editor_save_through_the_app_keeps_the_file_mode(editing: Path) -> None:
@@ -150,3 +152,28 @@ def test_indicator_without_dates_says_so_in_plain_words() -> None:
     assert not at.exception
     text = " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
     assert "cannot be charted month by month" in text and "date_column" not in text
+
+
+def test_releases_view_speaks_words_and_the_indicators_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Releases tables showed 'within' -> 'alarm_high', values 1.04331 -> 1.688101 (an observed/expected
+    ratio, unlabelled) and releases as '1, 2026-12-03T06:54:51+00:00'."""
+    from audit_metrics.cli import main
+    from audit_metrics.sample_trends import make_monthly, second_release
+
+    store, changed = tmp_path / "releases.sqlite", tmp_path / "monthly2.parquet"
+    second_release(make_monthly()).write_parquet(changed)
+    catalogue = Path(APP).parent / "indicators.yaml"
+    for extra in ([], ["--data", f"monthly_outcomes={changed}"]):
+        assert main(["run", "--indicators", str(catalogue), "--out", str(tmp_path / "r.csv"), "--indicator",
+                     "sact_mort30", "--record", str(store), "--quiet", *extra]) == 0
+    monkeypatch.setenv("AUDIT_METRICS_STORE", str(store))
+    at = _app(view="Releases")
+    assert not at.exception
+    new = at.dataframe[0].value
+    assert set(new["status_a"]) == {"as expected"}
+    assert set(new["status_b"]) == {"worse than expected (alarm)", "worse than expected (alert)"}
+    assert all(v.startswith("O/E ") and " → " in v for v in new["values"])  # sact_mort30 is risk-adjusted
+    import re
+
+    options = at.selectbox(key="rel_a").options
+    assert all(re.fullmatch(r"Release \d+, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d UTC", o) for o in options), options

@@ -150,6 +150,9 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.button("Start again from the saved version", key="cat_restart", on_click=_start_editing, args=(path,))
     if "cat_text" not in st.session_state:  # Streamlit drops a widget's state while its view is not shown
         st.session_state["cat_text"] = st.session_state.get("cat_draft", base_text)
+    # YAML's meaning is in its indentation: the editor in a monospaced font (it was proportional)
+    st.html("<style>.st-key-cat_text textarea {font-family: 'Source Code Pro', ui-monospace, monospace; "
+            "font-size: 0.85rem; line-height: 1.45}</style>")
     text = st.text_area(path.name, height=420, key="cat_text", on_change=_keep_draft)
     st.session_state["cat_draft"] = text
     unsaved = st.empty()  # emptied by a save further down this run

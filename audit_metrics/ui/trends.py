@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
-from audit_metrics import export, releases, spc, trend_figures, trends
+from audit_metrics import export, releases, spc, trend_figures, trends, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.io import load_all
@@ -263,6 +263,48 @@ def new_flag_keys(loaded: LoadedCatalogue | None = None) -> tuple[str, pl.DataFr
     return _new_flags(str(store), store.stat().st_mtime_ns)
 
 
+def _when(recorded_at: str) -> str:
+    """'2026-12-03T06:54:51+00:00' -> '3 Dec 2026 06:54 UTC' (as recorded when not a timestamp)."""
+    try:
+        moment = datetime.fromisoformat(recorded_at).astimezone(UTC)
+    except (TypeError, ValueError):
+        return str(recorded_at)
+    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+
+
+def release_changes_table(changes: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
+    """Status changes between releases in words: statuses direction-aware ("worse than expected (alarm)"
+    for "alarm_high") and values on the indicator's scale ("12.3% -> 15.0%", or observed/expected for a
+    risk-adjusted indicator), not the store's fractions and machine names."""
+    def value(v: object, spec: object) -> str:
+        if v is None or v != v:
+            return "-"
+        if spec is None:
+            return f"{v:.3g}"
+        if spec.risk_adjustment is not None:
+            return f"{v:.2f}"
+        return f"{v * spec.multiplier:.1f}%" if spec.multiplier == 100 else f"{v * spec.multiplier:.3g}"
+
+    rows = []
+    for r in changes.iter_rows(named=True):
+        result = run.results.get(r["indicator_id"])
+        spec = result.spec if result is not None else None
+        better = spec.better if spec is not None else None
+        scale = "O/E " if spec is not None and spec.risk_adjustment is not None else ""
+        rows.append({"indicator_title": r["indicator_title"], "level": r["level"], "unit_code": r["unit_code"],
+                     "unit_name": r["unit_name"], "period": r["period"],
+                     "status_a": views.status_words(r["status_a"], better),
+                     "status_b": views.status_words(r["status_b"], better), "change": r["change"],
+                     "values": f"{scale}{value(r['value_a'], spec)} → {value(r['value_b'], spec)}",
+                     "note": r["note"] or ""})
+    return pl.DataFrame(rows, schema=dict.fromkeys(RELEASE_COLUMNS, pl.String))
+
+
+RELEASE_COLUMNS = {"indicator_title": "Indicator", "level": "Level", "unit_code": "Code", "unit_name": "Unit",
+                   "period": "Period", "status_a": "Before", "status_b": "After", "change": "Change",
+                   "values": "Value before → after", "note": "Note"}
+
+
 def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Releases: what changed")
     store = store_path(loaded)
@@ -282,8 +324,8 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.info("The store holds one release: record another run to compare with.")
         st.dataframe(listed, hide_index=True, key="rel_list")
         return
-    names = {r["release_id"]: f"{r['release_id']}" + (f" ({r['label']})" if r["label"] else "") + f", {r['recorded_at']}"
-             for r in listed.iter_rows(named=True)}
+    names = {r["release_id"]: f"Release {r['release_id']}" + (f" ({r['label']})" if r["label"] else "")
+             + f", {_when(r['recorded_at'])}" for r in listed.iter_rows(named=True)}
     ids = listed["release_id"].to_list()
     c1, c2 = st.columns(2)
     a = c1.selectbox("Compare release", ids, index=state.qp_index("compare", [str(i) for i in ids], str(ids[-2])),
@@ -300,11 +342,10 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     new = diff.changes.filter(pl.col("comparable"), pl.col("change").is_in(["new alarm", "new alert", "escalated",
                                                                             "reversed"]))
     st.subheader(f"New since release {md(diff.a.release_id)}: {new.height} flag{'s' if new.height != 1 else ''}")
-    columns = ["indicator_title", "level", "unit_code", "unit_name", "period", "status_a", "status_b", "change", "direction",
-               "note", "value_a", "value_b"]
-    st.dataframe(new.select(columns), hide_index=True, key="rel_new")
+    st.dataframe(release_changes_table(new, run), hide_index=True, key="rel_new", column_config=RELEASE_COLUMNS)
     with st.expander(f"Every status change ({diff.changes.height})", expanded=diff.changes.height <= 30):
-        st.dataframe(diff.changes.select(columns), hide_index=True, key="rel_changes")
+        st.dataframe(release_changes_table(diff.changes, run), hide_index=True, key="rel_changes",
+                     column_config=RELEASE_COLUMNS)
     if diff.indicators.height:
         st.warning(f"{diff.indicators.height} indicator(s) added, removed or changed in definition or method: "
                    "status changes on them are marked 'not comparable'.")
