@@ -590,6 +590,20 @@ class LoadedCatalogue:
         return self.base_dir / self.catalogue.datasets[name].path
 
 
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree and the data ``yaml.safe_load`` would give, from one pass of the safe loader.
+
+    The data is built from the composed nodes, as ``safe_load`` does internally, instead of
+    parsing the text a second time (#16).
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def parse_catalogue(text: str, *, file: str = "indicators.yaml",
                     base_dir: Path | None = None, limits: YamlLimits | None = None) -> LoadedCatalogue:
     """Parse and schema-check catalogue text (no dataset access). Raises ``CatalogueError``."""
@@ -598,8 +612,7 @@ def parse_catalogue(text: str, *, file: str = "indicators.yaml",
         bound = _check_yaml_bounds(text, file, limits or YamlLimits())
         if bound is not None:
             raise CatalogueError([bound])
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
