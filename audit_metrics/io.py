@@ -1088,7 +1088,10 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         checked = checked.with_columns(pl.when(pl.lit(pl.Series(repeat))).then(pl.lit(label))
                                        .otherwise(pl.col(REASON)).alias(REASON))
 
-    used = checked.filter(pl.col(REASON).is_null()).drop(REASON)
+    # usually no row or a handful fail: keep the typed frame as it is, or drop those rows with a
+    # precomputed mask (filtering on the expression copied all columns of 'checked' at twice the cost)
+    keep = checked.get_column(REASON).is_null()
+    used = typed if keep.all() else typed.filter(keep)
     failed = checked.select(REASON, ROW, unit_column).filter(pl.col(REASON).is_not_null())  # usually few rows
     excluded = (failed.select(REASON, ROW)
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
