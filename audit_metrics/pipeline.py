@@ -299,8 +299,12 @@ def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness:
                            unit_column: str) -> RiskModel:
     """Add warnings where a unit's case-mix lies outside the range the model mostly saw."""
     notes = list(model.warnings)
+    categorical = [name for name, coding in model.coding.items() if coding.get("type") == "categorical"]
+    # one pass over the cohort: patients per unit and raw value of every categorical covariate (a few
+    # thousand groups), from which the unit sizes and each covariate's shares are summed
+    cells = cohort.group_by(unit_column, *categorical).len()
     # the mean risk of a very small unit is noisy, so only units with 30+ patients are judged
-    sizes = cohort.group_by(pl.col(unit_column).alias("unit_code")).len()
+    sizes = cells.group_by(pl.col(unit_column).alias("unit_code")).agg(pl.col("len").sum())
     # ...and the difference must be material (25%), not just many MADs among near-identical units
     unusual = completeness.join(sizes, on="unit_code").filter(
         pl.col("casemix_robust_z").abs() > 4, pl.col("casemix_relative_difference").abs() >= 0.25,
@@ -309,11 +313,9 @@ def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness:
         codes = ", ".join(unusual["unit_code"].sort().to_list()[:10])
         notes.append(f"case-mix unlike other units' at {codes} (mean predicted risk more than 4 robust SDs and "
                      "25% from the median unit's): their expected counts rely on extrapolating the model")
-    for name, coding in model.coding.items():
-        if coding.get("type") != "categorical":
-            continue
+    for name in categorical:
         # counted on the raw values first (few groups), then named as levels
-        shares = (cohort.group_by(name, unit_column).len()
+        shares = (cells.group_by(name, unit_column).agg(pl.col("len").sum())
                   .group_by(pl.col(name).cast(pl.String).fill_null("Missing").alias("level"), unit_column)
                   .agg(pl.col("len").sum()).with_columns((pl.col("len") / pl.col("len").sum().over("level")).alias("share"),
                                       pl.col("len").sum().over("level").alias("n")))
