@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from audit_metrics import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -112,7 +115,9 @@ def test_trust_profile_renders_in_chromium(server: str, browser: object, tmp_pat
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     page.goto(f"{server}/?view=Trust+profile&trust=ZA4")
     _wait_for_app(page)
-    page.get_by_text("Each indicator as a slice through its funnel").first.wait_for(timeout=60_000)
+    # the chart's title, as drawn: wrapped into lines of figures.TITLE_WIDTH characters (each line its own text)
+    first_line = textwrap.wrap("Each indicator as a slice through its funnel", figures.TITLE_WIDTH)[0]
+    page.locator(".js-plotly-plot .gtitle", has_text=first_line).first.wait_for(timeout=60_000)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     assert page.get_by_text("Synthetic sample data").first.is_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
