@@ -169,7 +169,7 @@ def _hover_data(part: pl.DataFrame, *, risk_adjusted: bool, coverage: float) -> 
     return np.column_stack([names, np.array(texts, dtype=object)])
 
 
-TITLE_WIDTH = 40  # characters a title line: about 330 px at 16 px, so a phone (a chart ~360 px wide) shows it whole
+TITLE_WIDTH = 44  # characters a title line: about 340 px at 16 px, so a phone (a chart ~360 px wide) shows it whole
 
 
 def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
