@@ -599,9 +599,34 @@ def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        return root, None if root is None else loader.construct_document(root)
+        try:
+            return root, None if root is None else loader.construct_document(root)
+        except (ValueError, TypeError, OverflowError) as exc:  # an explicit tag on a value it cannot take
+            raise _tagged_value_error(root, exc) from None
     finally:
         loader.dispose()
+
+
+def _tagged_value_error(root: yaml.Node, exc: Exception) -> yaml.MarkedYAMLError:
+    """The YAML error for a value its explicit tag cannot make (``version: !!int x``), at that value's line:
+    PyYAML raises a bare ValueError for it, with no position."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+                return yaml.MarkedYAMLError(problem=f"{node.value!r} cannot be read as {node.tag.rsplit(':', 1)[-1]}",
+                                            problem_mark=node.start_mark)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return yaml.MarkedYAMLError(problem=str(exc))
 
 
 def parse_catalogue(text: str, *, file: str = "indicators.yaml",
@@ -618,6 +643,7 @@ def parse_catalogue(text: str, *, file: str = "indicators.yaml",
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         hint = ("Python tags are not allowed in the catalogue" if "python/" in str(exc)
+                else "remove the '!!' tag, or give a value of that type" if "cannot be read as" in str(problem)
                 else "check indentation and that text with ':' or '#' is quoted")
         raise CatalogueError([Problem(file, f"not valid YAML: {problem}", line, hint=hint)]) from None
     if root is None or not isinstance(data, dict):
