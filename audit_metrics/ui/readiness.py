@@ -3,7 +3,7 @@
 Streamlit's ``/_stcore/health`` answers "ok" as soon as the server listens, before the app has loaded the
 catalogue or computed anything. This probe does what a browser does instead: it opens a session on the
 server's websocket (``/_stcore/stream``), asks for a run of the app, and reads the page it sends back. The
-app is *ready* when that run finished, drew the view's closing "Rendered in" line, and showed no error and
+app is *ready* when that run finished, drew the view's closing (invisible) marker element, and showed no error and
 no exception. The same client drives the load test (``benchmarks/load_test.py``) and the sign-in test.
 
 Run::
@@ -33,7 +33,9 @@ from websockets.sync.client import ClientConnection, connect
 
 __all__ = ["Element", "Page", "ProbeError", "Session", "check_ready", "main"]
 
-RENDERED_MARKER = "Rendered in"  # app.py's last line: the whole view was drawn
+RENDERED_MARKER = "am-rendered"  # in app.py's last element (invisible): the whole view was drawn
+RENDERED_HTML = f'<span class="{RENDERED_MARKER}" hidden></span>'
+
 _LABEL_FIELDS = ("label", "body", "message", "url")
 
 
@@ -66,7 +68,7 @@ class Page:
 
     @property
     def rendered(self) -> bool:
-        return any(e.kind == "markdown" and e.text.startswith(RENDERED_MARKER) for e in self.elements)
+        return any(e.kind == "html" and RENDERED_MARKER in e.text for e in self.elements)
 
     def find(self, kind: str, text: str = "") -> Element | None:
         """The first element of this kind whose text contains ``text``."""
@@ -203,7 +205,7 @@ def check_ready(url: str = "http://127.0.0.1:8501", timeout: float = 60.0,
     if page.errors:
         return False, "the app showed an error: " + " | ".join(page.errors)[:500]
     if not page.rendered:
-        return False, f"the run finished without drawing the whole view (no '{RENDERED_MARKER}' line)"
+        return False, f"the run finished without drawing the whole view (no closing '{RENDERED_MARKER}' marker)"
     headings = " / ".join(e.text for e in page.elements if e.kind == "heading")
     return True, f"ready: {view} rendered in {page.seconds:.2f} s ({len(page.elements)} elements: {headings})"
 
