@@ -409,7 +409,8 @@ def indicator_inequalities(spec: IndicatorSpec, options: MethodOptions, ds: Load
     all_groups = [*order, NOT_RECORDED]
     missing = float(counts.filter(pl.col("group") == NOT_RECORDED)["denominator"].sum())
     if missing:
-        notes.append(f"{missing:,.0f} patients with no {column} recorded are shown as '{NOT_RECORDED}' and left "
+        notes.append(f"{missing:,.0f} patients with no {breakdown.label or column.replace('_', ' ')} recorded are "
+                     f"shown as '{NOT_RECORDED}' and left "
                      "out of the gap measures")
     total_o, total_n = float(counts["observed"].sum()), float(counts["denominator"].sum())
     rate_scale = total_o / total_n if total_n else np.nan

@@ -311,8 +311,8 @@ def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness:
         pl.col("len") >= 30)
     if unusual.height:
         codes = ", ".join(unusual["unit_code"].sort().to_list()[:10])
-        notes.append(f"case-mix unlike other units' at {codes} (mean predicted risk more than 4 robust SDs and "
-                     "25% from the median unit's): their expected counts rely on extrapolating the model")
+        notes.append(f"case-mix unlike other units at {codes} (their mean predicted risk is more than 4 robust SDs "
+                     "and 25% from the median unit's): their expected counts rely on extrapolating the model")
     for name in categorical:
         # counted on the raw values first (few groups), then named as levels
         shares = (cells.group_by(name, unit_column).agg(pl.col("len").sum())

@@ -506,11 +506,20 @@ def describe(chart: SpcChart, *, what: str = "the value", fmt=lambda v: f"{v:.3g
     if signal is not None and signal["current"]:
         return f"{words[str(signal['point_type'])]} since {_when(signal['start'])}: {why(signal)}."
     text = (f"Common cause variation: no significant change in {what} recently (mean {fmt(last_mean)}, "
-            f"{_when(t['x'][0])} to {_when(t['x'][-1])}).")
+            f"{_span(t['x'][0], t['x'][-1])}).")
     if signal is not None:
-        text += (f" Earlier, {words[str(signal['point_type'])].lower()} from {_when(signal['start'])} to "
-                 f"{_when(signal['end'])}: {why(signal)}.")
+        text += (f" Earlier, {words[str(signal['point_type'])].lower()} "
+                 f"{_span(signal['start'], signal['end'], single='in', first='from')}: {why(signal)}.")
     return text
+
+
+def _span(start: object, end: object, *, single: str = "", first: str = "") -> str:
+    """'May 2022 to March 2024', or one month once ('May 2022', or 'in May 2022' with ``single``), never
+    'May 2022 to May 2022'."""
+    a, b = _when(start), _when(end)
+    if a == b:
+        return f"{single} {a}".strip()
+    return f"{first} {a} to {b}".strip()
 
 
 def _when(x: object) -> str:

@@ -287,7 +287,7 @@ def test_every_patient_is_in_a_group_or_reported(sample_inequalities) -> None:
     trusts = groups.filter(pl.col("level") == "trust")
     assert NOT_RECORDED in national["group"].to_list()  # blank IMD shown, not dropped
     assert national["denominator"].sum() == trusts["denominator"].sum()
-    assert any("no imd_quintile recorded" in n for n in result.notes)
+    assert any("no IMD quintile recorded" in n for n in result.notes)  # the breakdown's label, not its column
     small = result.gaps.filter(pl.col("status") == "not_assessed", pl.col("level") == "trust")
     assert small.height and small["not_assessed_reason"].str.contains("fewer than 10 patients").all()
 

@@ -41,7 +41,7 @@ def test_warnings_match_a_plain_count() -> None:
     per_unit = Counter(cohort["unit"].to_list())
     big = sorted(u for u in codes if per_unit[u] >= 30)
     assert "U0" not in big and "U1" not in big and "U2" in big
-    expected = {f"case-mix unlike other units' at {', '.join(big[:10])} (mean predicted risk more than 4 robust SDs "
+    expected = {f"case-mix unlike other units at {', '.join(big[:10])} (their mean predicted risk is more than 4 robust SDs "
                 "and 25% from the median unit's): their expected counts rely on extrapolating the model"}
     for name in ("stage", "sex"):
         cells = Counter(("Missing" if v is None else v, u) for v, u in zip(cohort[name].to_list(), cohort["unit"].to_list(), strict=True))

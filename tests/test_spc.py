@@ -239,3 +239,13 @@ def test_describe_names_the_signal_and_since_when() -> None:
     assert spc.describe(worse).startswith("Concerning since")
     flat = spc.build_xmr(months, np.tile([10.0, 11.0, 9.0, 10.5], 9))
     assert spc.describe(flat).startswith("Common cause variation")
+
+
+def test_describe_names_a_single_month_once() -> None:
+    """One earlier point beyond a limit: 'in May 2022', never 'from May 2022 to May 2022' (screenshot review)."""
+    months = [date(2021 + (m + 3) // 12, (m + 3) % 12 + 1, 1) for m in range(36)]
+    y = np.tile([10.0, 11.0, 9.0, 10.5], 9)
+    y[10] = 30.0
+    text = spc.describe(spc.build_xmr(months, y, improvement_direction="decrease"))
+    assert f"Earlier, concerning in {months[10]:%B %Y}: " in text, text
+    assert f"{months[10]:%B %Y} to {months[10]:%B %Y}" not in text
