@@ -158,7 +158,16 @@ def outlier_list(table: pl.DataFrame, *, levels: Sequence[str] = ("alert", "alar
         out = out.filter(pl.col(column).is_in(list(alliances)))
     if tumour_sites:
         out = out.filter(pl.col("tumour_site").is_in(list(tumour_sites)))
-    return out.sort(["tumour_site", "indicator_id", "z"])
+    return out.sort(severity_order(out))
+
+
+def severity_order(flagged: pl.DataFrame) -> list[pl.Expr]:
+    """The order a QI lead reads flagged results in (#12 build 3): worse before higher/lower before better,
+    alarms before alerts within each, then by tumour site and indicator, the farthest from expected first."""
+    side = pl.col("direction").replace_strict({"worse": 0, "higher": 1, "lower": 1, "better": 2}, default=3,
+                                              return_dtype=pl.Int8)
+    level = pl.col("status").cast(pl.String).str.starts_with("alarm").not_().cast(pl.Int8)
+    return [side, level, pl.col("tumour_site"), pl.col("indicator_id"), -pl.col("z").abs()]
 
 
 def outliers_for_sharing(flagged: pl.DataFrame, rule: SuppressionSpec) -> tuple[pl.DataFrame, int]:

@@ -117,8 +117,8 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
                "would reveal them left blank, here and in the downloads."
                + (f" {withheld} further flagged result(s) are not listed because the flag alone would reveal "
                   "such a count." if withheld else ""))
-    shown = display_table(safe).select("tumour_site", "indicator_title", "unit_name", *([family] if family else []),
-                                       "status_label", "observed", "denominator", "value", "adjusted_value",
+    shown = display_table(safe).select("status_label", "tumour_site", "indicator_title", "unit_name",
+                                       *([family] if family else []), "observed", "denominator", "value", "adjusted_value",
                                        "z", "p_value")
     config = {**OUTLIER_COLUMNS, **({family: views.level_label(family)} if family else {})}
     st.dataframe(shown, hide_index=True, key="out_table", column_config=config)
