@@ -308,7 +308,8 @@ class ReleaseDiff:
         return {r["change"]: r["count"] for r in c.iter_rows(named=True)}
 
     def summary_lines(self) -> list[str]:
-        lines = [f"{self.a.name}, {self.a.recorded_at} -> {self.b.name}, {self.b.recorded_at}"]
+        lines = [f"{self.a.name}, recorded {readable_time(self.a.recorded_at)} -> {self.b.name}, recorded "
+                 f"{readable_time(self.b.recorded_at)}"]
         if self.a.catalogue_digest != self.b.catalogue_digest:
             lines.append("catalogue changed")
         for r in self.data.filter(pl.col("status") != "unchanged").iter_rows(named=True):
@@ -454,3 +455,14 @@ def new_since_last_release(store: str | Path) -> pl.DataFrame:
     d = diff_releases(store)
     return d.changes.filter(pl.col("comparable"), pl.col("change").is_in(["new alarm", "new alert", "escalated",
                                                                           "reversed"]))
+
+
+def readable_time(recorded_at: str) -> str:
+    """A release's ISO time as people read it ('3 Dec 2026 06:54 UTC'); text that is not an ISO time as it is."""
+    try:
+        when = datetime.fromisoformat(recorded_at)
+    except (TypeError, ValueError):
+        return str(recorded_at)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return f"{when.day} {when:%b %Y %H:%M}" + (" UTC" if when.tzinfo is not None else "")

@@ -162,3 +162,10 @@ def test_whole_period_rows_are_marked_pooled(two_releases) -> None:
     assert pooled == ["2021/22 to 2023/24"]
     assert set(rows["period"]) == {"2021/22", "2022/23", "2023/24", "2021/22 to 2023/24"}
     assert releases._whole_period(["2023/24"]) == "2023/24"
+
+
+def test_summary_times_read_as_people_write_them() -> None:
+    """'3 Dec 2026 06:54 UTC', not '2026-12-03T06:54:51+00:00' (screenshot review); not-a-time text kept."""
+    assert releases.readable_time("2026-12-03T06:54:51+00:00") == "3 Dec 2026 06:54 UTC"
+    assert releases.readable_time("2026-12-03T07:54:51+01:00") == "3 Dec 2026 06:54 UTC"
+    assert releases.readable_time("yesterday") == "yesterday"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -263,15 +263,6 @@ def new_flag_keys(loaded: LoadedCatalogue | None = None) -> tuple[str, pl.DataFr
     return _new_flags(str(store), store.stat().st_mtime_ns)
 
 
-def _when(recorded_at: str) -> str:
-    """'2026-12-03T06:54:51+00:00' -> '3 Dec 2026 06:54 UTC' (as recorded when not a timestamp)."""
-    try:
-        moment = datetime.fromisoformat(recorded_at).astimezone(UTC)
-    except (TypeError, ValueError):
-        return str(recorded_at)
-    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
-
-
 def release_changes_table(changes: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
     """Status changes between releases in words: statuses direction-aware ("worse than expected (alarm)"
     for "alarm_high") and values on the indicator's scale ("12.3% -> 15.0%", or observed/expected for a
@@ -325,7 +316,7 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.dataframe(listed, hide_index=True, key="rel_list")
         return
     names = {r["release_id"]: f"Release {r['release_id']}" + (f" ({r['label']})" if r["label"] else "")
-             + f", {_when(r['recorded_at'])}" for r in listed.iter_rows(named=True)}
+             + f", {releases.readable_time(r['recorded_at'])}" for r in listed.iter_rows(named=True)}
     ids = listed["release_id"].to_list()
     c1, c2 = st.columns(2)
     a = c1.selectbox("Compare release", ids, index=state.qp_index("compare", [str(i) for i in ids], str(ids[-2])),
