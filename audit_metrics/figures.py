@@ -298,6 +298,10 @@ def hover_parts(text: str) -> tuple[str, list[str]]:
     return (f"{template}<br>{{}}" if head else "{}"), values
 
 
+# a rug square's hover: its trust (full name), indicator and hover text, from customdata[a], [b], [c]
+_RUG_HOVER = "<b>%{{customdata[{}]}}</b><br>%{{customdata[{}]}}<br>%{{customdata[{}]}}<extra></extra>"
+
+
 def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                   risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
                   highlight: str | None = None) -> go.Figure:
@@ -306,13 +310,15 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     Columns are grouped by tumour site and rows by ``group`` (e.g. the Cancer Alliance), both labelled
     (multicategory axes). Flagged cells carry a mark (``RUG_MARKS``, drawn as marker symbols ``RUG_SYMBOLS``):
     filled worse, outline better, pointing above or below expected. The hover gives the value, counts and
-    expected range on the funnel's scale. An invisible marker per cell carries (indicator_id, unit_code) for
-    click-through (selection events).
+    expected range on the funnel's scale, from the heatmap itself (customdata [name, title, text] per square, one
+    hovertemplate; ``meta`` names each row's unit_code and each column's indicator_id). An invisible marker over
+    each flagged cell only carries (indicator_id, unit_code, name, title, text) for click-through (selection
+    events; a heatmap fires none) and shows the same hover.
 
-    Kept light for the browser (#12 build 7): the marks and cells sit on a hidden pair of numeric axes laid over
-    the heatmap (cell (i, j) at x=j, y=i), so a point's position is two small numbers rather than its site, title,
-    alliance and name; one cells trace per indicator names the indicator once in its hover template; the marks
-    are marker symbols, not text (the browser measures every text element it draws).
+    Kept light for the browser (#12 build 7): the marks and click cells sit on a hidden pair of numeric axes laid
+    over the heatmap (cell (i, j) at x=j, y=i); the marks are marker symbols, not text (the browser measures every
+    text element it draws); and only flagged cells get a marker (one SVG node per cell, ~3,500 on the sample, cost
+    most of the rug's drawing).
 
     ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
     status_label, the ``group`` column, and the results' value columns for the hover.
@@ -338,7 +344,9 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
     x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
     z = np.full((rows.height, cols.height), np.nan)
-    cells: dict[tuple[str, str], tuple[list[int], list[int], list[list[str]]]] = {}
+    # the hover of every cell, from the heatmap itself: [name, title, text] per square (None where there is none)
+    hover: list[list[list[str] | None]] = [[None] * cols.height for _ in range(rows.height)]
+    clicks: list[list[str]] = []  # flagged cells: [indicator_id, unit_code, name, title, text]
     marks_x, marks_y, marks = [], [], []
     cov = coverage or {}
     for r in grid.iter_rows(named=True):
@@ -350,37 +358,33 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
         else:
             text = views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
                                                    coverage=cov.get(r["indicator_id"], 0.95)))
-        template, values = hover_parts(text)
-        cx, cy, custom = cells.setdefault((r["indicator_id"], template), ([], [], []))
-        cx.append(j)
-        cy.append(i)
-        custom.append([r["indicator_id"], r["unit_code"], r["unit_name"], *values])
+        hover[i][j] = [r["unit_name"], r["indicator_title"], text]
         if status not in {"within", "not_assessed", "None"}:
             marks_x.append(j)
             marks_y.append(i)
             marks.append(RUG_MARKS[(_direction(status, r["better"]), status.split("_")[1])])
+            clicks.append([r["indicator_id"], r["unit_code"], *hover[i][j]])
     n = len(categories)
     colorscale = []
     for i, c in enumerate(categories):
         colorscale += [[i / n, PALETTE[c]], [(i + 1) / n, PALETTE[c]]]
+    # customdata's values go into the hover as they are (Plotly does not read '%{' in them again)
     fig = go.Figure(go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=n, colorscale=colorscale, showscale=False,
-                               xgap=1, ygap=1, hoverinfo="skip", name="status"))
+                               xgap=1, ygap=1, name="status", customdata=hover, hoverongaps=False,
+                               hovertemplate=_RUG_HOVER.format(0, 1, 2),
+                               meta={"unit_code": rows["unit_code"].to_list(),
+                                     "indicator_id": cols["indicator_id"].to_list()}))
     if marks:
         fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", hoverinfo="skip",
                                  showlegend=False, name="marks", text=marks,
                                  marker={"symbol": [RUG_SYMBOLS[m] for m in marks], "size": 8, "color": "white",
                                          "line": {"color": "white", "width": 1.5}}))
-    # one invisible marker per cell: the hover, and the cell picked by a click (heatmaps fire no selection)
-    titles = {i: t.replace("%{", "&#37;{") for i, t in zip(cols["indicator_id"], cols["indicator_title"],
-                                                            strict=True)}
-    for (indicator, template), (cx, cy, custom) in cells.items():
-        body = template.format(*(f"%{{customdata[{k}]}}" for k in range(3, 3 + template.count("{}"))))
-        fig.add_trace(go.Scatter(x=cx, y=cy, xaxis="x2", yaxis="y2", mode="markers", showlegend=False,
-                                 name="cells", marker={"size": 12, "opacity": 0, "symbol": "square"},
+        # an invisible square over each flagged cell only: the cell picked by a click (a heatmap fires no
+        # selection). Its hover is the heatmap's, word for word (the closest point's hover is the one shown).
+        fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", showlegend=False,
+                                 name="cells", marker={"size": 14, "opacity": 0, "symbol": "square"},
                                  selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-                                 customdata=custom,
-                                 hovertemplate=f"<b>%{{customdata[2]}}</b><br>{titles[indicator]}<br>{body}"
-                                               "<extra></extra>"))
+                                 customdata=clicks, hovertemplate=_RUG_HOVER.format(2, 3, 4)))
     layout = _layout(title, "", "")
     layout["height"] = max(520, 16 * rows.height + 460)
     layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 9}, "type": "multicategory",

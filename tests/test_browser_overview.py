@@ -96,44 +96,51 @@ def _open_boxes_show(page: object, indicator: str, trust: str) -> None:
     }""", arg=[indicator, trust], timeout=60_000)
 
 
-# the rug's cell in the third row, fourth column (near the top): its place on screen, through the hidden
-# numeric axes the cells are drawn on, and its hover's trust and indicator
-_CELL = """() => {
+# two of the rug's squares near the top, placed on screen through the hidden numeric axes the click squares are
+# drawn on: a flagged one (with its click square: indicator and trust) and one as expected (the heatmap's hover)
+_CELLS = """() => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.name === 'cells'));
   gd.scrollIntoView({block: 'start'});
-  const xa = gd._fullLayout.xaxis2, ya = gd._fullLayout.yaxis2;
-  for (const [k, t] of gd.data.entries()) {
-    if (t.name !== 'cells') continue;
-    const i = t.x.findIndex((x, n) => x === 3 && t.y[n] === 2);
-    if (i < 0) continue;
-    const box = gd.getBoundingClientRect();
-    const title = t.hovertemplate.split('<br>')[1];
-    return {x: box.left + xa._offset + xa.c2p(3), y: box.top + ya._offset + ya.c2p(2), unit: t.customdata[i][2],
-            indicator: title};
-  }
+  const xa = gd._fullLayout.xaxis2, ya = gd._fullLayout.yaxis2, box = gd.getBoundingClientRect();
+  const at = (x, y) => ({x: box.left + xa._offset + xa.c2p(x), y: box.top + ya._offset + ya.c2p(y)});
+  const heat = gd.data.find(t => t.type === 'heatmap'), cells = gd.data.find(t => t.name === 'cells');
+  const order = cells.x.map((x, n) => n).sort((a, b) => cells.y[a] - cells.y[b] || cells.x[a] - cells.x[b]);
+  const n = order[0], flagged = new Set(cells.x.map((x, k) => `${x},${cells.y[k]}`));
+  const plain = [];
+  heat.customdata.forEach((row, y) => row.forEach((c, x) => { if (c && !flagged.has(`${x},${y}`)) plain.push([x, y, c]); }));
+  const [px, py, pc] = plain.sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
+  return {flagged: {...at(cells.x[n], cells.y[n]), unit: cells.customdata[n][2], indicator: cells.customdata[n][3],
+                    code: cells.customdata[n][1]},
+          plain: {...at(px, py), unit: pc[0], indicator: pc[1]}};
 }"""
 
 
-def test_rug_cell_click_opens_it_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
-    """#12 build 2: a click on a rug square picks its trust and indicator in 'Open a result' (a Plotly
-    selection event through st.plotly_chart(on_select=...)), with the cells on the rug's hidden numeric axes."""
+def test_rug_flagged_square_click_opens_it_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
+    """#12 builds 2 and 7: every square's hover comes from the heatmap (no marker per cell); a click on a flagged
+    square picks its trust and indicator in 'Open a result' (a Plotly selection event through
+    st.plotly_chart(on_select=...), from the invisible square over each flagged cell)."""
     page = browser.new_page(viewport={"width": 1440, "height": 1600})
     page.goto(f"{server}/?view=Overview")
     _wait_for_app(page)
     page.locator(".js-plotly-plot .gtitle", has_text="Outlier status").first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)
-    cell = page.evaluate(_CELL)
+    cells = page.evaluate(_CELLS)
     page.wait_for_timeout(500)
-    cell = page.evaluate(_CELL)  # again, after the scroll
-    page.mouse.move(cell["x"], cell["y"])
+    cells = page.evaluate(_CELLS)  # again, after the scroll
     hover = page.locator(".hoverlayer .hovertext").first
-    hover.wait_for(timeout=30_000)
-    assert cell["unit"] in hover.text_content()
+    for cell in (cells["plain"], cells["flagged"]):  # a square as expected (the heatmap's hover), a flagged one
+        page.mouse.move(cell["x"], cell["y"])
+        page.wait_for_function("""(want) => [...document.querySelectorAll('.hoverlayer .hovertext')].some(
+            h => h.textContent.includes(want[0]) && h.textContent.includes(want[1]))""",
+                               arg=[cell["unit"], cell["indicator"]], timeout=30_000)
+    assert "expected" in hover.text_content()
     assert not page.get_by_text("This screen is narrow").first.is_visible()  # a wide screen: no note
-    page.mouse.click(cell["x"], cell["y"])
+    assert page.get_by_text("click a flagged square").first.is_visible()
+    flagged = cells["flagged"]
+    page.mouse.click(flagged["x"], flagged["y"])
     page.get_by_text("Picked by clicking a square").first.wait_for(timeout=60_000)
     _wait_for_app(page)
-    _open_boxes_show(page, cell["indicator"], cell["unit"])
+    _open_boxes_show(page, flagged["indicator"], flagged["unit"])
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, tmp_path, "rug_clicked")
 

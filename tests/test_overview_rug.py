@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -29,36 +30,81 @@ def _risk_adjusted(run: AuditRun) -> list[str]:
     return [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
 
 
+def _fill(template: str, values: list) -> str:
+    for k, v in enumerate(values):
+        template = template.replace(f"%{{customdata[{k}]}}", str(v))
+    return template
+
+
 def _hovers(fig: dict) -> dict[tuple[str, str], str]:
-    """Every rug cell's hover as the browser shows it: its trace's template filled with its values."""
-    out = {}
-    for trace in fig["data"]:
-        if trace.get("name") != "cells":
-            continue
-        for values in trace["customdata"]:
-            text = trace["hovertemplate"]
-            for k, v in enumerate(values):
-                text = text.replace(f"%{{customdata[{k}]}}", str(v))
-            out[(values[0], values[1])] = text
-    return out
+    """Every rug cell's hover as the browser shows it, from the heatmap (#12 build 7): its one template filled
+    with the square's customdata; the square's trust and indicator from the heatmap's meta (row and column)."""
+    heat = fig["data"][0]
+    assert heat["type"] == "heatmap" and heat["hoverongaps"] is False
+    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
+    return {(indicators[j], units[i]): _fill(heat["hovertemplate"], values)
+            for i, row in enumerate(heat["customdata"]) for j, values in enumerate(row) if values is not None}
 
 
-def test_rug_sends_a_third_of_what_it_did_and_no_text_to_measure(run: AuditRun) -> None:
+def _clicks(fig: dict) -> dict[tuple[str, str], str]:
+    """The invisible click squares: (indicator_id, unit_code) -> their hover, filled as the browser does."""
+    return {(c[0], c[1]): _fill(t["hovertemplate"], c) for t in fig["data"] if t.get("name") == "cells"
+            for c in t["customdata"]}
+
+
+def test_rug_hover_from_the_heatmap_and_click_squares_only_where_flagged(run: AuditRun) -> None:
+    """#12 build 7: an invisible marker per cell (3,500 SVG nodes) cost most of the rug's draw. The hover of
+    every square now comes from the heatmap, word for word views.hover_text (the funnel's hover) under the full
+    trust name and the indicator; an invisible click square sits over each flagged cell only, at its place,
+    carrying its indicator and trust first (ui/overview.py opens it) and the very same hover."""
+    trusts = views.pooled(run).filter(pl.col("level") == "trust")
+    ra = _risk_adjusted(run)
+    built = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra)
+    fig = json.loads(built.to_json())
+    hovers = _hovers(fig)
+    assert len(hovers) == trusts.height
+    for r in trusts.iter_rows(named=True):
+        body = ("Not shown (small numbers)" if r["status"] is None else
+                views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)))
+        assert hovers[(r["indicator_id"], r["unit_code"])] == (
+            f"<b>{figures.plotly_text(r['unit_name'])}</b><br>{figures.plotly_text(r['indicator_title'])}<br>"
+            f"{body}<extra></extra>")
+    heat = fig["data"][0]
+    assert heat.get("hoverinfo") != "skip"
+    # a square without a result has no hover: no customdata there, and hoverongaps is off
+    z = np.asarray(built.data[0].z)
+    assert z.shape == (len(heat["customdata"]), len(heat["customdata"][0]))
+    assert all(np.isnan(z[i, j]) == (v is None) for i, row in enumerate(heat["customdata"]) for j, v in enumerate(row))
+    flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
+    clicks = _clicks(fig)
+    assert clicks and set(clicks) == set(zip(flagged["indicator_id"], flagged["unit_code"], strict=True))
+    assert all(clicks[k] == hovers[k] for k in clicks)
+    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
+    (cells,) = [t for t in fig["data"] if t.get("name") == "cells"]
+    assert all((c[0], c[1]) == (indicators[x], units[y])
+               for x, y, c in zip(cells["x"], cells["y"], cells["customdata"], strict=True))
+    assert cells["marker"]["opacity"] == 0
+
+
+def test_rug_draws_a_marker_only_per_flagged_cell_and_no_text_to_measure(run: AuditRun) -> None:
     """#12 build 7: the rug sent ~1.6 MB to the browser (a [site, title] and [alliance, name] pair and a hover
-    string per cell) and drew its marks as text, which the browser measures one by one. Now: positions are two
-    numbers, hovers share one template per indicator, marks are marker symbols; the y labels' margin is set, not
-    measured (automargin draws everything twice)."""
+    string per cell) and drew its marks as text, which the browser measures one by one. Then: positions are two
+    numbers, marks are marker symbols; the y labels' margin is set, not measured (automargin draws everything
+    twice). Now also: no SVG marker per cell, only per flagged cell (the hover is the heatmap's: its text per
+    square costs bytes, ~1.2 MB, but no drawing)."""
     trusts = views.pooled(run).filter(pl.col("level") == "trust")
     fig = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=_risk_adjusted(run),
                                 highlight="ZA4")
     sent = fig.to_json()
-    assert len(sent.encode()) < 700_000, len(sent)  # 1,578,695 bytes before
+    assert len(sent.encode()) < 1_400_000, len(sent)  # 1,578,695 bytes in build 6; 574,062 with a marker per cell
     data = json.loads(sent)["data"]
     assert not [t for t in data if "text" in t.get("mode", "")]
     scatters = [t for t in data if t["type"] == "scatter"]
     assert all(isinstance(v, int) for t in scatters for v in [*t["x"], *t["y"]])
-    assert sum(len(t["x"]) for t in scatters if t["name"] == "cells") == trusts.height
-    assert len(scatters) <= 2 * len(run.results)  # one cells trace per indicator and hover form, at most
+    flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED)).height
+    assert 0 < flagged < trusts.height / 10
+    assert [len(t["x"]) for t in scatters] == [flagged, flagged]  # the marks, and the click squares under them
+    assert [t["name"] for t in scatters] == ["marks", "cells"]
     assert json.loads(sent)["layout"]["yaxis"]["automargin"] is False
 
 

@@ -102,7 +102,8 @@ def _open_listed(event: object, listed: pl.DataFrame) -> None:
 
 
 def _open_clicked(event: object) -> None:
-    """A clicked square picks its indicator and trust in "Open a result" below (drawn later in this run)."""
+    """A clicked flagged square picks its indicator and trust in "Open a result" below (drawn later in this run).
+    Only flagged squares are clickable: each carries [indicator_id, unit_code, ...] (``figures.tartan_figure``)."""
     points = getattr(getattr(event, "selection", None), "points", None) or []
     cells = [p.get("customdata") for p in points if p.get("customdata")]
     picked = tuple(cells[0][:2]) if cells else None
@@ -130,8 +131,9 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
                 "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
-                "limit. Hover for the value, counts and expected range; click a square to open it below. **On a "
-                "phone, or without a mouse, show the list of flagged results instead** (just below).")
+                "limit. Hover for the value, counts and expected range; click a flagged square (one with a mark) to "
+                "open it below, and open any result with the boxes under 'Open a result'. **On a phone, or "
+                "without a mouse, show the list of flagged results instead** (just below).")
     show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
