@@ -260,16 +260,19 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
     labels = list(heat["y"][1])
     assert len(set(labels)) == len(labels) and "Thornbury" in labels
     assert sum(map(len, labels)) < 0.6 * sum(len(n) for n in trusts["unit_name"].unique())
-    # hover and click-through: every cell's hover, its trace's template filled with its values, reads exactly as
-    # views.hover_text (the funnel's hover) does; ZA4's bowel mortality cell as its sentence does (12 of 215)
-    hovers = {}
-    for t in cells:
-        for c in t["customdata"]:
-            text = t["hovertemplate"]
-            for k, v in enumerate(c):
-                text = text.replace(f"%{{customdata[{k}]}}", str(v))
-            hovers[(c[0], c[1])] = text
+    # hover: every square's, from the heatmap (its one template filled with the square's customdata; the row's
+    # unit_code and column's indicator_id in its meta), reads exactly as views.hover_text (the funnel's hover)
+    # does; ZA4's bowel mortality cell as its sentence does (12 of 215). Click squares: flagged cells only (#12 b7)
+    def fill(template: str, values: list) -> str:
+        for k, v in enumerate(values):
+            template = template.replace(f"%{{customdata[{k}]}}", str(v))
+        return template
+
+    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
+    hovers = {(indicators[j], units[i]): fill(heat["hovertemplate"], c)
+              for i, row in enumerate(heat["customdata"]) for j, c in enumerate(row) if c is not None}
     assert len(hovers) == trusts.height
+    assert set(at.values()) == set(expected)  # a click square over each flagged cell, and no other
     for r in trusts.iter_rows(named=True):
         body = ("Not shown (small numbers)" if r["status"] is None else
                 views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)))
