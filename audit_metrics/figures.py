@@ -403,6 +403,7 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     layout["clickmode"] = "event+select"
     layout["dragmode"] = False
     layout["hovermode"] = "closest"
+    layout["hoverlabel"] = {"align": "left"}  # a box opening left of the cursor keeps its lines left-aligned
     fig.update_layout(layout)
     if highlight is not None and highlight in row_of:
         i = row_of[highlight]

@@ -9,7 +9,16 @@ from audit_metrics import export, figures, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import trends
-from audit_metrics.ui.state import chart, goto, set_qp, trust_label
+from audit_metrics.ui.state import (
+    chart,
+    goto,
+    qp_all,
+    qp_get,
+    set_qp,
+    trust_label,
+    url_note,
+    url_opened,
+)
 from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import flagged_results
 
@@ -28,6 +37,17 @@ _NARROW_RUG = """<style>
 show the <strong>List of flagged results</strong> instead (above).</div>"""
 _SHOW_HELP = ("The rug needs a wide screen (every trust by every indicator). The list holds the same flagged "
               "results, most urgent first, and suits a phone, a keyboard or a screen reader.")
+
+
+def _from_link(key: str, name: str, options: dict[str, str], default: str) -> None:
+    """A choice from the opened link (``name=`` one of ``options``' keys; one not offered is ignored with a
+    note), else ``default``; only on the run that opens a link, before the widget is drawn."""
+    if key in st.session_state:
+        return
+    given = qp_get(name) if url_opened() else None
+    if given is not None and given not in options:
+        url_note(name, given)
+    st.session_state[key] = options.get(given, default) if given is not None else default
 
 
 def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
@@ -134,10 +154,19 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "limit. Hover for the value, counts and expected range; click a flagged square (one with a mark) to "
                 "open it below, and open any result with the boxes under 'Open a result'. **On a phone, or "
                 "without a mouse, show the list of flagged results instead** (just below).")
-    show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     trusts = table.filter(pl.col("level") == "trust")
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
+    sites = sorted(trusts["tumour_site"].unique().to_list())
+    _from_link("ov_show", "show", {"rug": RUG, "list": LIST}, RUG)
+    _from_link("ov_period", "period", {p: p for p in periods}, headline)
+    if "ov_sites" not in st.session_state:  # site=Lung&site=Bowel; none given: every site
+        given = qp_all("site") if url_opened() else []
+        for value in given:
+            if value not in sites:
+                url_note("site", value)
+        st.session_state["ov_sites"] = [v for v in dict.fromkeys(given) if v in sites] or sites
+    show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     period = st.selectbox("Period", [headline, *periods], key="ov_period",
                           help="Single periods are shown for indicators the catalogue reports by period.")
     if period != headline:
@@ -148,8 +177,11 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
             return
     groups = [g for g in (run.units.groups if run.units else ()) if g in trusts.columns]
     columns = st.columns(1 + max(len(groups), 1))
-    sites = sorted(trusts["tumour_site"].unique().to_list())
-    chosen_sites = columns[0].multiselect("Tumour site", sites, default=sites, key="ov_sites")
+    chosen_sites = columns[0].multiselect("Tumour site", sites, key="ov_sites")
+    # the rug's choices in the URL (show=list, period=, site= repeated; the defaults left out), so a link or
+    # Back opens the same rug or list
+    set_qp(show="list" if show == LIST else None, period=None if period == headline else period,
+           site=None if set(chosen_sites) == set(sites) else chosen_sites)
     grid = trusts.filter(pl.col("tumour_site").is_in(chosen_sites))
     for column, group in zip(columns[1:], groups, strict=False):
         # keys kept for the two usual levels, so shared links and tests stay stable
@@ -161,7 +193,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     if not groups:
         columns[1].caption("No Cancer Alliance or region is defined for these units, so there is nothing to filter "
                            "by; see the Cancer Alliance view for how to add one.")
-    new = trends.new_flag_keys()  # flags new since the last recorded release (see the Releases view)
+    new = trends.new_flag_keys(loaded)  # flags new since the last recorded release (see the Releases view)
     if new is not None and st.checkbox(f"Only flags new since the last release ({md(new[0])}: {new[1].height})",
                                        key="ov_new"):
         grid = grid.join(new[1], on=["indicator_id", "unit_code"], how="semi")
@@ -178,7 +210,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     shown_grid = export.suppress(grid, rule)
     listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
     if show == RUG:
-        st.markdown(_NARROW_RUG, unsafe_allow_html=True)  # static: no data-derived text
+        st.html(_NARROW_RUG)  # static: no data-derived text (HTML for the CSS, not Markdown)
         event = chart(_rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
                            risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage),
                       "tartan", on_select="rerun", selection_mode="points",

@@ -174,8 +174,8 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
 # entry) and name each parameter after its widget key.
 
 URL_WIDGETS = (
-    "view", "ov_find", "ind_indicator", "ind_level", "ind_period", "ind_highlight", "ind_chart", "trust_code",
-    "alliance", "all_indicator", "ineq_indicator", "ineq_breakdown", "ineq_level", "ineq_unit", "out_alliance",
+    "view", "ov_find", "ov_show", "ov_period", "ov_sites", "ind_indicator", "ind_level", "ind_period",
+    "ind_highlight", "ind_chart", "trust_code", "alliance", "all_indicator", "ineq_indicator", "ineq_breakdown", "ineq_level", "ineq_unit", "out_alliance",
     "out_sites", "out_indicators", "out_levels", "out_directions", "out_period", "rel_a", "rel_b",
 )
 _START = "_url_start"  # the URL this run started from
