@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -52,7 +53,7 @@ SWITCH_TIMEOUT_MS = 30_000
 # redrawn chart with the same title but other content (another trust highlighted, the caterpillar) counts as new
 _SIGNATURES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(
     gd => gd._fullLayout && gd.querySelector('.main-svg')).map(gd => {
-      const t = gd._fullLayout.title && gd._fullLayout.title.text ? String(gd._fullLayout.title.text) : '';
+      const t = gd._fullLayout.title && gd._fullLayout.title.text ? String(gd._fullLayout.title.text).replace(/<br\\s*\\/?>/gi, ' ') : '';  // wrapped titles as one line
       const traces = (gd._fullData || []).map(d => {
         const x = d.x || [], y = d.y || [];
         return [d.name, d.type, x.length, String(x[0]), String(x[x.length - 1]), String(y[0]),
@@ -241,7 +242,15 @@ def _catalogue_for(data: Path | None, folder: Path) -> Path:
     """The bundled catalogue, pointed at another extract folder (absolute paths) when ``data`` is given."""
     if data is None:
         return ROOT / "indicators.yaml"
-    text = (ROOT / "indicators.yaml").read_text().replace("sample_data/", f"{data.resolve()}/")
+    def place(match: re.Match) -> str:  # a file the folder lacks (the monthly extract) stays the sample's
+        name = match.group(1)
+        found = data.resolve() / name
+        if not found.exists():
+            print(f"note: {name} is not in {data}; the bundled sample's is used", file=sys.stderr, flush=True)
+            return str(ROOT / "sample_data" / name)
+        return str(found)
+
+    text = re.sub(r"sample_data/([\w.-]+)", place, (ROOT / "indicators.yaml").read_text())
     target = folder / "indicators.yaml"
     target.write_text(text)
     return target
