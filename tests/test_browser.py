@@ -9,36 +9,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import ROOT, app_server, chromium, require_chromium
 
 from audit_metrics import figures
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-quic", "--no-first-run"]
-
 pytestmark = pytest.mark.browser
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        pytest.fail("Debian chromium is not installed (CI must run the browser test)", pytrace=False)
-    pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+require_chromium()
 
 
 def _release_store(folder: Path) -> Path:
@@ -56,44 +39,14 @@ def _release_store(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(ROOT / "indicators.yaml"),
-           "AUDIT_METRICS_STORE": str(_release_store(tmp_path_factory.mktemp("releases")))}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+    with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_STORE": str(_release_store(tmp_path_factory.mktemp("releases")))}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # a loaded machine: make sure, and reap it
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _screenshot(page: object, tmp_path: Path, name: str) -> Path:
@@ -252,22 +205,8 @@ def test_hostile_names_render_as_text_in_chromium(browser: object, tmp_path: Pat
     from hostile.markup import hostile_project
 
     catalogue = hostile_project(tmp_path, ROOT)
-    port = _free_port()
-    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(catalogue), "AUDIT_METRICS_STORE": str(tmp_path / "none")}
-    with (tmp_path / "streamlit.log").open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+    env = {"AUDIT_METRICS_CATALOGUE": str(catalogue), "AUDIT_METRICS_STORE": str(tmp_path / "none")}
+    with app_server(tmp_path, env) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
         fetched: list[str] = []
         page.on("request", lambda r: fetched.append(r.url)
@@ -299,10 +238,3 @@ def test_hostile_names_render_as_text_in_chromium(browser: object, tmp_path: Pat
             assert page.locator('.js-plotly-plot a, .js-plotly-plot [href*="evil"]').count() == 0, query
         assert fetched == [], fetched  # the browser fetched nothing from elsewhere (no attacker's image)
         assert dialogs == []
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
