@@ -283,21 +283,6 @@ def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
     return labels if len(set(labels)) == len(set(full)) else full
 
 
-# the numbers in a hover line (counts, rates, ratios, '*' for a suppressed count); the words around them are
-# the same for every unit of an indicator
-_HOVER_NUMBER = re.compile(r"\*|\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?")
-
-
-def hover_parts(text: str) -> tuple[str, list[str]]:
-    """A rug cell's hover text as (template, values): its numbers and last line (the status) become ``{}``
-    slots, so the cells of one indicator share one hover template and each sends only its values to the
-    browser. ``template.format(*values) == text``."""
-    head, _, last = text.rpartition("<br>")
-    values = [*_HOVER_NUMBER.findall(head), last] if head else [last]
-    template = "{}".join(p.replace("{", "{{").replace("}", "}}") for p in _HOVER_NUMBER.split(head))
-    return (f"{template}<br>{{}}" if head else "{}"), values
-
-
 # a rug square's hover: its trust (full name), indicator and hover text, from customdata[a], [b], [c]
 _RUG_HOVER = "<b>%{{customdata[{}]}}</b><br>%{{customdata[{}]}}<br>%{{customdata[{}]}}<extra></extra>"
 

@@ -11,7 +11,7 @@ from audit_metrics import sharing, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import display_table, qp_all, qp_get, set_qp, url_note, url_opened
+from audit_metrics.ui.state import display_table, link_values, set_qp, url_note
 from audit_metrics.ui.text import md
 
 # The on-screen table's headings: the downloads' (sharing.RESULT_HEADERS), on the screen's scale where the
@@ -28,17 +28,9 @@ HEADLINE_LABEL = "Each indicator's headline period (all periods pooled)"
 
 
 def _from_link(key: str, name: str, options: list[str], default: list[str]) -> None:
-    """A filter's values from the opened link (``site=Lung&site=Bowel``), each checked against ``options``
-    (one not offered is ignored, with a note); ``default`` when the link gives none, or when this run
-    opens no link (the previous view's parameters are not this view's filters)."""
-    if key in st.session_state:
-        return
-    given = qp_all(name) if url_opened() else []
-    for value in given:
-        if value not in options:
-            url_note(name, value)
-    kept = [v for v in dict.fromkeys(given) if v in options]  # in the link's order: the read-me lists them so
-    st.session_state[key] = kept or default
+    """A filter's values from the opened link (``state.link_values``), else ``default``; before its widget."""
+    if key not in st.session_state:
+        st.session_state[key] = link_values(name, options) or default
 
 
 def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -> None:
@@ -61,10 +53,8 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     _from_link("out_levels", "level", list(sharing.LEVELS), list(sharing.LEVELS))
     _from_link("out_directions", "direction", direction_options, direction_options)
     if "out_period" not in st.session_state:
-        wanted = qp_get("period") if url_opened() else None
-        if wanted is not None and wanted not in all_periods:
-            url_note("period", wanted)
-        st.session_state["out_period"] = wanted if wanted in all_periods else None
+        wanted = link_values("period", all_periods)
+        st.session_state["out_period"] = wanted[-1] if wanted else None
     c1, c2, c3 = st.columns(3)
     alliances = (c1.multiselect(md(views.level_label(family)), all_alliances, key="out_alliance")
                  if family else [])

@@ -12,12 +12,9 @@ from audit_metrics.ui import trends
 from audit_metrics.ui.state import (
     chart,
     goto,
-    qp_all,
-    qp_get,
+    link_values,
     set_qp,
     trust_label,
-    url_note,
-    url_opened,
 )
 from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import flagged_results
@@ -40,14 +37,11 @@ _SHOW_HELP = ("The rug needs a wide screen (every trust by every indicator). The
 
 
 def _from_link(key: str, name: str, options: dict[str, str], default: str) -> None:
-    """A choice from the opened link (``name=`` one of ``options``' keys; one not offered is ignored with a
-    note), else ``default``; only on the run that opens a link, before the widget is drawn."""
-    if key in st.session_state:
-        return
-    given = qp_get(name) if url_opened() else None
-    if given is not None and given not in options:
-        url_note(name, given)
-    st.session_state[key] = options.get(given, default) if given is not None else default
+    """A choice from the opened link (``name=`` one of ``options``' keys, the last where repeated; see
+    ``state.link_values``), else ``default``; before its widget is drawn."""
+    if key not in st.session_state:
+        picked = link_values(name, list(options))
+        st.session_state[key] = options[picked[-1]] if picked else default
 
 
 def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
@@ -161,11 +155,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     _from_link("ov_show", "show", {"rug": RUG, "list": LIST}, RUG)
     _from_link("ov_period", "period", {p: p for p in periods}, headline)
     if "ov_sites" not in st.session_state:  # site=Lung&site=Bowel; none given: every site
-        given = qp_all("site") if url_opened() else []
-        for value in given:
-            if value not in sites:
-                url_note("site", value)
-        st.session_state["ov_sites"] = [v for v in dict.fromkeys(given) if v in sites] or sites
+        st.session_state["ov_sites"] = link_values("site", sites) or sites
     show = st.radio("Show the results as", [RUG, LIST], horizontal=True, key="ov_show", help=_SHOW_HELP)
     period = st.selectbox("Period", [headline, *periods], key="ov_period",
                           help="Single periods are shown for indicators the catalogue reports by period.")

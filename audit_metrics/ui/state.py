@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -226,6 +227,17 @@ def qp_get(name: str) -> str | None:
 def qp_all(name: str) -> list[str]:
     """Every value of a repeated parameter (``site=Lung&site=Bowel``)."""
     return list(st.session_state.get(_START, _url_now()).get(name) or [])
+
+
+def link_values(name: str, options: Sequence[str]) -> list[str]:
+    """The opened link's values of ``name`` (``site=Lung&site=Bowel``) that are among ``options``, in the link's
+    order; each one not offered is noted (``url_note``). Empty when this run opens no link: the previous
+    view's parameters are not this view's choices."""
+    given = qp_all(name) if url_opened() else []
+    for value in given:
+        if value not in options:
+            url_note(name, value)
+    return [v for v in dict.fromkeys(given) if v in options]
 
 
 def qp_value(name: str, options: list[str]) -> str | None:

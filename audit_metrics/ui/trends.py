@@ -47,13 +47,6 @@ def run_context(run: AuditRun, loaded: LoadedCatalogue) -> Context:
     return loaded, run, hashlib.sha256(f"{run.catalogue_digest}|{digests}".encode()).hexdigest()
 
 
-def _context(given: Context | None = None) -> Context | None:
-    """``given`` when the view passes its run; else the app's cached run (no recomputation). ``state.load``
-    also writes the sidebar's "Results computed now..." line, so a view that let every indicator call it
-    repeated that line once per indicator (25 times in the trust profile)."""
-    return given if given is not None else state.load()
-
-
 @st.cache_resource(show_spinner="Preparing the monthly series and case-mix risks...", max_entries=16)
 def _cohort(run_key: str, indicator: str, _loaded: LoadedCatalogue,
             overrides: tuple[tuple[str, str], ...]) -> trends.TrendCohort | None:
@@ -73,12 +66,10 @@ def _unit_trend(run_key: str, indicator: str, level: str, unit: str, rebase: tup
 
 
 def trend_for(indicator: str, level: str = "trust", unit: str = trends.NATIONAL, *, rebase: tuple[date, ...] = (),
-              with_arl: bool = True, context: Context | None = None) -> trends.UnitTrend | None:
-    """The unit's trend, or None when the indicator's dataset has no dates (or no app context)."""
-    ctx = _context(context)
-    if ctx is None:
-        return None
-    loaded, run, key = ctx
+              with_arl: bool = True, context: Context) -> trends.UnitTrend | None:
+    """The unit's trend, or None when the indicator's dataset has no dates. ``context`` is the view's own run
+    (``run_context``): looking the app's run up again here wrote the sidebar's results note once per call."""
+    loaded, run, key = context
     overrides = tuple(sorted((st.session_state.get("data_overrides") or {}).items()))
     cohort = _cohort(key, indicator, loaded, overrides)
     if cohort is None:
@@ -118,12 +109,11 @@ def _spc_block(run: AuditRun, indicator: str, trend: trends.UnitTrend, who: str,
         st.caption("Fewer than 13 points in a period: its limits are trial limits and will change with more data.")
 
 
-def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None,
-                          loaded: LoadedCatalogue | None = None) -> None:
+def view_indicator_trends(run: AuditRun, indicator: str, trust: str | None, loaded: LoadedCatalogue) -> None:
     """The indicator view's "Over time" section: national and trust SPC, CUSUM and VLAD."""
     st.subheader("Over time")
     spec = run.results[indicator].spec
-    ctx = None if loaded is None else run_context(run, loaded)
+    ctx = run_context(run, loaded)
     national = trend_for(indicator, context=ctx)
     if national is None:
         st.info("This indicator cannot be charted month by month: its extract has no dates for each patient "
@@ -193,11 +183,11 @@ HOW_TO_READ = """
 
 
 def trust_trend_line(run: AuditRun, indicator: str, trust: str,
-                     loaded: LoadedCatalogue | None = None) -> tuple[object, str, str] | None:
+                     loaded: LoadedCatalogue) -> tuple[object, str, str] | None:
     """(sparkline figure, icon, sentence) for the trust profile, or None without monthly data."""
-    ctx = None if loaded is None else run_context(run, loaded)
-    if not _has_dates(indicator, ctx):
+    if not _has_dates(indicator, loaded):
         return None
+    ctx = run_context(run, loaded)
     trend = trend_for(indicator, "trust", trust, with_arl=False, context=ctx)
     if trend is None or trend.xmr is None:
         return None
@@ -206,7 +196,7 @@ def trust_trend_line(run: AuditRun, indicator: str, trust: str,
             trend.sentence)
 
 
-def show_trust_trend(run: AuditRun, indicator: str, trust: str, loaded: LoadedCatalogue | None = None) -> None:
+def show_trust_trend(run: AuditRun, indicator: str, trust: str, loaded: LoadedCatalogue) -> None:
     """In the trust profile: the indicator's SPC sparkline, its variation icon and one sentence."""
     got = trust_trend_line(run, indicator, trust, loaded)
     if got is None:
@@ -217,11 +207,7 @@ def show_trust_trend(run: AuditRun, indicator: str, trust: str, loaded: LoadedCa
     c2.markdown(f"{icon} **Over time:** {md(sentence)}", unsafe_allow_html=True)
 
 
-def _has_dates(indicator: str, context: Context | None = None) -> bool:
-    ctx = _context(context)
-    if ctx is None:
-        return False
-    loaded = ctx[0]
+def _has_dates(indicator: str, loaded: LoadedCatalogue) -> bool:
     spec = next(s for s in loaded.catalogue.indicators if s.id == indicator)
     return loaded.catalogue.datasets[spec.dataset].date_column is not None
 
@@ -248,15 +234,12 @@ def _new_flags(store: str, mtime_ns: int) -> tuple[str, pl.DataFrame] | None:
     return f"release {diff.b.release_id} against {diff.a.release_id}", new.select("indicator_id", "unit_code").unique()
 
 
-def new_flag_keys(loaded: LoadedCatalogue | None = None) -> tuple[str, pl.DataFrame] | None:
+def new_flag_keys(loaded: LoadedCatalogue | None) -> tuple[str, pl.DataFrame] | None:
     """(which releases, indicator_id + unit_code of trust flags new in the latest release), or None
     without a store of two releases: the overview's "new since the last release" filter. Pass the
-    view's ``loaded``: without it the app's run is looked up again (and its sidebar note repeated)."""
+    view's ``loaded`` (None: no catalogue, no store)."""
     if loaded is None:
-        ctx = _context()
-        if ctx is None:
-            return None
-        loaded = ctx[0]
+        return None
     store = store_path(loaded)
     if not store.is_file():
         return None
