@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -35,6 +36,41 @@ GROUP_COLUMNS = {
     "lower_ci": "Lower 95%", "upper_ci": "Upper 95%", "national_group_value": "National value for the group",
     "status_label": "Against the national value for the group",
 }
+
+# Streamlit's table draws a missing cell as a faded "None" (#12 polish): the blanked (suppressed) and missing
+# numbers are shown as empty text, the numbers right-aligned as text at the table's precision
+GAP_DECIMALS = {"sii": 1, "sii_lower": 1, "sii_upper": 1, "rii": 2, "gap": 1}
+GROUP_DECIMALS = {"value": 1, "lower_ci": 1, "upper_ci": 1, "national_group_value": 1}
+NUMBER_COLUMNS = ("patients", "observed", "denominator", *GAP_DECIMALS, *GROUP_DECIMALS)
+
+
+def _number_text(values: list[object], decimals: int) -> list[str]:
+    """Numbers at ``decimals`` places as text; null, NaN and infinite values as an empty cell."""
+    return ["" if v is None or not math.isfinite(float(v)) else f"{float(v):.{decimals}f}" for v in values]
+
+
+def _count_text(values: list[object]) -> list[str]:
+    """Counts as text: whole numbers without a decimal point, a half count as it is, missing as empty."""
+    return ["" if v is None or not math.isfinite(float(v)) else
+            str(int(v)) if float(v).is_integer() else str(v) for v in values]
+
+
+def for_screen(frame: pl.DataFrame, decimals: dict[str, int], labels: dict[str, str]) -> tuple[
+        pl.DataFrame, dict[str, object]]:
+    """The columns of ``labels`` that ``frame`` has, with no missing cell (blank text instead), and their
+    column configuration. Counts stay as they come (``export.suppress`` text: the symbol or the count)."""
+    shown = frame.select([c for c in labels if c in frame.columns])
+    shown = shown.with_columns(
+        *[pl.Series(c, _number_text(shown[c].to_list(), d), dtype=pl.String) for c, d in decimals.items()
+          if c in shown.columns],
+        pl.col(pl.Enum, pl.Categorical).cast(pl.String),
+    )
+    shown = shown.with_columns(*[pl.Series(c, _count_text(shown[c].to_list()), dtype=pl.String)
+                                 for c, t in shown.schema.items() if t.is_numeric() and c not in decimals])
+    shown = shown.with_columns(pl.col(pl.String).fill_null(""))
+    config = {c: st.column_config.TextColumn(label, alignment="right" if c in NUMBER_COLUMNS else None)
+              for c, label in labels.items() if c in shown.columns}
+    return shown, config
 
 
 @st.cache_resource(show_spinner="Reading the extracts for the breakdowns...", max_entries=4)
@@ -252,11 +288,9 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
                    "one, with the same alert (95%) and alarm (99.8%) rules and overdispersion handling as the "
                    "main funnel.")
         st.subheader(f"Gaps by {md(level_name.lower())}")
-        view = level_gaps.with_columns(*[(pl.col(c) * m).round(1).alias(c) for c in ("sii", "sii_lower", "sii_upper",
-                                                                                       "gap")],
-                                       pl.col("rii").round(2))
-        st.dataframe(view.select([c for c in GAP_COLUMNS if c in view.columns]), hide_index=True,
-                     column_config=GAP_COLUMNS, key="ineq_gaps_table")
+        view, config = for_screen(level_gaps.with_columns(*[pl.col(c) * m for c in ("sii", "sii_lower", "sii_upper",
+                                                                                   "gap")]), GAP_DECIMALS, GAP_COLUMNS)
+        st.dataframe(view, hide_index=True, column_config=config, key="ineq_gaps_table")
     else:
         with g2:
             st.markdown(f"**{md(label.capitalize())}** has no order, so each group is compared with the national "
@@ -266,10 +300,10 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
             st.metric("Unit-group results outside the 95% limits", flagged.height)
     st.subheader(f"{md(names.get(unit, unit))}: by {md(label)}")
     mine = groups.filter(pl.col("unit_code") == unit).sort("group_order")
-    mine = mine.with_columns(*[(pl.col(c).cast(pl.Float64) * m).round(1) for c in ("value", "lower_ci", "upper_ci",
-                                                                                    "national_group_value")])
-    st.dataframe(mine.select([c for c in GROUP_COLUMNS if c in mine.columns]), hide_index=True,
-                 column_config=GROUP_COLUMNS, key="ineq_groups_table")
+    mine = mine.with_columns(*[pl.col(c).cast(pl.Float64) * m for c in ("value", "lower_ci", "upper_ci",
+                                                                        "national_group_value")])
+    view, config = for_screen(mine, GROUP_DECIMALS, GROUP_COLUMNS)
+    st.dataframe(view, hide_index=True, column_config=config, key="ineq_groups_table")
     now, period = datetime.now(UTC), run.results[indicator_id].pooled_period
     d1, d2 = st.columns(2)
     d1.download_button("Download groups (CSV)", lambda: export.to_csv_bytes(groups),
