@@ -241,6 +241,9 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     labels = _short_names(y, _TRUST_WORDS, _NHS_SUFFIX, _ALLIANCE_SUFFIX)
     layout["yaxis"] = {"automargin": False, "tickfont": {"size": 9}, "categoryorder": "array",
                        "categoryarray": y, "tickmode": "array", "tickvals": y, "ticktext": labels}
+    if n:  # the rows fill the plot, the first and last half a row from its edges (autorange padded ~8 rows for the
+        # markers, an empty band above the top unit)
+        layout["yaxis"].update(range=[-0.5, n - 0.5], autorange=False)
     layout["margin"] = {**layout["margin"], "l": min(420, 16 + round(4.6 * max((len(n) for n in labels), default=0)))}
     fig.update_layout(layout)
     for name in highlight:
