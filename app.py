@@ -27,6 +27,7 @@ from audit_metrics.ui import (  # noqa: E402
     trends,
     trust,
 )
+from audit_metrics.ui.preload import preload_html  # noqa: E402
 from audit_metrics.ui.readiness import RENDERED_HTML  # noqa: E402
 from audit_metrics.ui.state import (  # noqa: E402
     ROOT,
@@ -41,6 +42,9 @@ from audit_metrics.ui.state import (  # noqa: E402
     show_url_notes,
 )
 
+# views that draw charts: their page starts loading the chart library first (ui/preload.py)
+CHART_VIEWS = frozenset({"Overview", "Indicator", "Trust profile", "Cancer Alliance", "Inequalities"})
+
 
 def main() -> None:
     started = time.perf_counter()
@@ -48,6 +52,9 @@ def main() -> None:
     if "view" not in st.session_state:
         st.session_state["view"] = VIEWS[qp_index("view", list(VIEWS))]
     with st.sidebar:
+        if st.session_state["view"] in CHART_VIEWS and (script := preload_html()) is not None:
+            # the chart library starts loading now, not when the first chart arrives (a constant script)
+            st.html(script, unsafe_allow_javascript=True)
         st.title("Cancer audit variation")
         view = st.radio("View", VIEWS, key="view")
         st.selectbox("Chart download format", ["png", "svg"], key="chart_format",

@@ -579,7 +579,8 @@ def annotate_figure(fig: Any, footnote: str | None, *, synthetic: bool) -> dict:
 
     Both are part of the figure, so the chart's own image download (the camera icon: PNG or SVG,
     drawn by the browser) carries them. Works on a copy (``to_dict``; cached figures are shared
-    between sessions), as a dict: validating a new Figure would cost more than drawing it.
+    between sessions), as a dict: validating a new Figure would cost more than drawing it. Given a dict (a
+    figure's ``to_dict``), only its layout is copied: the traces are shared with it, unchanged.
 
     The figure does not know how wide it will be drawn, so the footnote and the legend under it are
     laid out for a phone (a chart about 360 px wide) and fixed in pixels: at 390 px the legend used to
@@ -601,7 +602,8 @@ def annotate_figure(fig: Any, footnote: str | None, *, synthetic: bool) -> dict:
             used += item
         return 30 * rows + 6
 
-    out = fig.to_dict() if hasattr(fig, "to_dict") else copy.deepcopy(fig)
+    # a dict (a cached figure's spec) is shared: only its layout is changed, so only the layout is copied
+    out = fig.to_dict() if hasattr(fig, "to_dict") else {**fig, "layout": copy.deepcopy(fig.get("layout") or {})}
     layout = out.setdefault("layout", {})
     notes = list(layout.get("annotations") or [])
     if footnote:

@@ -7,10 +7,14 @@ Starts the dashboard on its own port and drives headless Debian chromium through
   - ``restart``: a newly started server whose results store already holds the results (the target case),
   - ``cold``: a newly started server with an empty results store (computes everything; `--store off` gives this
     without writing a store),
-  - ``warm``: a new browser tab on a server that has already computed (the in-memory cache);
-* **each switch → its chart drawn**: view, indicator, chart type, highlighted trust and the trust profile's trust.
-  A switch counts as done when a chart with the expected title whose content was not on the page before the
-  click is drawn.
+  - ``warm``: a first visit (a new browser profile, its cache empty) to a server that has already computed (the
+    in-memory cache),
+  - ``returning`` (with ``warm``): a new tab of a browser profile that has opened the dashboard before, so its
+    cache holds Streamlit's scripts, on that running server;
+* **each switch → its chart drawn**: view, indicator, chart type, highlighted trust and the trust profile's trust,
+  timed from the choice (the click on a view, a radio option or a list's option; opening a list and typing to
+  filter it happen before, untimed, as a person's own time). A switch counts as done when a chart with the
+  expected title whose content was not on the page before the click is drawn.
 
 Beside each wall time it records the server's CPU seconds, the browser main thread's busy time (wall time of its
 tasks) and CPU time, and the bytes the page received over Streamlit's websocket (CPU seconds and bytes are the
@@ -155,22 +159,26 @@ def _wait_chart(page, before: list[str], title: str, timeout: float = TIMEOUT_MS
     page.wait_for_function(_WAIT_NEW, arg=[before, title], timeout=timeout, polling="raf")
 
 
-def _act(page, action: str) -> None:
+def _prepare(page, action: str):
+    """What a person does before the choice that switches (open a list, type to filter it), done untimed; returns
+    the choice itself (the click that starts the switch), which is timed."""
     kind, _, what = action.partition(":")
     if kind == "view":
-        page.locator('[data-testid="stSidebar"]').get_by_text(what, exact=True).click()
+        target = page.locator('[data-testid="stSidebar"]').get_by_text(what, exact=True)
     elif kind == "radio":
-        page.get_by_text(what, exact=True).click()
+        target = page.get_by_text(what, exact=True)
     elif kind == "select":
         label, _, text = what.partition("=")
         box = page.locator('[data-testid="stSelectbox"]').filter(
             has=page.locator('[data-testid="stWidgetLabel"]').get_by_text(label, exact=False)).first
         box.click()
         page.keyboard.type(text)  # the option list is virtualised: filter it to the wanted option first
-        page.get_by_role("option").filter(has_text=text).first.click()
+        target = page.get_by_role("option").filter(has_text=text).first
+        target.wait_for(state="visible")
     else:
         msg = f"unknown action {action!r}"
         raise ValueError(msg)
+    return target.click
 
 
 # wall seconds, server CPU seconds, browser main-thread busy seconds, browser main-thread CPU seconds, bytes the
@@ -199,8 +207,10 @@ class _Received:
         self.bytes += len(data) * 3 / 4 if response.get("opcode") == 2 else len(data.encode())  # 2: binary, base64
 
 
-def first_chart(browser, server: Server) -> tuple[Timing, object, object]:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+def first_chart(browser, server: Server, context=None) -> tuple[Timing, object, object]:
+    """Navigation to the first chart drawn, in a new browser profile (its cache empty, as on a first visit) or,
+    given ``context``, in a new tab of that profile (its cache holds what an earlier visit fetched)."""
+    page = (context or browser).new_page(**({} if context else {"viewport": {"width": 1440, "height": 900}}))
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
     cdp.received = _Received(cdp)
@@ -222,9 +232,10 @@ def switches(page, cdp, server: Server) -> dict[str, Timing]:
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                                timeout=TIMEOUT_MS)
         before = _signatures(page)
+        choose = _prepare(page, step.action)
         cpu0, busy0, bytes0, t0 = server.cpu(), _busy(cdp), cdp.received.bytes, time.perf_counter()
         try:
-            _act(page, step.action)
+            choose()
             _wait_chart(page, before, step.title, timeout=SWITCH_TIMEOUT_MS)
         except PlaywrightTimeout as exc:
             titles = sorted({s.split("##")[0] for s in _signatures(page)})
@@ -280,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     store = "off" if args.store == "off" else str(work / "store")
     report: dict[str, object] = {"load_before": uptime(), "cpus": os.cpu_count(), "data": str(args.data or "sample_data"),
                                  "python": platform.python_version(), "platform": platform.platform()}
-    firsts: dict[str, list[Timing]] = {"cold": [], "restart": [], "warm": []}
+    firsts: dict[str, list[Timing]] = {"cold": [], "restart": [], "warm": [], "returning": []}
     switch_runs: list[dict[str, Timing]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -333,6 +344,17 @@ def _warm(browser, server: Server, firsts: dict[str, list[Timing]], switch_runs:
     switch_runs.append(switches(page, cdp, server))
     page.close()
     print(f"warm {i + 1}: first chart {_show(timing)}", flush=True)
+    # a returning visitor: a new tab in a browser profile that has opened the dashboard before
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        _, page, _ = first_chart(browser, server, context)
+        page.close()
+        timing, page, _ = first_chart(browser, server, context)
+        page.close()
+    finally:
+        context.close()
+    firsts["returning"].append(timing)
+    print(f"returning {i + 1}: first chart {_show(timing)}", flush=True)
     for name, t in switch_runs[-1].items():
         print(f"  switch {name}: {_show(t)}", flush=True)
 
@@ -356,7 +378,8 @@ def markdown(report: dict[str, object], label: str) -> str:
              "CPU | received | runs |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     names = {"restart": "first chart after a server restart (results store)", "cold": "first chart, new server, "
-             "empty store (computes)", "warm": "first chart, new tab on a running server"}
+             "empty store (computes)", "warm": "first chart, running server, first visit (browser cache empty)",
+             "returning": "first chart, running server, new tab of a browser that has visited (its cache warm)"}
     for kind, values in report["first_chart"].items():  # type: ignore[union-attr]
         lines.append(f"| {names[kind]} | {_fmt(values)} |")
     for name, values in report["switches"].items():  # type: ignore[union-attr]

@@ -91,11 +91,11 @@ def _grid_key(grid: pl.DataFrame) -> tuple[int, int]:
 def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | None,
          risk_adjusted: tuple[str, ...], highlight: str | None, coverage: tuple[tuple[str, float], ...]):
     """The rug, built once per content and choice: its hover text for every cell (about 3,500 on the sample)
-    took about a second on each rerun of the Overview (measured, notes/dashui.md). Shared read-only:
-    ``state.chart`` annotates a copy."""
+    took about a second on each rerun of the Overview (measured, notes/dashui.md). Kept as the figure's spec (a
+    dict, validated once as it was built): shared read-only, ``state.chart`` annotates a copy of its layout."""
     del key  # cache key only
     return figures.tartan_figure(_grid, title=title, group=group, risk_adjusted=risk_adjusted,
-                                 highlight=highlight, coverage=dict(coverage))
+                                 highlight=highlight, coverage=dict(coverage)).to_dict()  # validated once
 
 
 def _open_flagged() -> None:
