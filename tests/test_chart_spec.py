@@ -87,6 +87,9 @@ def test_chart_views_preload_the_chart_library_and_others_do_not() -> None:
     at.run()
     scripts = [b for b in _html(at) if "__amChartsPreloaded" in b]
     assert scripts == [preload.preload_html()]
+    # the very first element sent (the sidebar's first), so the browser starts on it before anything else
+    first = at.sidebar.children[0] if hasattr(at.sidebar, "children") else None
+    assert first is not None and first.proto.body == preload.preload_html()
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["view"] = "Data"
     at.run()

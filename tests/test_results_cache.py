@@ -218,6 +218,9 @@ def test_a_restarted_dashboard_loads_the_stored_results(tmp_path: Path, project_
         return real(loaded, data=data)
 
     monkeypatch.setattr(state, "run_audit", counting)
+    checks: list[str] = []  # the catalogue checked against the data (reads every extract's schema)
+    real_check = state.check_catalogue
+    monkeypatch.setattr(state, "check_catalogue", lambda *a, **k: checks.append(k["file"]) or real_check(*a, **k))
     monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(project_copy / "indicators.yaml"))
     monkeypatch.setenv(results_cache.ENV, str(tmp_path / "store"))
 
@@ -234,6 +237,7 @@ def test_a_restarted_dashboard_loads_the_stored_results(tmp_path: Path, project_
     st.cache_resource.clear()  # a restart: memory gone, the store stays
     captions, shown_again = session()
     assert len(calls) == 1, "the restarted server recomputed"
+    assert len(checks) == 1, "stored results were computed from these exact inputs: nothing to check again"
     assert any(c.startswith("Results loaded from the results store") for c in captions)
     assert shown_again == shown
     lung = project_copy / "sample_data" / "lung_cns_by_trust.csv"
@@ -241,8 +245,16 @@ def test_a_restarted_dashboard_loads_the_stored_results(tmp_path: Path, project_
     lung.write_text("\n".join(lines[:-1]) + "\n")  # one trust's row fewer
     st.cache_resource.clear()
     captions, _ = session()
-    assert len(calls) == 2
+    assert len(calls) == 2 and len(checks) == 2  # recomputed, so checked against the changed data first
     assert any("dataset lung_cns changed since the stored results" in c for c in captions)
+    # a changed extract the catalogue no longer fits: the check runs before any computing and says why
+    lung.write_text(lung.read_text().replace("seen_by_cns", "seen_by_nurse", 1))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params["view"] = "Outliers & export"
+    at.run()
+    assert not at.exception and len(calls) == 2 and len(checks) == 3
+    assert any("problem" in e.value for e in at.error) and "seen_by_cns" in " ".join(c.value for c in at.code)
     st.cache_resource.clear()
 
 
