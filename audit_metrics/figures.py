@@ -286,6 +286,65 @@ def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
     return labels if len(set(labels)) == len(set(full)) else full
 
 
+# The rug's tumour-site group labels are drawn level, centred on their columns, whatever the width (Plotly does
+# not rotate a multicategory axis's outer labels): fitted to the columns at the narrowest desktop layout (the
+# figure 564 px wide at a 1024 px window with the sidebar open, 13.3 px a column on the sample), where
+# 'Breast' and 'Kidney' overlapped and 'Oesophago-gastric' spilt past its two columns even at 1440 px
+RUG_NARROWEST_FIGURE = 564
+_LABEL_GAP = 3  # px kept clear between neighbouring group labels
+# Arial advance widths (thousandths of an em; Liberation Sans has the same) for measuring a label; others 556
+_ARIAL_WIDTHS = {**dict.fromkeys("ijl", 222), **dict.fromkeys("ft .,/", 278), **dict.fromkeys("r-()", 333),
+                 **dict.fromkeys("cksvxyzJ", 500), "m": 833, "w": 722, **dict.fromkeys("ABEKPSVXY&", 667),
+                 **dict.fromkeys("CDHNRU", 722), **dict.fromkeys("GOQ", 778), "M": 833, "W": 944, "I": 278,
+                 **dict.fromkeys("FTZ", 611), "L": 556}
+
+
+def _text_px(text: str, size: float = 9) -> float:
+    """The drawn width of one line of ``text`` in Arial at ``size`` px."""
+    return sum(_ARIAL_WIDTHS.get(ch, 556) for ch in text) * size / 1000
+
+
+def _two_lines(name: str) -> list[str]:
+    """``name`` on two lines, broken at the space or hyphen that makes the wider line narrowest."""
+    breaks = [(name[:i], name[i + 1:]) for i, ch in enumerate(name) if ch == " "]
+    breaks += [(name[:i + 1], name[i + 1:]) for i, ch in enumerate(name) if ch == "-" and 0 < i < len(name) - 1]
+    return list(min(breaks, key=lambda b: max(_text_px(b[0]), _text_px(b[1])))) if breaks else [name]
+
+
+def _short_site(name: str, room: float) -> str:
+    """An abbreviation that fits ``room`` px: the initials of a name of several words ('OG' for
+    'Oesophago-gastric'), else its longest beginning that fits and ends on a consonant, with a full stop
+    ('Panc.', 'Br.', 'K.')."""
+    words = [w for w in re.split(r"[\s-]+", name) if w]
+    if len(words) > 1:
+        initials = "".join(w[0].upper() for w in words)
+        if _text_px(initials) <= room:
+            return initials
+    stems = [name[:end] for end in range(len(name) - 1, 0, -1) if _text_px(name[:end] + ".") <= room]
+    stem = next((t for t in stems if (t[-1].isalpha() and t[-1].lower() not in "aeiouy") or len(t) == 1),
+                name[:1])
+    return stem + "."
+
+
+def rug_site_labels(sites: Sequence[str], columns: Sequence[int], column_px: float) -> tuple[list[str], dict[str, str]]:
+    """Each tumour site's group label, fitted to its ``columns`` columns of ``column_px`` px: the name, else the
+    name on two lines, else an abbreviation. Returns the labels (Plotly text) and {abbreviation: name} for the
+    abbreviated ones (the axis note spells them out). Labels stay distinct (Plotly merges equal neighbours)."""
+    plain: list[str] = []
+    for name, n in zip(sites, columns, strict=True):
+        room = n * column_px - _LABEL_GAP
+        lines = _two_lines(name)
+        if _text_px(name) <= room:
+            plain.append(name)
+        elif len(lines) == 2 and max(_text_px(line) for line in lines) <= room:
+            plain.append("\n".join(lines))
+        else:
+            plain.append(_short_site(name, room))
+    plain = [p if plain.count(p) == 1 else s for p, s in zip(plain, sites, strict=True)]
+    abbreviated = {p: s for p, s in zip(plain, sites, strict=True) if p != s and "\n" not in p}
+    return ["<br>".join(plotly_text(line) for line in p.split("\n")) for p in plain], abbreviated
+
+
 # a rug square's hover: its trust (full name), indicator and hover text, from customdata[a], [b], [c]
 _RUG_HOVER = "<b>%{{customdata[{}]}}</b><br>%{{customdata[{}]}}<br>%{{customdata[{}]}}<extra></extra>"
 
@@ -330,7 +389,16 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
     names = _short_names(rows["unit_name"].to_list(), _TRUST_WORDS, _NHS_SUFFIX)  # the hover keeps the full name
     y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
-    x = [cols["tumour_site"].to_list(), cols["indicator_title"].to_list()]
+    sites = [html.unescape(str(s)) for s in cols["tumour_site"]]  # measured as drawn (the column holds Plotly text)
+    groups = dict.fromkeys(sites, 0)
+    for s in sites:
+        groups[s] += 1
+    margin_left = 14 + 12 * len(by) + round(4.9 * sum(max((len(html.unescape(str(t))) for t in level), default=0)
+                                                     for level in (y if by else [y])))
+    site_labels, abbreviated = rug_site_labels(list(groups), list(groups.values()),
+                                               (RUG_NARROWEST_FIGURE - margin_left - 10) / max(cols.height, 1))
+    label_of = dict(zip(groups, site_labels, strict=True))
+    x = [[label_of[s] for s in sites], cols["indicator_title"].to_list()]
     z = np.full((rows.height, cols.height), np.nan)
     # the hover of every cell, from the heatmap itself: [name, title, text] per square (None where there is none)
     hover: list[list[list[str] | None]] = [[None] * cols.height for _ in range(rows.height)]
@@ -361,7 +429,8 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
                                xgap=1, ygap=1, name="status", customdata=hover, hoverongaps=False,
                                hovertemplate=_RUG_HOVER.format(0, 1, 2),
                                meta={"unit_code": rows["unit_code"].to_list(),
-                                     "indicator_id": cols["indicator_id"].to_list()}))
+                                     "indicator_id": cols["indicator_id"].to_list(),
+                                     "tumour_site": sites}))  # each column's site in full (labels may be short)
     if marks:
         fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", hoverinfo="skip",
                                  showlegend=False, name="marks", text=marks,
@@ -385,8 +454,14 @@ def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
     # the marks' and cells' axes: numeric, hidden, exactly over the heatmap's cells
     layout["xaxis2"] = {"overlaying": "x", "range": [-0.5, cols.height - 0.5], "visible": False, "fixedrange": True}
     layout["yaxis2"] = {"overlaying": "y", "range": [rows.height - 0.5, -0.5], "visible": False, "fixedrange": True}
-    widest = sum(max((len(html.unescape(str(t))) for t in level), default=0) for level in (y if by else [y]))
-    layout["margin"] = {"l": 14 + 12 * len(by) + round(4.9 * widest), "r": 10, "t": 440, "b": 20}
+    layout["margin"] = {"l": margin_left, "r": 10, "t": 440, "b": 20}
+    if abbreviated:  # the shortened group labels spelt out above them, on lines as wide as the narrowest plot
+        width = max(20, int((RUG_NARROWEST_FIGURE - margin_left - 10) / 5))
+        note = textwrap.wrap("; ".join(f"{a}\u00a0{n.replace(' ', chr(0xa0))}" for a, n in abbreviated.items()), width,
+                             break_on_hyphens=False)
+        # a title's further lines grow down, onto the labels, unless it stands further off
+        layout["xaxis"]["title"] = {"text": "<br>".join(plotly_text(line) for line in note), "font": {"size": 9},
+                                    "standoff": 6 + 11 * (len(note) - 1)}
     layout["title"] = {"text": plotly_text(title), "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
     layout["clickmode"] = "event+select"
     layout["dragmode"] = False
