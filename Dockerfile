@@ -27,4 +27,5 @@ EXPOSE 8501
 # Ready = a fresh session rendered the Overview in full with no error (python -m audit_metrics.ui.readiness).
 HEALTHCHECK --interval=30s --timeout=40s --start-period=180s --retries=3 \
     CMD ["python", "-m", "audit_metrics.ui.readiness", "--timeout", "30"]
-CMD ["streamlit", "run", "app.py"]
+# `streamlit run app.py` with the dashboard's code imported before the server listens (audit_metrics/ui/serve.py)
+CMD ["python", "-m", "audit_metrics.ui.serve"]

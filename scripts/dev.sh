@@ -101,8 +101,8 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   app)
     install_python
-    say "starting the dashboard: streamlit run app.py $*"
-    exec .venv/bin/streamlit run app.py "$@"
+    say "starting the dashboard: streamlit run app.py $* (its code imported first: audit_metrics/ui/serve.py)"
+    exec .venv/bin/python -m audit_metrics.ui.serve "$@"
     ;;
   test)
     install_python

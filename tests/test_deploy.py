@@ -83,7 +83,7 @@ def _script(path: Path, body: str) -> Path:
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Path:
     """A copy of the install inputs with a stand-in .venv: python is the real one (so the Python check is
-    real); streamlit, uv and pip only record their arguments. Nothing is downloaded."""
+    real); streamlit, uv, pip and the dashboard's launcher only record their arguments. Nothing is downloaded."""
     for rel in ("scripts/dev.sh", "scripts/requirements.lock.txt", "pyproject.toml", "uv.lock"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
@@ -91,7 +91,8 @@ def sandbox(tmp_path: Path) -> Path:
     venv.mkdir(parents=True)
     log = tmp_path / "calls.log"
     _script(venv / "python", f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = pip ]; then echo "pip $*" >>{log}; '
-                             f'exit 0; fi\nexec {sys.executable} "$@"\n')
+                             f'exit 0; fi\nif [ "${{1:-}}" = -m ] && [ "${{2:-}}" = audit_metrics.ui.serve ]; then '
+                             f'echo "python $*" >>{log}; exit 0; fi\nexec {sys.executable} "$@"\n')
     _script(venv / "streamlit", f'echo "streamlit $*" >>{log}\n')
     tools = tmp_path / "tools"
     tools.mkdir()
@@ -116,13 +117,13 @@ def test_dev_sh_installs_once_then_skips_until_the_lock_changes(sandbox: Path) -
     assert "installing the locked environment" in first.stderr  # progress is shown on a cold install
     calls = _calls(sandbox)
     assert calls[0].startswith("uv sync --frozen --extra test")
-    assert calls[1] == "streamlit run app.py --server.port 9999"
+    assert calls[1] == "python -m audit_metrics.ui.serve --server.port 9999"  # streamlit run app.py, code imported first
 
     started = time.perf_counter()
     second = _dev(sandbox, "app")
     print(f"warm start of dev.sh app before streamlit: {time.perf_counter() - started:.2f} s")
     assert second.returncode == 0, second.stderr
-    assert _calls(sandbox)[2:] == ["streamlit run app.py"]  # no install
+    assert _calls(sandbox)[2:] == ["python -m audit_metrics.ui.serve"]  # no install
     assert "installing" not in second.stderr
 
     with (sandbox / "uv.lock").open("a") as fh:
@@ -214,7 +215,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The dashboard served by `streamlit run` on a free port, on a catalogue copy the test may change."""
+    """The dashboard served as the image and dev.sh serve it (`python -m audit_metrics.ui.serve`: `streamlit run
+    app.py` with the code imported first) on a free port, on a catalogue copy the test may change."""
     folder = tmp_path_factory.mktemp("live")
     (folder / "sample_data").symlink_to(ROOT / "sample_data")
     shutil.copy(ROOT / "indicators.yaml", folder / "indicators.yaml")
@@ -223,7 +225,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(folder / "indicators.yaml")}
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port",
+            [sys.executable, "-m", "audit_metrics.ui.serve", "--server.headless", "true", "--server.port",
              str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
             stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -320,3 +322,23 @@ def test_sessions_share_one_computation(monkeypatch: pytest.MonkeyPatch, project
         assert not at.exception
         assert not at.error
     assert calls == [str(project_copy / "indicators.yaml")]
+
+
+def test_the_launcher_imports_every_dashboard_module_first() -> None:
+    """audit_metrics/ui/serve.py: what the first visitor after a restart no longer waits for."""
+    import pkgutil
+
+    from audit_metrics import ui
+    from audit_metrics.ui import serve
+
+    names = serve.warm_imports()
+    every = {m.name for m in pkgutil.iter_modules(ui.__path__, prefix="audit_metrics.ui.")}
+    assert set(names) == every - {"audit_metrics.ui.serve"} and {"audit_metrics.ui.overview",
+                                                                  "audit_metrics.ui.state"} <= set(names)
+    assert all(n in sys.modules for n in names)
+
+
+def test_the_launcher_refuses_to_start_outside_the_project(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "audit_metrics.ui.serve"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode != 0 and "no app.py in" in result.stderr and "Traceback" not in result.stderr
