@@ -175,6 +175,11 @@ class _Units(NamedTuple):
 
 def _canonical_units(o: np.ndarray, n: np.ndarray, m: np.ndarray) -> _Units:
     """Sort by (size, mean, O), merge identical rows, and index the distinct sizes."""
+    return _canonical_groups(o, n, m)[0]
+
+
+def _canonical_groups(o: np.ndarray, n: np.ndarray, m: np.ndarray) -> tuple[_Units, np.ndarray]:
+    """:func:`_canonical_units` and, for each input row, the index of its merged row."""
     same_mean = m.size > 0 and bool(np.all(m == m[0]))
     order = np.lexsort((o, n) if same_mean else (o, m, n))
     o, m, n = o[order], m[order], n[order]
@@ -182,14 +187,30 @@ def _canonical_units(o: np.ndarray, n: np.ndarray, m: np.ndarray) -> _Units:
     new[1:] = (o[1:] != o[:-1]) | (n[1:] != n[:-1])
     if not same_mean:
         new[1:] |= m[1:] != m[:-1]
+    group = np.empty(o.size, dtype=np.intp)
+    group[order] = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     weight = np.diff(np.append(starts, o.size)).astype(float)
-    o, m, n = o[starts], m[starts], n[starts]
+    return _sized(o[starts], n[starts], np.asarray(m[0]) if same_mean else m[starts], weight), group
+
+
+def _sized(o: np.ndarray, n: np.ndarray, m: np.ndarray, weight: np.ndarray) -> _Units:
+    """Merged rows in canonical order, with their distinct sizes indexed."""
     new_size = np.ones(n.size, dtype=bool)
     new_size[1:] = n[1:] != n[:-1]
-    if same_mean:
-        m = np.asarray(m[0])
     return _Units(o, n, m, weight, n[new_size], np.cumsum(new_size) - 1)
+
+
+def _kept_units(u: _Units, group: np.ndarray, keep: np.ndarray) -> _Units:
+    """The canonical units of the rows ``keep`` selects, from those of all rows (``_canonical_groups``): the same
+    merged rows in the same order with their counts among the kept rows, exactly what sorting and merging the
+    kept rows again would give, without the sort (the robust fit's refit after setting units aside)."""
+    counts = np.bincount(group[keep], minlength=u.o.size)
+    present = counts > 0
+    m = u.mean if u.mean.ndim == 0 else u.mean[present]
+    if m.ndim and m.size and bool(np.all(m == m[0])):
+        m = np.asarray(m[0])
+    return _sized(u.o[present], u.n[present], m, counts[present].astype(float))
 
 
 def _loglik_beta_binomial(rho: float, u: _Units) -> float:
@@ -246,11 +267,23 @@ def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.n
     is 0 when the likelihood is largest at no overdispersion. Units are put in a canonical order
     first, so the result does not depend on the input order.
     """
+    return _fit_units(_units_of(observed, size, mean, kind=kind)[0], kind=kind, start=start)
+
+
+def _units_of(observed: np.ndarray, size: np.ndarray, mean: np.ndarray, *,
+              kind: str) -> tuple[_Units, np.ndarray]:
+    """The units as the likelihood of ``kind`` sees them (:func:`_canonical_groups`)."""
     o = np.asarray(observed, dtype=float)
     m = np.broadcast_to(np.asarray(mean, dtype=float), o.shape)
-    n = np.broadcast_to(np.asarray(size, dtype=float), o.shape)
     if kind == "proportion":
-        u = _canonical_units(o, n, np.clip(m, 1e-12, 1 - 1e-12))
+        n = np.broadcast_to(np.asarray(size, dtype=float), o.shape)
+        return _canonical_groups(o, n, np.clip(m, 1e-12, 1 - 1e-12))
+    return _canonical_groups(o, np.zeros_like(o), np.maximum(m, 1e-300))  # the size plays no part
+
+
+def _fit_units(u: _Units, *, kind: str, start: float | None = None) -> tuple[float, float]:
+    """:func:`fit_between_unit_variance` on canonical units."""
+    if kind == "proportion":
         null = _loglik_binomial(u)
 
         def loglik(theta: float) -> float:
@@ -260,7 +293,6 @@ def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.n
             return _score_beta_binomial(theta, u)
         lo, hi = _RHO_RANGE
     else:
-        u = _canonical_units(o, np.zeros_like(o), np.maximum(m, 1e-300))  # the size plays no part
         null = _loglik_poisson(u)
 
         def loglik(theta: float) -> float:
@@ -272,24 +304,27 @@ def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.n
     return _maximise(loglik, score, null, lo, hi, start)
 
 
+_NEAR = 1.25  # a refit from a previous estimate brackets within this factor of it first (fewer score evaluations)
+
+
 def _maximise(loglik, score, null: float, lo: float, hi: float, start: float | None) -> tuple[float, float]:
     """Maximise a one-parameter likelihood on [lo, hi] by its score (dℓ/ds, s decreasing in θ: a
-    negative score means ℓ still rises with θ). Bracket by stepping up ×4 from ``lo`` (or from a
-    previous estimate), then solve the score equation with Brent's method. The likelihood is taken
+    negative score means ℓ still rises with θ). Bracket by stepping up ×4 from ``lo`` (or from within
+    ``_NEAR`` of a previous estimate), then solve the score equation with Brent's method. The likelihood is taken
     to be unimodal in θ, as the beta-binomial and negative-binomial ones are in practice; the tests
     compare the result with a general-purpose optimiser on scipy.stats' likelihoods."""
     with np.errstate(all="ignore"):
         def rising(theta: float) -> bool:
             return score(theta) < 0
 
-        left = lo if start is None or start <= lo else max(lo, start / 4)
+        left = lo if start is None or start <= lo else max(lo, start / _NEAR)
         if not rising(left):
             if left == lo:
                 return 0.0, 0.0
             left = lo  # the previous estimate was too high: search from the bottom
             if not rising(left):
                 return 0.0, 0.0
-        right = min(hi, max(left * 4, start * 4 if start else left * 4))
+        right = min(hi, start * _NEAR if start else left * 4)
         while rising(right):
             if right >= hi:
                 theta = hi
@@ -338,7 +373,8 @@ def estimate_robust_ml(observed: np.ndarray, exposure: np.ndarray, *, statistic:
                               f"not adjusted: only {n_all} units can be assessed (at least {min_units} needed)",
                               **made)
     expected = m if kind == "proportion" else m * x
-    theta, lr = fit_between_unit_variance(o, x, expected, kind=kind)
+    units, group = _units_of(o, x, expected, kind=kind)  # sorted and merged once, for the fit and the refit
+    theta, lr = _fit_units(units, kind=kind)
     # set aside units outside the 99.8% limits of the fitted distribution (exact, mid-P)
     dist_kw = {"statistic": "proportion", "transform": "arcsine", "tau2": theta / 4} if kind == "proportion" \
         else {"statistic": "ratio", "transform": "log", "tau2": theta}
@@ -346,8 +382,7 @@ def estimate_robust_ml(observed: np.ndarray, exposure: np.ndarray, *, statistic:
     keep = np.abs(z) <= coverage_z(set_aside)
     n_aside = int((~keep).sum())
     if n_aside:
-        theta, lr = fit_between_unit_variance(o[keep], x[keep], expected[keep], kind=kind,
-                                              start=theta if theta > 0 else None)
+        theta, lr = _fit_units(_kept_units(units, group, keep), kind=kind, start=theta if theta > 0 else None)
     p_value = 1.0 if lr <= 0 else float(0.5 * special.chdtrc(1, lr))
     w = x[keep] if kind == "proportion" else expected[keep]
     centre = float(np.sum(w * m[keep]) / np.sum(w)) if np.sum(w) > 0 else float(np.mean(m))

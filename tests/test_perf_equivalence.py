@@ -16,7 +16,10 @@ from scipy import stats
 from audit_metrics.funnel import distribution, limits, limits_by_coverage
 from audit_metrics.io import _cast_text, _cast_text_column, _not_converted
 from audit_metrics.overdispersion import (
+    _canonical_groups,
     _canonical_units,
+    _fit_units,
+    _kept_units,
     _loglik_beta_binomial,
     _loglik_binomial,
     _loglik_negative_binomial,
@@ -73,6 +76,41 @@ def test_fit_ignores_row_order_and_counts_each_listed_unit() -> None:
     if rho > 0:
         assert lr2 == pytest.approx(2 * lr, rel=1e-6)  # same estimate, twice the evidence
         assert rho2 == pytest.approx(rho, rel=1e-6)
+
+
+@pytest.mark.parametrize("means", ["same", "mixed", "same_once_kept"])
+def test_kept_units_are_exactly_the_units_of_the_kept_rows(means: str) -> None:
+    """The refit's units, derived from the first fit's (no second sort), equal sorting and merging the kept rows
+    again, array for array and bit for bit; so the refit's estimate is the one it was."""
+    o, n = _repeated_units(5)
+    rng = np.random.default_rng(6)
+    p = {"same": np.full(o.size, 0.2), "mixed": np.where(n > 20, 0.2, 0.25),
+         "same_once_kept": np.where(o > 12, 0.3, 0.2)}[means]
+    keep = rng.random(o.size) > 0.3
+    if means == "same_once_kept":
+        keep &= o <= 12  # every unit with the other mean is set aside: the kept means are all equal
+    units, group = _canonical_groups(o, n, p)
+    assert np.array_equal(units.o[group], o) and np.array_equal(units.n[group], n)  # each row's merged row
+    derived, direct = _kept_units(units, group, keep), _canonical_units(o[keep], n[keep], p[keep])
+    for name in direct._fields:
+        a, b = getattr(derived, name), getattr(direct, name)
+        assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b), name
+    assert _fit_units(derived, kind="proportion") == fit_between_unit_variance(o[keep], n[keep], p[keep],
+                                                                               kind="proportion")
+
+
+def test_a_refit_from_a_previous_estimate_finds_the_same_maximum() -> None:
+    """A refit brackets near its start (fewer evaluations): the estimate is the fresh search's to its tolerance,
+    from a start above or below the maximum or far from it."""
+    rng = np.random.default_rng(7)
+    n = rng.integers(20, 400, 600).astype(float)
+    o = rng.binomial(n.astype(int), np.clip(rng.normal(0.2, 0.04, n.size), 0.01, 0.99)).astype(float)
+    p = np.full(o.size, 0.2)
+    fresh, lr = fit_between_unit_variance(o, n, p, kind="proportion")
+    assert fresh > 0
+    for start in (fresh * 0.9, fresh * 1.1, fresh / 40, fresh * 40, 1e-7):
+        again = fit_between_unit_variance(o, n, p, kind="proportion", start=start)
+        assert again == pytest.approx((fresh, lr), rel=1e-10)
 
 
 @pytest.mark.parametrize(("statistic", "transform", "tau2"), [("proportion", "arcsine", 0.0),
