@@ -25,6 +25,7 @@ __all__ = [
     "c_statistic",
     "fit_risk_model",
     "hosmer_lemeshow",
+    "hosmer_lemeshow_patterns",
     "spline_basis",
 ]
 
@@ -178,6 +179,59 @@ def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, groups: int = 10) -> tuple[pl.
             continue
         o, e, n = float(y[idx].sum()), float(p[idx].sum()), idx.size
         rows.append({"group": i, "patients": n, "observed": o, "expected": e,
+                     "mean_predicted": e / n, "observed_rate": o / n})
+        if 0 < e < n:
+            chi2 += (o - e) ** 2 / (e * (1 - e / n))
+    df = max(len(rows) - 2, 1)
+    return pl.DataFrame(rows), chi2, df, float(special.chdtrc(df, chi2))
+
+
+def hosmer_lemeshow_patterns(y: np.ndarray, pattern: np.ndarray, risk: np.ndarray,
+                             groups: int = 10) -> tuple[pl.DataFrame, float, int, float]:
+    """:func:`hosmer_lemeshow` for patients who share their covariate pattern's risk, without sorting every patient.
+
+    ``y`` is each patient's outcome, ``pattern`` their pattern's index and ``risk`` each pattern's predicted risk.
+    The patients' stable sort by risk puts equal risks in patient order, so whole runs of equal risk are placed by
+    sorting the distinct risks alone; only a run that a tenth's boundary cuts is read patient by patient (which
+    of its patients, and their outcomes, fall on each side). Observed counts and group sizes are exactly those of
+    :func:`hosmer_lemeshow`; expected counts are risk x patients per run (the same sums, added in another order).
+    """
+    m = y.size
+    used = np.flatnonzero(np.bincount(pattern, minlength=risk.size))  # patterns with patients
+    values, run_of = np.unique(risk[used], return_inverse=True)  # runs of equal risk, ascending: patterns only
+    run_of_pattern = np.zeros(risk.size, dtype=np.int64)
+    run_of_pattern[used] = run_of.reshape(-1)
+    tie = run_of_pattern[pattern]
+    sizes = np.bincount(tie, minlength=values.size)
+    events = np.bincount(tie, weights=y, minlength=values.size)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    per = np.array([len(b) for b in np.array_split(np.arange(m), groups)]) if m else np.zeros(groups, dtype=int)
+    bounds = np.concatenate([[0], np.cumsum(per)])
+    rows = []
+    chi2 = 0.0
+    members: dict[int, np.ndarray] = {}
+    for i in range(groups):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        if b <= a:
+            continue
+        first = int(np.searchsorted(ends, a, side="right"))  # the run holding sorted position a
+        last = int(np.searchsorted(starts, b, side="left")) - 1  # the run holding position b - 1
+        o = e = 0.0
+        for run in (first, last) if last > first else (first,):
+            lo, hi = max(a, int(starts[run])), min(b, int(ends[run]))
+            if lo == starts[run] and hi == ends[run]:
+                o += float(events[run])
+            else:  # cut by a boundary: its patients in their own order
+                if run not in members:
+                    members[run] = np.flatnonzero(tie == run)
+                o += float(y[members[run][lo - int(starts[run]):hi - int(starts[run])]].sum())
+            e += float(values[run]) * (hi - lo)
+        if last > first + 1:
+            o += float(events[first + 1:last].sum())
+            e += float(np.sum(values[first + 1:last] * sizes[first + 1:last]))
+        n = b - a
+        rows.append({"group": i + 1, "patients": n, "observed": o, "expected": e,
                      "mean_predicted": e / n, "observed_rate": o / n})
         if 0 < e < n:
             chi2 += (o - e) ** 2 / (e * (1 - e / n))
@@ -483,6 +537,7 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
         params, bse, p, converged, separation, design = _fit_imputed(frame, y, spec)
         pvalues = 2 * special.ndtr(-np.abs(params / bse))
         auc = c_statistic(y.astype(bool), p)
+        calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
     else:
         y_all = np.asarray(outcome, dtype=float)
         patterns, sizes, inverse = (covariate_patterns(frame, [c.name for c in spec.covariates])
@@ -496,15 +551,18 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
             risk[pooled.rows] = res.fittedvalues
             rows = pooled.rows[inverse]
             design = Design(pooled.matrix, pooled.names, rows, pooled.coding, pooled.completeness)
-            p = risk[inverse][rows]
+            kept_pattern = inverse[rows]
+            p = risk[kept_pattern]
             y = y_all[rows]
             auc = c_statistic(events[pooled.rows], res.fittedvalues, trials=sizes[pooled.rows])
+            calibration, hl, hl_df, hl_p = hosmer_lemeshow_patterns(y, kept_pattern, risk)
         else:
             design = build_design(frame, spec)
             y = y_all[design.rows]
             res, converged, separation = fit_glm(design.matrix, y)
             p = np.asarray(res.fittedvalues)
             auc = c_statistic(y.astype(bool), p)
+            calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
         params, bse, pvalues = np.asarray(res.params), np.asarray(res.bse), np.asarray(res.pvalues)
     z = special.ndtri(0.975)
     with np.errstate(over="ignore"):  # a huge coefficient is reported as separation below
@@ -513,7 +571,6 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
             "odds_ratio": np.exp(params), "ci_lower": np.exp(params - z * bse),
             "ci_upper": np.exp(params + z * bse), "p_value": pvalues,
         })
-    calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
     notes: list[str] = []
     if not converged:
         notes.append("the risk model did not converge: expected counts are unreliable")

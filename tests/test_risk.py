@@ -19,6 +19,7 @@ from audit_metrics.risk import (
     fit_glm,
     fit_risk_model,
     hosmer_lemeshow,
+    hosmer_lemeshow_patterns,
     spline_basis,
 )
 
@@ -121,6 +122,29 @@ def test_c_statistic_and_hosmer_lemeshow_against_known_values() -> None:
     assert pval > 0.001  # a calibrated model passes
     _, _, _, bad = hosmer_lemeshow(yy, p * 0.6)
     assert bad < 1e-6  # a miscalibrated one fails
+
+
+@pytest.mark.parametrize(("patients", "patterns", "ties"), [(20_000, 37, False), (20_000, 37, True), (9_999, 5, True),
+                                                          (23, 4, False), (7, 3, True), (5_000, 1, False)])
+def test_hosmer_lemeshow_from_patterns_equals_the_patient_level_test(patients: int, patterns: int,
+                                                                     ties: bool) -> None:
+    """Oracle: hosmer_lemeshow over every patient (a stable sort of their risks). Tenths that cut a pattern, runs
+    of patterns with exactly equal risk (interleaved in patient order), fewer patients than tenths and a single
+    pattern: group sizes and observed counts equal exactly, expected counts to rounding."""
+    rng = np.random.default_rng(patients + patterns)
+    risk = rng.uniform(0.02, 0.6, patterns)
+    if ties:
+        risk[1::3] = risk[0]  # several patterns share one risk
+    pattern = rng.integers(0, patterns, patients)
+    y = (rng.random(patients) < risk[pattern]).astype(float)
+    want = hosmer_lemeshow(y, risk[pattern])
+    got = hosmer_lemeshow_patterns(y, pattern, risk)
+    assert got[0]["group"].to_list() == want[0]["group"].to_list()
+    assert got[0]["patients"].to_list() == want[0]["patients"].to_list()
+    assert got[0]["observed"].to_list() == want[0]["observed"].to_list()
+    np.testing.assert_allclose(got[0]["expected"].to_numpy(), want[0]["expected"].to_numpy(), rtol=1e-12)
+    assert got[1] == pytest.approx(want[1], rel=1e-9, abs=1e-12) and got[2] == want[2]
+    assert got[3] == pytest.approx(want[3], rel=1e-9, abs=1e-15)
 
 
 def test_separation_is_reported() -> None:
