@@ -45,11 +45,45 @@ def unsaved_edits() -> bool:
     return base is not None and draft is not None and draft != base[1]
 
 
+# The browser's own "Leave site?" prompt while edits are unsaved (#12 build 10): a page script registers a
+# beforeunload handler while this session holds unsaved edits and removes it once they are saved or discarded.
+# Both scripts are constants: nothing from the catalogue, the session or the URL is ever put into them.
+LEAVE_GUARD_ON = """<script>
+(() => {
+  if (window.__amUnsavedGuard) return;
+  // browsers show their own wording; a non-empty returnValue is what older Chromium needs to ask at all
+  window.__amUnsavedGuard = (event) => { event.preventDefault(); event.returnValue = "unsaved"; return "unsaved"; };
+  window.addEventListener("beforeunload", window.__amUnsavedGuard);
+})();
+</script>"""
+LEAVE_GUARD_OFF = """<script>
+(() => {
+  if (!window.__amUnsavedGuard) return;
+  window.removeEventListener("beforeunload", window.__amUnsavedGuard);
+  window.__amUnsavedGuard = null;
+})();
+</script>"""
+
+
+def leave_guard() -> None:
+    """The prompt before closing or reloading the tab: on while there are unsaved edits, off once there are none.
+
+    In the sidebar (a script-only element there takes no room in the view). A session that never had unsaved
+    edits gets neither script; one that had them gets the 'off' script once, then nothing.
+    """
+    armed = unsaved_edits()
+    if armed or st.session_state.get("cat_guard_on"):
+        st.sidebar.html(LEAVE_GUARD_ON if armed else LEAVE_GUARD_OFF, unsafe_allow_javascript=True)
+    st.session_state["cat_guard_on"] = armed
+
+
 def unsaved_notice() -> None:
-    """A reminder on every other view while the catalogue editor holds unsaved edits."""
+    """A reminder on every other view while the catalogue editor holds unsaved edits (and the browser's prompt
+    before the tab is closed or reloaded)."""
     if unsaved_edits():
         st.sidebar.warning("You have unsaved edits to the indicator catalogue. They are kept for this session: "
                            "open the Indicator catalogue view to save or download them.")
+    leave_guard()
 
 
 def _diff(theirs: str, yours: str, limit: int = 400) -> str:
@@ -135,6 +169,14 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
                          f"overdispersion {opts.overdispersion}; minimum {opts.min_denominator:g} patients")
             st.markdown("\n".join(lines))
     st.subheader("Edit the catalogue")
+    try:
+        _editor(run, loaded)
+    finally:  # after a save or discard in this run, whichever way the editor ended
+        leave_guard()
+
+
+def _editor(run: AuditRun, loaded: LoadedCatalogue) -> None:
+    """The editor: the text, its problems or its preview, save, discard and download."""
     if not editing_enabled():
         st.info(auth.editing_off_message())
         return
@@ -182,8 +224,8 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
         st.dataframe(table.sort("indicator_id", "level", "unit_name"), hide_index=True, key="cat_changes_table",
                      column_config={"indicator_id": "Indicator", "level": "Level", "unit_code": "Code",
                                     "unit_name": "Unit", "period": "Period"})
-    c1, c2 = st.columns(2)
-    if c1.button("Save (the previous version is kept)", type="primary", key="cat_save"):
+    row = st.container(horizontal=True)  # each button as wide as its words, wrapping on a phone
+    if row.button("Save (the previous version is kept)", type="primary", key="cat_save"):
         try:
             backup = save_catalogue_text(path, text, expected_version=base_version)
         except CatalogueConflict as exc:
@@ -196,5 +238,8 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             unsaved.empty()
             st.success(f"Saved. The previous version is kept as {md(backup.name)}.")
             st.session_state.pop("cat_changes", None)
-    c2.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
+    row.download_button("Download the edited file", text.encode("utf-8"), file_name="indicators.yaml",
                        mime="text/yaml", key="cat_download")
+    if st.session_state["cat_base"][1] != text:  # not once saved: the edits can be thrown away
+        row.button("Discard my edits", key="cat_discard", on_click=_start_editing, args=(path,),
+                  help="Back to the saved catalogue (as it is on disk now).")
