@@ -16,7 +16,7 @@ from audit_metrics.ui.state import (
     set_qp,
     trust_label,
 )
-from audit_metrics.ui.text import md
+from audit_metrics.ui.text import markdown_table, md
 from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
@@ -233,9 +233,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                f"limits ({inner:.0f} across all {counts.height} indicators) and about {outer / per:.2f} per "
                f"indicator outside 99.8% ({outer:.1f} in all), allowing for real but modest differences between "
                "trusts (overdispersion). Compare each row's counts with its own expected numbers.")
-    counts = shown
-    st.dataframe(counts, hide_index=True, key="ov_counts",
-                 column_config={"Indicator": st.column_config.TextColumn(width="medium")})
+    st.markdown(markdown_table(shown))  # a plain table: the Overview's first screen draws no data grid
     st.subheader("Open a result")
     if st.session_state.get("ov_clicked"):
         st.caption("Picked by clicking a square in the rug; change it here or click another.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["code", "md"]
+__all__ = ["code", "markdown_table", "md"]
 
 # characters that can open a Markdown, HTML, LaTeX or Streamlit construct, each of which CommonMark lets a
 # backslash make literal: emphasis and strikethrough (* _ ~), code (`), links and images ([ ]), raw HTML and
@@ -51,3 +51,24 @@ def code(text: object) -> str:
     pad = " " if body.startswith("`") or body.endswith("`") or not body.strip() else ""
     return f"{fence}{pad}{body}{pad}{fence}"
 
+
+
+def markdown_table(rows: list[dict[str, object]] | object, columns: list[str] | None = None) -> str:
+    """A Markdown (HTML) table of ``rows`` (a polars frame, or dicts with ``columns``), every cell through :func:`md`;
+    numeric columns right-aligned. For a short table on a page that should stay light: a Markdown table is drawn
+    as a plain HTML table (which a screen reader reads as one), where ``st.dataframe`` loads and runs a grid
+    component in the browser (about 0.3 s of its main thread on the 2-core test machine)."""
+    if hasattr(rows, "iter_rows"):
+        columns = list(rows.columns)  # type: ignore[attr-defined]
+        rows = list(rows.iter_rows(named=True))  # type: ignore[attr-defined]
+    columns = columns or []
+    numeric = {c for c in columns
+               if all(isinstance(r[c], int | float) and not isinstance(r[c], bool) for r in rows if r[c] is not None)}
+
+    def cell(value: object) -> str:
+        return "" if value is None else md(value)
+
+    lines = ["| " + " | ".join(md(c) for c in columns) + " |",
+             "|" + "|".join("---:" if c in numeric else "---" for c in columns) + "|"]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]  # type: ignore[index]
+    return "\n".join(lines)
