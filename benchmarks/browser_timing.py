@@ -4,7 +4,9 @@ Starts the dashboard on its own port and drives headless Debian chromium through
 
 * **navigation → first chart drawn**: from `page.goto` to a Plotly chart with the expected title in the page
   (`.js-plotly-plot .main-svg` drawn, checked through Plotly's own figure state), in three situations:
-  - ``restart``: a newly started server whose results store already holds the results (the target case),
+  - ``restart``: a newly started server whose results store already holds the results (the target case); the
+    server is started as dev.sh and the image start it (``python -m audit_metrics.ui.serve``: code imported before
+    it listens, then a warm-up render of its own) and the page is opened as soon as it answers,
   - ``cold``: a newly started server with an empty results store (computes everything; `--store off` gives this
     without writing a store),
   - ``warm``: a first visit (a new browser profile, its cache empty) to a server that has already computed (the

@@ -338,6 +338,32 @@ def test_the_launcher_imports_every_dashboard_module_first() -> None:
     assert all(n in sys.modules for n in names)
 
 
+def test_the_launcher_warms_the_server_up_by_rendering_the_overview(live: tuple[str, Path]) -> None:
+    """Once the server answers, the launcher renders the Overview in a session of its own (the readiness probe),
+    so the first visitor finds the results and the rug in memory; it says so in its log."""
+    log = live[1].parent / "streamlit.log"
+    deadline = time.monotonic() + 240
+    while "audit_metrics: warm-up" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    text = log.read_text()
+    assert "audit_metrics: dashboard code imported in" in text
+    assert "audit_metrics: warm-up done after" in text and "ready: Overview rendered" in text, text[-2000:]
+
+
+def test_the_launcher_finds_its_own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit import config
+
+    from audit_metrics.ui import serve
+
+    for address, host in (("", "127.0.0.1"), ("0.0.0.0", "127.0.0.1"), ("10.1.2.3", "10.1.2.3")):
+        monkeypatch.setattr(config, "get_option", {"server.address": address, "server.port": 8612,
+                                                   "server.baseUrlPath": "/audit/"}.get)
+        assert serve.local_url() == f"http://{host}:8612/audit"
+    monkeypatch.setattr(config, "get_option", {"server.address": None, "server.port": 8501,
+                                               "server.baseUrlPath": ""}.get)
+    assert serve.local_url() == "http://127.0.0.1:8501"
+
+
 def test_the_launcher_refuses_to_start_outside_the_project(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "audit_metrics.ui.serve"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
