@@ -101,3 +101,17 @@ def test_caterpillar_leaves_room_for_the_chart_on_a_phone(server: str, browser: 
     svg, plot = chart["svg"], chart["plot"]
     assert plot[2] - plot[0] >= 0.4 * (svg[2] - svg[0]), chart  # the ranked intervals get 40% of the width
     assert _overlap(chart["footnote"], chart["legend"]) == 0 and _inside(chart["footnote"], svg), chart
+
+
+def test_overview_counts_table_scrolls_sideways_on_a_phone(server: str, browser: object) -> None:
+    """The alerts-and-alarms table (a plain table, wider than a phone) scrolls in its own box instead of running
+    off the screen, where its right-hand columns (the counts against chance) could not be reached."""
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{server}/?view=Overview")
+    page.wait_for_selector(".st-key-ov_counts table", timeout=120_000)
+    box = page.evaluate("""() => { const b = document.querySelector('.st-key-ov_counts');
+        return [getComputedStyle(b).overflowX, b.scrollWidth, b.clientWidth, b.getBoundingClientRect().right]; }""")
+    page.close()
+    overflow, wide, shown, right = box
+    assert right <= PHONE["width"], box  # the box itself stays on the screen
+    assert wide <= shown or overflow in {"auto", "scroll"}, box  # what does not fit can be scrolled to

@@ -32,6 +32,7 @@ _NARROW_RUG = """<style>
 }
 </style><div class="am-narrow-note"><strong>This screen is narrow:</strong> swipe sideways along the rug, or \
 show the <strong>List of flagged results</strong> instead (above).</div>"""
+_SCROLL_TABLE = "<style>.st-key-ov_counts {overflow-x: auto;} .st-key-ov_counts table {min-width: 560px;}</style>"
 _SHOW_HELP = ("The rug needs a wide screen (every trust by every indicator). The list holds the same flagged "
               "results, most urgent first, and suits a phone, a keyboard or a screen reader.")
 
@@ -233,7 +234,9 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                f"limits ({inner:.0f} across all {counts.height} indicators) and about {outer / per:.2f} per "
                f"indicator outside 99.8% ({outer:.1f} in all), allowing for real but modest differences between "
                "trusts (overdispersion). Compare each row's counts with its own expected numbers.")
-    st.markdown(markdown_table(shown))  # a plain table: the Overview's first screen draws no data grid
+    st.html(_SCROLL_TABLE)  # static CSS: a table wider than a phone scrolls sideways instead of being cut off
+    with st.container(key="ov_counts"):
+        st.markdown(markdown_table(shown))  # a plain table: the Overview's first screen draws no data grid
     st.subheader("Open a result")
     if st.session_state.get("ov_clicked"):
         st.caption("Picked by clicking a square in the rug; change it here or click another.")
