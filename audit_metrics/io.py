@@ -365,6 +365,8 @@ class TableLayout:
     unnamed_empty: tuple[str, ...] = ()  # columns with no name and no values (merged title cells, spacers)
     short: tuple[tuple[int, int], ...] = ()  # (line, fields) of CSV rows with fewer fields than the header
     width: int = 0                       # fields in the header
+    # (name, field position) of the CSV columns read typed (whole numbers, true/false) instead of as text
+    native: tuple[tuple[str, int], ...] = ()
 
     def notes(self) -> tuple[str, ...]:
         out = []
@@ -426,10 +428,11 @@ def _forget(path: Path, spec: DatasetSpec | None) -> None:
     if _SHARED is None:
         return
     key = _shared_key(path, spec, ReadLimits())
-    table = _SHARED.pop(key, None) if key is not None else None
-    if table is not None:
-        for k in [k for k in _INFERRED if k[0] == id(table[0])]:
-            del _INFERRED[k]
+    for k in [] if key is None else [key, (*key, "native")]:
+        table = _SHARED.pop(k, None)
+        if table is not None:
+            for i in [i for i in _INFERRED if i[0] == id(table[0])]:
+                del _INFERRED[i]
 
 
 def read_table(path: str | Path, spec: DatasetSpec | None = None,
@@ -437,18 +440,37 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None,
     """Read a table as published: the header on ``header_row``, empty unnamed columns and rows below the
     table (blank lines, notes, footnotes) set aside and reported in the layout; ``__row`` is the line
     (spreadsheet row) number of each row."""
-    path = Path(path)
-    limits = limits or ReadLimits()
-    key = _shared_key(path, spec, limits) if _SHARED is not None and _format_of(path, spec) != "parquet" else None
+    return _read_shared(Path(path), spec, limits or ReadLimits(), native=False)
+
+
+def _read_for_typing(path: Path, spec: DatasetSpec | None) -> tuple[pl.DataFrame, TableLayout]:
+    """:func:`read_table` for a table about to be typed (the catalogue check, the load): a CSV's columns
+    of plain whole numbers or true/false may come back already typed, with exactly the values typing
+    their text gives (``layout.native`` names them). A text table already read is used as it is."""
+    limits = ReadLimits()
+    if _SHARED is not None:
+        key = _shared_key(path, spec, limits)
+        if key is not None and key in _SHARED:
+            return _SHARED[key]
+    return _read_shared(path, spec, limits, native=True)
+
+
+def _read_shared(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
+                 native: bool) -> tuple[pl.DataFrame, TableLayout]:
+    fmt = _format_of(path, spec)
+    key = _shared_key(path, spec, limits) if _SHARED is not None and fmt != "parquet" else None
+    if key is not None and native and fmt == "csv":
+        key = (*key, "native")
     if key is not None and _SHARED is not None and key in _SHARED:
         return _SHARED[key]
-    table = _read_table(path, spec, limits)
+    table = _read_table(path, spec, limits, native=native)
     if key is not None and _SHARED is not None:
         _SHARED[key] = table
     return table
 
 
-def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tuple[pl.DataFrame, TableLayout]:
+def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
+                native: bool = False) -> tuple[pl.DataFrame, TableLayout]:
     limits = limits or ReadLimits()
     fmt = _format_of(path, spec)
     check_regular_file(path)
@@ -459,14 +481,19 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tup
         _check_columns(path, len(parsed), limits)
         with tempfile.TemporaryDirectory(prefix="audit_metrics_") as folder:
             source = path if encoding == "utf-8" else _transcoded(path, encoding, folder)
-            try:
-                df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
-            except Exception as exc:  # polars' messages quote the data and give developer advice
-                raise _locate_csv_error(source, exc, shown=path, header_line=header) from None
+            df = _read_csv_typed(source, header, parsed, spec) if native and source == path else None
+            typed_at = {} if df is None else {parsed[i]: i for i, c in enumerate(df.columns)
+                                               if df.schema[c] != pl.String}
+            if df is None:
+                try:
+                    df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
+                except Exception as exc:  # polars' messages quote the data and give developer advice
+                    raise _locate_csv_error(source, exc, shown=path, header_line=header) from None
             short = _short_rows(source, df, header)
         # the names as written (polars renames blank or repeated ones, which would hide them)
         table, layout = _tidy(df, path, header, parsed if len(parsed) == df.width else None, spec)
-        return table, replace(layout, short=short, width=df.width)
+        return table, replace(layout, short=short, width=df.width,
+                              native=tuple((n, i) for n, i in typed_at.items() if n in table.columns))
     if fmt == "parquet":
         try:
             _check_columns(path, len(pl.read_parquet_schema(path)), limits)
@@ -498,6 +525,63 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tup
     # unique placeholder names first, so blank or repeated names are judged by _tidy like a CSV's
     body.columns = [f"{n}\x00{i}" for i, n in enumerate(names)]
     return _tidy(body, path, header, names, spec)
+
+
+_EXACT = 2**53  # whole numbers up to here are exact as floats (typing text goes through a float)
+
+
+def _read_csv_typed(source: Path, header: int, parsed: Sequence[str],
+                    spec: DatasetSpec | None) -> pl.DataFrame | None:
+    """The CSV with polars' own types where they equal typing the text (:func:`_cast_text`): columns polars
+    reads as whole numbers (digits, a sign, at most 2**53) or true/false; every other column as text,
+    exactly as a text read gives it. None when the typed read fails (a value that does not parse, a
+    ragged row): the caller reads the file as text and reports what is wrong as always.
+
+    Never typed here: columns declared as anything but integer/boolean and the dataset's code columns
+    (unit, period), which stay text as written (a code of 001 is not the number 1).
+    """
+    try:
+        df = pl.read_csv(source, skip_rows=header - 1, infer_schema_length=10_000)
+    except Exception:
+        return None
+    if df.width != len(parsed) or not df.width:
+        return None
+    declared = dict(spec.columns) if spec else {}
+    codes = {c for c in ((spec.unit_column, spec.period_column) if spec else ()) if c}
+    keep = {"integer": pl.Int64, "boolean": pl.Boolean}
+    text: list[int] = []
+    for i, (col, name) in enumerate(zip(df.columns, parsed, strict=True)):
+        dtype = df.schema[col]
+        if dtype == pl.String:
+            continue
+        # a column with no value at all is text to the text rules (nothing to infer a type from)
+        ok = (dtype in (pl.Int64, pl.Boolean) and name not in codes and df[col].null_count() < df.height
+              and (name not in declared or keep.get(declared[name]) == dtype))
+        if ok and dtype == pl.Int64:
+            ok = max(abs(int(df[col].min())), abs(int(df[col].max()))) <= _EXACT  # type: ignore[arg-type]
+        if not ok:
+            text.append(i)
+    if text:
+        df = df.with_columns(_text_fields(source, header, text, df.height).rename(
+            {f"{i}": df.columns[i] for i in text}))
+    return df
+
+
+def _text_fields(source: Path, header: int, positions: Sequence[int], height: int) -> pl.DataFrame:
+    """The fields at ``positions`` (0-based) as text, as a text read gives them, named by position."""
+    order = sorted(positions)  # polars returns the fields in file order
+    cols = pl.read_csv(source, infer_schema=False, skip_rows=header - 1, columns=order).slice(0, height)
+    return cols.rename(dict(zip(cols.columns, [f"{i}" for i in order], strict=True)))
+
+
+def _as_text(path: Path, raw: pl.DataFrame, layout: TableLayout, names: Sequence[str]) -> pl.DataFrame:
+    """``raw`` with the typed (``layout.native``) columns among ``names`` read again as text."""
+    at = dict(layout.native)
+    redo = [n for n in names if n in at and n in raw.columns and raw.schema[n] != pl.String]
+    if not redo:
+        return raw
+    text = _text_fields(path, layout.header_line, [at[n] for n in redo], raw.height)
+    return raw.with_columns(text.get_column(f"{at[n]}").alias(n) for n in redo)
 
 
 def _read_sheet(path: Path, spec: DatasetSpec | None) -> pl.DataFrame:
@@ -762,9 +846,18 @@ def dataset_schema(path: str | Path, spec: DatasetSpec | None = None) -> pl.Sche
             if name in schema:
                 schema[name] = _TYPES[kind]
         return pl.Schema(schema)
-    raw = read_extract(path, spec)  # the types alone: casting every value is the loader's job
+    raw = _schema_frame(path, spec)  # the types alone: casting every value is the loader's job
     wanted = _wanted_types(raw, spec)
     return pl.Schema({name: wanted.get(name, dtype) for name, dtype in raw.schema.items() if name != ROW})
+
+
+def _schema_frame(path: Path, spec: DatasetSpec | None) -> pl.DataFrame:
+    """The table as :func:`_wanted_types` types it (kept for the load within ``reading_once``)."""
+    raw, layout = _read_for_typing(path, spec)
+    # typed columns the text rules would not type the same way: as text (none in a typical extract)
+    declared = dict(spec.columns) if spec else {}
+    redo = [n for n, _ in layout.native if n in declared and _TYPES[declared[n]] != raw.schema[n]]
+    return _as_text(path, raw, layout, redo) if redo else raw
 
 
 def _text(name: str) -> pl.Expr:
@@ -1006,8 +1099,16 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         (numerator, denominator) pairs where numerator must not exceed denominator.
     """
     path = Path(path)
-    raw, layout = read_table(path, spec)
+    raw, layout = _read_for_typing(path, spec)
     typed_later = _SHARED is not None and any(raw is table for table, _ in _SHARED.values())
+    # a typed column is kept only where typing its text would give the same type: the unit code
+    # stays text, counts are whole numbers (true/false is not one), real columns are floats
+    fractional = spec.fractional_counts == "allow"
+    retyped = {**{c: pl.Float64() for c in real_columns},
+               **{c: (pl.Float64() if fractional else pl.Int64()) for c in count_columns},
+               **{c: _TYPES[k] for c, k in spec.columns.items()}}
+    redo = [n for n, _ in layout.native if n == unit_column or (n in retyped and retyped[n] != raw.schema[n])]
+    raw = _as_text(path, raw, layout, redo) if redo else raw
     for col, message in [(unit_column, f"no unit column {unit_column!r}"),
                          *[(c, f"missing column {c!r} (a count or expected column in the catalogue)")
                            for c in [*count_columns, *real_columns]]]:
