@@ -118,6 +118,9 @@ def _columns(loaded: LoadedCatalogue, dataset: str) -> list[str]:
         return []
 
 
+GRADIENT_TITLE_WIDTH = 34  # characters a title line
+
+
 def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float, title: str,
                     label: str) -> go.Figure:
     """Value by group with 95% intervals: national, and the chosen unit beside it."""
@@ -142,12 +145,14 @@ def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float
                                         rows["denominator"].cast(pl.String).to_list()]),
             hovertemplate="%{x}: %{y:.1f}<br>%{customdata[0]} of %{customdata[1]} patients<extra>" + name
                           + "</extra>"))
-    # the legend under the axis title (at y=-0.2 it sat on the title below 500 px); the title wrapped for a phone
-    fig.update_layout(title=figures.wrap_title(title), xaxis_title=figures.plotly_text(label),
+    # the legend under the axis title (at y=-0.2 it sat on the title below 500 px); the title wrapped for the half
+    # width it is drawn in (about 270 px at a 1024 px window: at the full width's wrap it lost both ends there)
+    fig.update_layout(title=figures.wrap_title(title, GRADIENT_TITLE_WIDTH), xaxis_title=figures.plotly_text(label),
                       yaxis_title="Value (%)" if multiplier == 100 else "Value",
-                      height=400, margin={"t": figures.title_margin(title) - 10, "b": 90},
+                      height=400, margin={"t": figures.title_margin(title, GRADIENT_TITLE_WIDTH) - 10, "b": 90},
                       legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0})
-    fig.update_xaxes(type="category")
+    # group names turned on a narrow chart: the axis title placed below them (it sat on them at 1024 px)
+    fig.update_xaxes(type="category", automargin=True, title_standoff=8)
     return fig
 
 
