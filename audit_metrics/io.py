@@ -132,6 +132,9 @@ class Units:
 
 
 def file_digest(path: str | Path) -> str:
+    key = _digest_key(Path(path)) if _SHARED is not None else None
+    if key is not None and key in _DIGESTS:  # hashed while the CSV checks read it (same size, time, inode)
+        return _DIGESTS[key]
     h = hashlib.sha256()
     with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -184,6 +187,8 @@ def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8") -
     """
     utf8 = encoding == "utf-8"
     decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
+    digest = hashlib.sha256()  # this pass reads every byte: hash them for the load's digest too
+    key = _digest_key(path) if _SHARED is not None else None
     head = ""  # the text up to the end of the header line (bounded)
     seen_text = False
     offset = 0
@@ -196,6 +201,8 @@ def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8") -
                 line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
                 raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (byte "
                                            f"{offset + max(exc.start, 0)})", line, hint=_ENCODING_HINT)) from None
+            if key is not None:
+                digest.update(chunk)
             seen_text = seen_text or bool(text.strip())
             if head.count("\n") < header_line and len(head) < header_line * _CHUNK:
                 head += text
@@ -206,6 +213,8 @@ def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8") -
         except UnicodeDecodeError:
             raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (the file ends inside "
                                        f"a character, byte {offset})", newlines + 1, hint=_ENCODING_HINT)) from None
+    if key is not None and key == _digest_key(path):  # unchanged while it was read
+        _DIGESTS[key] = digest.hexdigest()
     if not seen_text:
         raise ExtractError(Problem(str(path), "the file is empty", hint="export the extract again"))
     lines = head.split("\n")
@@ -398,6 +407,15 @@ def read_extract(path: str | Path, spec: DatasetSpec | None = None,
 # and typed for the catalogue check is kept for the load instead of being read and typed again.
 _SHARED: dict[tuple[object, ...], tuple[pl.DataFrame, TableLayout]] | None = None
 _INFERRED: dict[tuple[int, str], pl.DataType] = {}
+_DIGESTS: dict[tuple[object, ...], str] = {}  # SHA-256 of the CSV files read in full by the checks
+
+
+def _digest_key(path: Path) -> tuple[object, ...] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 @contextmanager
@@ -412,6 +430,7 @@ def reading_once() -> Iterator[None]:
         if outer is None:
             _SHARED = None
             _INFERRED.clear()
+            _DIGESTS.clear()
 
 
 def _shared_key(path: Path, spec: DatasetSpec | None, limits: ReadLimits) -> tuple[object, ...] | None:

@@ -148,3 +148,23 @@ def test_a_value_polars_cannot_parse_after_the_inferred_rows_falls_back_to_the_t
     assert loaded.frame.schema["age"] == pl.Int64 and loaded.frame.schema["flag"] == pl.Boolean
     assert loaded.frame.filter(pl.col("id") == 11501).select("flag", "age").row(0) == (True, 5)
     assert loaded.accounting.rows_used == 12_000
+
+
+def test_the_digest_hashed_during_the_checks_is_the_files_and_follows_a_rewrite(tmp_path: Path) -> None:
+    """The CSV checks read every byte, so they hash them for the load's digest (oracle: hashlib on the
+    file); a file rewritten after the check is hashed again, never given the old digest."""
+    import hashlib
+    import os
+
+    path = tmp_path / "d.csv"
+    path.write_text("id,code\n1,A1\n2,B2\n")
+    spec = DatasetSpec(path=str(path))
+    with reading_once():
+        dataset_schema(path, spec)
+        assert io._DIGESTS  # the checks' pass kept it
+        loaded = load_dataset("d", path, spec, UNITS, unit_column="code")
+        assert loaded.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+        path.write_text("id,code\n1,A1\n2,B2\n3,C3\n")
+        os.utime(path, ns=(1, 1))
+        assert io.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not io._DIGESTS
