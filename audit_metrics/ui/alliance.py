@@ -96,4 +96,4 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
                f"hidden too, as the {md(short)}'s total is shown in its funnel.")
     st.dataframe(excess.drop("suppressed").with_columns(pl.col("expected", "excess_events").round(1),
                                                         pl.col("status").cast(pl.String)),
-                 hide_index=True, key="all_excess", column_config=EXCESS_COLUMNS)
+                 hide_index=True, placeholder="", key="all_excess", column_config=EXCESS_COLUMNS)

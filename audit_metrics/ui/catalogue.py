@@ -221,7 +221,7 @@ def _editor(run: AuditRun, loaded: LoadedCatalogue) -> None:
     if changes is not None:
         table, summary = changes
         st.markdown(f"**Flags: {summary}.**")
-        st.dataframe(table.sort("indicator_id", "level", "unit_name"), hide_index=True, key="cat_changes_table",
+        st.dataframe(table.sort("indicator_id", "level", "unit_name"), hide_index=True, placeholder="", key="cat_changes_table",
                      column_config={"indicator_id": "Indicator", "level": "Level", "unit_code": "Code",
                                     "unit_name": "Unit", "period": "Period"})
     row = st.container(horizontal=True)  # each button as wide as its words, wrapping on a phone

@@ -89,7 +89,7 @@ def _accounting_table(frame: pl.DataFrame, loaded: LoadedCatalogue, overrides: d
     """Row accounting with the file as the viewer knows it and plain column names."""
     files = {f: shown_file(f, loaded, overrides) for f in frame["file"].unique().to_list()}
     st.dataframe(frame.with_columns(pl.col("file").replace_strict(files, default=pl.col("file"))),
-                 hide_index=True, key=key,
+                 hide_index=True, placeholder="", key=key,
                  column_config={"dataset": first, "file": "File", "reason": "Used, or why excluded",
                                 "rows": st.column_config.NumberColumn("Rows", format="%d"),
                                 "example_lines": "Example lines"})

@@ -61,10 +61,11 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
             cal = model.calibration.with_columns(pl.col("mean_predicted", "observed_rate").round(4),
                                                  pl.col("expected").round(1))
             st.markdown("Calibration: observed vs expected by tenth of predicted risk.")
-            st.dataframe(cal, hide_index=True, key=f"cal_{indicator}")
+            st.dataframe(cal, hide_index=True, placeholder="", key=f"cal_{indicator}")
             st.markdown("Odds ratios with 95% confidence intervals:")
             st.dataframe(model.coefficients.select("term", pl.col("odds_ratio", "ci_lower", "ci_upper").round(3),
-                                                   pl.col("p_value").round(4)), hide_index=True, key=f"coef_{indicator}")
+                                                   pl.col("p_value").round(4)), hide_index=True, placeholder="",
+                         key=f"coef_{indicator}")
 
 
 def table_columns(*, risk_adjusted: bool, level: str = "Trust", percent: bool = True) -> dict[str, str]:
@@ -204,7 +205,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
                "percentage; risk-adjusted values and limits are on the adjusted-rate scale. Click a column "
                "heading to sort.")
     shown = display_table(views.by_severity(rows, "unit_name")).select([c for c in cols if c in rows.columns])
-    st.dataframe(shown, hide_index=True, key="ind_table",
+    st.dataframe(shown, hide_index=True, placeholder="", key="ind_table",
                  column_config=table_columns(risk_adjusted=risk_adjusted, level=level_name[:-1],
                                              percent=spec.multiplier == 100))
     from audit_metrics.ui import trends  # the "Over time" tab (SPC, CUSUM, VLAD)

@@ -295,7 +295,7 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
         st.subheader(f"Gaps by {md(level_name.lower())}")
         view, config = for_screen(level_gaps.with_columns(*[pl.col(c) * m for c in ("sii", "sii_lower", "sii_upper",
                                                                                    "gap")]), GAP_DECIMALS, GAP_COLUMNS)
-        st.dataframe(view, hide_index=True, column_config=config, key="ineq_gaps_table")
+        st.dataframe(view, hide_index=True, placeholder="", column_config=config, key="ineq_gaps_table")
     else:
         with g2:
             st.markdown(f"**{md(label.capitalize())}** has no order, so each group is compared with the national "
@@ -308,7 +308,7 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     mine = mine.with_columns(*[pl.col(c).cast(pl.Float64) * m for c in ("value", "lower_ci", "upper_ci",
                                                                         "national_group_value")])
     view, config = for_screen(mine, GROUP_DECIMALS, GROUP_COLUMNS)
-    st.dataframe(view, hide_index=True, column_config=config, key="ineq_groups_table")
+    st.dataframe(view, hide_index=True, placeholder="", column_config=config, key="ineq_groups_table")
     now, period = datetime.now(UTC), run.results[indicator_id].pooled_period
     d1, d2 = st.columns(2)
     d1.download_button("Download groups (CSV)", lambda: export.to_csv_bytes(groups),

@@ -111,7 +111,7 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
                                        *([family] if family else []), "observed", "denominator", "value", "adjusted_value",
                                        "z", "p_value")
     config = {**OUTLIER_COLUMNS, **({family: views.level_label(family)} if family else {})}
-    st.dataframe(shown, hide_index=True, key="out_table", column_config=config)
+    st.dataframe(shown, hide_index=True, placeholder="", key="out_table", column_config=config)
 
     d1, d2 = st.columns(2)
     d1.download_button("Download CSV", shared.csv_bytes, file_name=shared.file_name("csv"),

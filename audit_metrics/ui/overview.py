@@ -210,7 +210,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     else:
         st.markdown(f"**{listed.height} flagged result{'s' if listed.height != 1 else ''}**, most urgent first "
                     "(worse alarms, worse alerts, then better). Tap a row to pick it under 'Open a result' below.")
-        event = st.dataframe(listed.drop("indicator_id", "unit_code"), hide_index=True, key="ov_list",
+        event = st.dataframe(listed.drop("indicator_id", "unit_code"), hide_index=True, placeholder="", key="ov_list",
                              on_select="rerun", selection_mode="single-row",
                              column_config={"Status": st.column_config.TextColumn(width="small"),
                                             "Trust": st.column_config.TextColumn(width="medium"),

@@ -296,7 +296,7 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
         return
     if listed.height < 2:
         st.info("The store holds one release: record another run to compare with.")
-        st.dataframe(listed, hide_index=True, key="rel_list")
+        st.dataframe(listed, hide_index=True, placeholder="", key="rel_list")
         return
     names = {r["release_id"]: f"Release {r['release_id']}" + (f" ({r['label']})" if r["label"] else "")
              + f", {releases.readable_time(r['recorded_at'])}" for r in listed.iter_rows(named=True)}
@@ -316,14 +316,14 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     new = diff.changes.filter(pl.col("comparable"), pl.col("change").is_in(["new alarm", "new alert", "escalated",
                                                                             "reversed"]))
     st.subheader(f"New since release {md(diff.a.release_id)}: {new.height} flag{'s' if new.height != 1 else ''}")
-    st.dataframe(release_changes_table(new, run), hide_index=True, key="rel_new", column_config=RELEASE_COLUMNS)
+    st.dataframe(release_changes_table(new, run), hide_index=True, placeholder="", key="rel_new", column_config=RELEASE_COLUMNS)
     with st.expander(f"Every status change ({diff.changes.height})", expanded=diff.changes.height <= 30):
-        st.dataframe(release_changes_table(diff.changes, run), hide_index=True, key="rel_changes",
+        st.dataframe(release_changes_table(diff.changes, run), hide_index=True, placeholder="", key="rel_changes",
                      column_config=RELEASE_COLUMNS)
     if diff.indicators.height:
         st.warning(f"{diff.indicators.height} indicator(s) added, removed or changed in definition or method: "
                    "status changes on them are marked 'not comparable'.")
-        st.dataframe(diff.indicators, hide_index=True, key="rel_indicators")
+        st.dataframe(diff.indicators, hide_index=True, placeholder="", key="rel_indicators")
 
     def workbook() -> bytes:
         buf = io.BytesIO()
@@ -337,4 +337,4 @@ def view_releases(run: AuditRun, loaded: LoadedCatalogue) -> None:
     d2.download_button("Download changes (Excel, with indicators and provenance)", workbook, f"{stem}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="rel_xlsx")
     with st.expander("All releases in the store"):
-        st.dataframe(listed, hide_index=True, key="rel_list")
+        st.dataframe(listed, hide_index=True, placeholder="", key="rel_list")
