@@ -38,14 +38,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(folder: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """``streamlit run app.py`` on the bundled catalogue (``env`` adds or overrides variables); yields its URL."""
+def app_server(folder: Path, env: Mapping[str, str] | None = None, *, launcher: bool = False) -> Iterator[str]:
+    """``streamlit run app.py`` on the bundled catalogue (``env`` adds or overrides variables); yields its URL.
+    ``launcher``: started as dev.sh and the image start it (``python -m audit_metrics.ui.serve``: the code imported
+    first, then a warm-up render). Its output goes to ``folder / "streamlit.log"``."""
     port = free_port()
     log = folder / "streamlit.log"
     full_env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(ROOT / "indicators.yaml"), **(env or {})}
+    start = ["-m", "audit_metrics.ui.serve"] if launcher else ["-m", "streamlit", "run", str(ROOT / "app.py")]
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            [sys.executable, *start, "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
              "--browser.gatherUsageStats", "false"], stdout=fh, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"

@@ -13,13 +13,11 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.tools
 import pytest
-from streamlit.testing.v1 import AppTest
+from app_support import open_app
 
 from audit_metrics import sharing
 from audit_metrics.ui import preload
 from audit_metrics.ui.state import _Spec, _title_of
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def _figure() -> go.Figure:
@@ -50,9 +48,7 @@ def test_a_spec_reaches_streamlit_as_it_is() -> None:
 
 @pytest.mark.parametrize("view", ["Overview", "Indicator", "Trust profile"])
 def test_every_drawn_chart_is_a_valid_figure(view: str) -> None:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["view"] = view
-    at.run()
+    at = open_app(view=view)
     assert not at.exception
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts
@@ -77,21 +73,17 @@ def test_preload_names_streamlits_own_plotly_chunk(tmp_path: Path) -> None:
     assert preload.preload_html('PlotlyChart.x");alert(1);(".js') is None
 
 
-def _html(at: AppTest) -> list[str]:
+def _html(at) -> list[str]:
     return [h.proto.body for h in at.get("html")]
 
 
 def test_chart_views_preload_the_chart_library_and_others_do_not() -> None:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["view"] = "Overview"
-    at.run()
+    at = open_app(view="Overview")
     scripts = [b for b in _html(at) if "__amChartsPreloaded" in b]
     assert scripts == [preload.preload_html()]
     # the very first element sent (the sidebar's first), so the browser starts on it before anything else
     first = at.sidebar.children[0] if hasattr(at.sidebar, "children") else None
     assert first is not None and first.proto.body == preload.preload_html()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["view"] = "Data"
-    at.run()
+    at = open_app(view="Data")
     assert not at.exception
     assert not [b for b in _html(at) if "__amChartsPreloaded" in b]

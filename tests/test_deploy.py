@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser_support import app_server, free_port
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from streamlit.testing.v1 import AppTest
@@ -207,12 +207,6 @@ def test_compose_mounts_catalogue_and_data_read_only() -> None:
 # ------------------------------------------------------------------ the readiness probe, on a real server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The dashboard served as the image and dev.sh serve it (`python -m audit_metrics.ui.serve`: `streamlit run
@@ -220,29 +214,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     folder = tmp_path_factory.mktemp("live")
     (folder / "sample_data").symlink_to(ROOT / "sample_data")
     shutil.copy(ROOT / "indicators.yaml", folder / "indicators.yaml")
-    port = _free_port()
-    log = folder / "streamlit.log"
-    env = {**os.environ, "AUDIT_METRICS_CATALOGUE": str(folder / "indicators.yaml")}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "audit_metrics.ui.serve", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+    with app_server(folder, {"AUDIT_METRICS_CATALOGUE": str(folder / "indicators.yaml")}, launcher=True) as url:
         yield url, folder / "indicators.yaml"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _probe(url: str) -> subprocess.CompletedProcess[str]:
@@ -295,7 +268,7 @@ def test_open_session_sees_a_saved_catalogue_at_its_next_click(live: tuple[str, 
 
 
 def test_probe_reports_an_unreachable_server() -> None:
-    ok, message = readiness.check_ready(f"http://127.0.0.1:{_free_port()}", timeout=5)
+    ok, message = readiness.check_ready(f"http://127.0.0.1:{free_port()}", timeout=5)
     assert not ok
     assert message.startswith("cannot open a session at http://127.0.0.1:")
 

@@ -4,23 +4,13 @@ parameters are the browser's URL (see tests/test_urls.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from app_support import open_app, url_params
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 OVERVIEW = {"view": ["Overview"]}
 
 
-def _app(**query: str | list[str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _url(at: AppTest) -> dict[str, list[str]]:
-    return {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+_app, _url = open_app, url_params
 
 
 def _notes(at: AppTest) -> str:

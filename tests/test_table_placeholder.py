@@ -4,14 +4,11 @@ drawn for a missing value; unset, the browser draws "None")."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
+from app_support import open_app
 
 from audit_metrics.ui.state import VIEWS
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # each view with the choices that put its tables on screen (a trust highlighted, a risk-adjusted indicator)
 LINKS = {"Indicator": {"indicator": "bowel_mort90", "trust": "ZA4"}, "Trust profile": {"trust": "ZA4"},
          "Inequalities": {"indicator": "bowel_emergency_dx", "breakdown": "imd_quintile", "trust": "ZE5"},
@@ -20,10 +17,7 @@ LINKS = {"Indicator": {"indicator": "bowel_mort90", "trust": "ZA4"}, "Trust prof
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_table_shows_missing_cells_empty(view: str) -> None:
-    at = AppTest.from_file(APP, default_timeout=240)
-    for k, v in {"view": view, **LINKS.get(view, {})}.items():
-        at.query_params[k] = v
-    at.run()
+    at = open_app(timeout=240, view=view, **LINKS.get(view, {}))
     assert not at.exception
     grids = list(at.dataframe)
     for grid in grids:

@@ -12,24 +12,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from app_support import open_app, url_params
 from streamlit.testing.v1 import AppTest
 
 from audit_metrics import sharing
 from audit_metrics.cli import main
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 OUTLIERS = "Outliers & export"
 
 
-def _app(**query: str | list[str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _url(at: AppTest) -> dict[str, list[str]]:
-    return {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+_app, _url = open_app, url_params
 
 
 def _back(at: AppTest, url: dict[str, list[str]]) -> AppTest:
