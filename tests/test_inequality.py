@@ -343,6 +343,7 @@ def test_inequalities_view_apptest() -> None:
     assert "Gleddale" in text and "wider than expected" in text
     gaps = at.dataframe[0].value
     assert {"sii", "rii", "status_label"} <= set(gaps.columns)
+    assert gaps["sii"].dtype.kind == gaps["rii"].dtype.kind == "f"  # numbers sort as numbers (#12 polish)
     # groups too small are shown as such, never dropped: every trust is in the gaps table
     assert len(gaps) == 141  # 140 trusts + national
     groups = at.dataframe[1].value

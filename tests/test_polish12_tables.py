@@ -1,5 +1,6 @@
 """Inequalities view tables: a blanked (suppressed) or missing cell reads as an empty cell, never as Streamlit's
-faded "None" or "nan", and the suppression still holds on screen (#12 polish item 1)."""
+faded "None" or "nan", and the suppression still holds on screen (#12 polish item 1). Numbers stay numbers (#12
+polish, ineq12): a missing one is an empty cell through the grid's ``placeholder=""``; text never reads as missing."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def _missing_looking(cell: object) -> bool:
 
 
 def _assert_no_missing(frame: pd.DataFrame, name: str) -> None:
-    bad = [(i, c, frame.at[i, c]) for c in frame.columns for i in frame.index if _missing_looking(frame.at[i, c])]
+    """No text cell reads as missing (a missing number is drawn empty: ``_table`` checks the placeholder)."""
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    bad = [(i, c, frame.at[i, c]) for c in text for i in frame.index if _missing_looking(frame.at[i, c])]
     assert not bad, f"{name}: cells that read as missing: {bad[:5]}"
 
 
@@ -42,14 +45,15 @@ def _assert_groups_suppressed(groups: pd.DataFrame) -> int:
                 assert not (RULE.min_count - 1 < float(cell) <= RULE.max_count), (column, row.to_dict())
         if RULE.symbol in (row["observed"], row["denominator"]):
             hidden += 1
-            assert all(row[c] == "" for c in GROUP_VALUES), row.to_dict()
+            assert all(pd.isna(row[c]) for c in GROUP_VALUES), row.to_dict()
     return hidden
 
 
 def _table(at: AppTest, column: str) -> pd.DataFrame:
     """The one table of the view with ``column`` (gaps: "sii"; groups: "group")."""
-    (frame,) = [d.value for d in at.dataframe if column in d.value.columns]
-    return frame
+    (grid,) = [d for d in at.dataframe if column in d.value.columns]
+    assert grid.proto.placeholder == ""  # a missing number is drawn as an empty cell, not "None"
+    return grid.value
 
 
 def _app(**params: str) -> AppTest:
@@ -70,10 +74,10 @@ def test_ordered_breakdown_tables_have_no_none_and_stay_suppressed(trust: str) -
     _assert_no_missing(groups, "groups")
     withheld = gaps[gaps["status_label"] == WITHHELD_LABEL]
     assert len(withheld) > 0  # the sample has trusts whose gap is hidden: the case that read "None"
-    assert (withheld[list(GAP_NUMBERS)] == "").all().all()
+    assert withheld[list(GAP_NUMBERS)].isna().all().all()
     shown = gaps[gaps["status_label"] != WITHHELD_LABEL]
-    assert (shown.loc[shown["unit_name"] == "National", list(GAP_NUMBERS)] != "").all().all()
-    assert all(str(p).isdigit() for p in gaps["patients"])  # whole counts, not "35183.0"
+    assert shown.loc[shown["unit_name"] == "National", list(GAP_NUMBERS)].notna().all().all()
+    assert pd.api.types.is_integer_dtype(gaps["patients"])  # whole counts, not "35183.0"
     hidden = _assert_groups_suppressed(groups)
     assert hidden >= 1  # ZE5: its "Not recorded" group; ZA0 (Elmbury): a quintile with a small count
     if trust == "ZA0":  # its gap is hidden because one of its groups is

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -25,51 +24,95 @@ from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import chart, dataset_columns, qp_get, qp_index, set_qp
 from audit_metrics.ui.text import md
 
+# the gap's status next to the unit: most units' numbers are blanked (a group with a small count), and the
+# words saying so sat past the right edge of a 1440 px window, beyond a run of empty cells
 GAP_COLUMNS = {
-    "unit_name": "Unit", "patients": "Patients", "sii": "Slope index (SII: least minus most disadvantaged)",
-    "sii_lower": "SII lower 95%",
+    "unit_name": "Unit", "patients": "Patients", "status_label": "Gap against the national gap",
+    "sii": "Slope index (SII: least minus most disadvantaged)", "sii_lower": "SII lower 95%",
     "sii_upper": "SII upper 95%", "rii": "Relative index (RII)", "gap": "Most minus least disadvantaged",
-    "status_label": "Gap against the national gap", "not_assessed_reason": "Not assessed because",
+    "not_assessed_reason": "Not assessed because",
 }
 GROUP_COLUMNS = {
     "group": "Group", "observed": "Events", "denominator": "Patients", "value": "Value",
     "lower_ci": "Lower 95%", "upper_ci": "Upper 95%", "national_group_value": "National value for the group",
     "status_label": "Against the national value for the group",
 }
+UNIT_WIDTH = 260  # px: most trust names in full
+COUNT_TEXT_COLUMNS = ("observed", "denominator")  # export.suppress's text: the count or the symbol
 
-# Streamlit's table draws a missing cell as a faded "None" (#12 polish): the blanked (suppressed) and missing
-# numbers are shown as empty text, the numbers right-aligned as text at the table's precision
+# The tables keep numbers as numbers (a click on a header sorts 9.5 before 10.2), drawn at the table's precision
+# and right-aligned; a blanked (suppressed) or missing number is an empty cell (st.dataframe placeholder="",
+# not Streamlit's faded "None") (#12 polish)
 GAP_DECIMALS = {"sii": 1, "sii_lower": 1, "sii_upper": 1, "rii": 2, "gap": 1}
 GROUP_DECIMALS = {"value": 1, "lower_ci": 1, "upper_ci": 1, "national_group_value": 1}
-NUMBER_COLUMNS = ("patients", "observed", "denominator", *GAP_DECIMALS, *GROUP_DECIMALS)
+# on the percentage scale (multiplier 100) the values are in % and the differences in percentage points, as the
+# gradient chart's axis and the "In short" sentence say
+PERCENT_COLUMNS = ("value", "lower_ci", "upper_ci", "national_group_value")
+POINTS_COLUMNS = ("sii", "sii_lower", "sii_upper", "gap")
 
 
-def _number_text(values: list[object], decimals: int) -> list[str]:
-    """Numbers at ``decimals`` places as text; null, NaN and infinite values as an empty cell."""
-    return ["" if v is None or not math.isfinite(float(v)) else f"{float(v):.{decimals}f}" for v in values]
+def labels_for(labels: dict[str, str], multiplier: float) -> dict[str, str]:
+    """``labels`` with the unit of the percentage scale: "(%)" on values, "(points)" on differences."""
+    if multiplier != 100:
+        return labels
+    def unit(label: str, word: str) -> str:  # "Slope index (SII: ..., points)", not "(SII: ...) (points)"
+        return f"{label[:-1]}, {word})" if label.endswith(")") else f"{label} ({word})"
+
+    return {c: unit(label, "%") if c in PERCENT_COLUMNS else unit(label, "points") if c in POINTS_COLUMNS else label
+            for c, label in labels.items()}
 
 
-def _count_text(values: list[object]) -> list[str]:
-    """Counts as text: whole numbers without a decimal point, a half count as it is, missing as empty."""
-    return ["" if v is None or not math.isfinite(float(v)) else
-            str(int(v)) if float(v).is_integer() else str(v) for v in values]
+def _finite(column: str) -> pl.Expr:
+    """A number column as Float64 with NaN and infinite values missing (an empty cell, not "NaN")."""
+    x = pl.col(column).cast(pl.Float64)
+    return pl.when(x.is_finite()).then(x).otherwise(None).alias(column)
+
+
+def _whole(counts: pl.Series) -> bool:
+    """Every finite count a whole number (a half count comes from an aggregate table)."""
+    x = counts.cast(pl.Float64)
+    x = x.filter(x.is_finite())
+    return bool((x == x.round(0)).all())
 
 
 def for_screen(frame: pl.DataFrame, decimals: dict[str, int], labels: dict[str, str]) -> tuple[
         pl.DataFrame, dict[str, object]]:
-    """The columns of ``labels`` that ``frame`` has, with no missing cell (blank text instead), and their
-    column configuration. Counts stay as they come (``export.suppress`` text: the symbol or the count)."""
+    """The columns of ``labels`` that ``frame`` has and their column configuration: numbers stay numbers at
+    ``decimals`` places (missing ones empty through the table's ``placeholder=""``), whole counts as integers.
+
+    The group counts come as ``export.suppress`` made them, text: the count, or the symbol for a count in the
+    suppressed range. They stay text on purpose: the symbol is what the view's caption, the downloads and every
+    other view show for a hidden count, where a blank cell would read as "no patients" or "not recorded"; a group
+    table has only a handful of rows, so sorting those two columns as text costs little."""
     shown = frame.select([c for c in labels if c in frame.columns])
-    shown = shown.with_columns(
-        *[pl.Series(c, _number_text(shown[c].to_list(), d), dtype=pl.String) for c, d in decimals.items()
-          if c in shown.columns],
-        pl.col(pl.Enum, pl.Categorical).cast(pl.String),
-    )
-    shown = shown.with_columns(*[pl.Series(c, _count_text(shown[c].to_list()), dtype=pl.String)
-                                 for c, t in shown.schema.items() if t.is_numeric() and c not in decimals])
-    shown = shown.with_columns(pl.col(pl.String).fill_null(""))
-    config = {c: st.column_config.TextColumn(label, alignment="right" if c in NUMBER_COLUMNS else None)
-              for c, label in labels.items() if c in shown.columns}
+    shown = shown.with_columns(*[_finite(c) for c in decimals if c in shown.columns],
+                               pl.col(pl.Enum, pl.Categorical).cast(pl.String))
+    counts = [c for c, t in shown.schema.items() if t.is_numeric() and c not in decimals]
+    whole = [c for c in counts if _whole(shown[c])]
+    shown = shown.with_columns(*[_finite(c).cast(pl.Int64) for c in whole],
+                               *[_finite(c) for c in counts if c not in whole],
+                               pl.col(pl.String).fill_null(""))
+    config: dict[str, object] = {}
+    for c, label in labels.items():
+        if c not in shown.columns:
+            continue
+        if c in decimals:
+            config[c] = st.column_config.NumberColumn(label, format=f"%.{decimals[c]}f")
+        elif c in whole:
+            config[c] = st.column_config.NumberColumn(label, format="%d")
+        elif c in counts:  # a half count (aggregate tables) as it is
+            config[c] = st.column_config.NumberColumn(label)
+        elif c in COUNT_TEXT_COLUMNS:
+            config[c] = st.column_config.TextColumn(label, alignment="right")
+        elif c == "group":  # sized to its longest name: the grid cut the last row's "Not recorded" to "Not recor"
+            longest = max([len(label), *(len(g) for g in shown[c].to_list())])
+            config[c] = st.column_config.TextColumn(label, width=min(320, 8 * longest + 24))
+        elif c == "unit_name":  # left to size itself, the names took all of a 390 px screen and pushed the numbers
+            # off a 1440 px one; a long name is cut (in full on hover). Not pinned: the grid draws a pinned column's
+            # text in its faded index grey
+            config[c] = st.column_config.TextColumn(label, width=UNIT_WIDTH)
+        else:
+            config[c] = st.column_config.TextColumn(label)
     return shown, config
 
 
@@ -293,8 +336,8 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
                    "one, with the same alert (95%) and alarm (99.8%) rules and overdispersion handling as the "
                    "main funnel.")
         st.subheader(f"Gaps by {md(level_name.lower())}")
-        view, config = for_screen(level_gaps.with_columns(*[pl.col(c) * m for c in ("sii", "sii_lower", "sii_upper",
-                                                                                   "gap")]), GAP_DECIMALS, GAP_COLUMNS)
+        view, config = for_screen(level_gaps.with_columns(*[pl.col(c) * m for c in POINTS_COLUMNS]), GAP_DECIMALS,
+                                  labels_for(GAP_COLUMNS, m))
         st.dataframe(view, hide_index=True, placeholder="", column_config=config, key="ineq_gaps_table")
     else:
         with g2:
@@ -307,7 +350,7 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     mine = groups.filter(pl.col("unit_code") == unit).sort("group_order")
     mine = mine.with_columns(*[pl.col(c).cast(pl.Float64) * m for c in ("value", "lower_ci", "upper_ci",
                                                                         "national_group_value")])
-    view, config = for_screen(mine, GROUP_DECIMALS, GROUP_COLUMNS)
+    view, config = for_screen(mine, GROUP_DECIMALS, labels_for(GROUP_COLUMNS, m))
     st.dataframe(view, hide_index=True, placeholder="", column_config=config, key="ineq_groups_table")
     now, period = datetime.now(UTC), run.results[indicator_id].pooled_period
     d1, d2 = st.columns(2)
