@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -194,9 +195,11 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     needed = {ROW, unit_column, *([period_column] if period_column else []), *numerator.meta.root_names(),
               *(cohort_filter.meta.root_names() if cohort_filter is not None else ()),
               *(c.name for c in (spec.risk_adjustment.covariates if spec.risk_adjustment else ()))}
-    narrow = frame.select(c for c in frame.columns if c in needed)
+    narrow = frame.lazy().select(c for c in frame.columns if c in needed)
     selected = narrow.filter(cohort_filter) if cohort_filter is not None else narrow
-    cohort = selected.with_columns(numerator.alias("__event"))
+    if spec.risk_adjustment is None:
+        return _counts_without_model(spec, ds, selected, numerator, keys)
+    cohort = selected.with_columns(numerator.alias("__event")).collect()
     exclusions: list[Exclusion] = []
     if cohort["__event"].null_count():
         missing = cohort.filter(pl.col("__event").is_null())
@@ -232,6 +235,31 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                         (Exclusion("not in the cohort", frame.height - cohort.height - sum(e.rows for e in exclusions),
                                    ()), *exclusions))
     return counts, acc, model, extras
+
+
+def _counts_without_model(spec: IndicatorSpec, ds: LoadedDataset, selected: pl.LazyFrame, numerator: pl.Expr,
+                          keys: list[pl.Expr]) -> tuple[pl.DataFrame, RowAccounting, None, dict[str, pl.DataFrame]]:
+    """``cohort_counts`` for an indicator without a risk model: filter and count in one query.
+
+    The same counts as filtering the cohort, dropping blank outcomes and grouping (a sum of 0/1 and a
+    count are exact), without materialising the cohort: a unit-period whose outcomes are all blank has
+    no row, as it has none there.
+    """
+    frame = ds.frame
+    event = numerator.alias("__event")
+    counts = selected.group_by(keys).agg(
+        event.cast(pl.Float64).sum().alias("observed"), event.count().cast(pl.Float64).alias("denominator"),
+        event.null_count().alias("__blank")).collect()
+    blank = int(counts["__blank"].sum())
+    counts = counts.filter(pl.col("denominator") > 0).drop("__blank")
+    used = int(counts["denominator"].sum())
+    exclusions: list[Exclusion] = []
+    if blank:
+        first = selected.filter(numerator.is_null()).select(ROW).head(5).collect()
+        exclusions.append(Exclusion("missing outcome (numerator is blank)", blank, tuple(first[ROW].to_list())))
+    acc = RowAccounting(spec.id, ds.accounting.file, frame.height, used,
+                        (Exclusion("not in the cohort", frame.height - used - blank, ()), *exclusions))
+    return counts, acc, None, {}
 
 
 def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr]
@@ -486,8 +514,24 @@ def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, peri
     definition = json.dumps(spec.model_dump(include=_DEFINITION), sort_keys=True, default=str)
     accounting = json.dumps([ds.accounting.rows_used, [(e.reason, e.rows) for e in ds.accounting.exclusions]])
     # the unit codes as used (after merger recoding): the same bytes recoded differently are other counts
-    codes = str(ds.frame[unit_column].hash(seed=0).sum()) if unit_column in ds.frame.columns else ""
+    codes = _unit_codes_hash(ds.frame, unit_column) if unit_column in ds.frame.columns else ""
     return (ds.digest, accounting, definition, unit_column, str(period_column), codes)
+
+
+_CODES_HASHED: dict[tuple[int, str], tuple[weakref.ref, str]] = {}
+
+
+def _unit_codes_hash(frame: pl.DataFrame, unit_column: str) -> str:
+    """The hash of a frame's unit codes, computed once per frame (every indicator of a dataset asks)."""
+    key = (id(frame), unit_column)
+    known = _CODES_HASHED.get(key)
+    if known is not None and known[0]() is frame:
+        return known[1]
+    value = str(frame[unit_column].hash(seed=0).sum())
+    for k in [k for k, (ref, _) in _CODES_HASHED.items() if ref() is None]:  # frames gone since
+        del _CODES_HASHED[k]
+    _CODES_HASHED[key] = (weakref.ref(frame), value)
+    return value
 
 
 def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_column: str | None,
