@@ -223,9 +223,11 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
                                         tuple(dropped[ROW].head(5).to_list())))
             cohort = cohort.filter(pl.Series(kept))
         cohort = cohort.with_columns(pl.Series("__expected", risk))
-        completeness = casemix_by_unit(cohort, unit_column, [c.name for c in spec.risk_adjustment.covariates])
+        covariates = [c.name for c in spec.risk_adjustment.covariates]
+        cells = casemix_cells(cohort, unit_column, covariates, _categorical(model))
+        completeness = casemix_by_unit(cohort, unit_column, covariates, cells=cells)
         extras["completeness"] = completeness
-        model = _with_casemix_warnings(model, cohort, completeness, unit_column)
+        model = _with_casemix_warnings(model, cohort, completeness, unit_column, cells=cells)
     aggs = [pl.col("__event").cast(pl.Float64).sum().alias("observed"),
             pl.len().cast(pl.Float64).alias("denominator")]
     if model is not None:
@@ -305,17 +307,45 @@ def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr
     return counts.drop("_rows"), acc, None, {}
 
 
-def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str]) -> pl.DataFrame:
+def _categorical(model: RiskModel) -> list[str]:
+    return [name for name, coding in model.coding.items() if coding.get("type") == "categorical"]
+
+
+def casemix_cells(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str],
+                  categorical: Sequence[str]) -> pl.DataFrame | None:
+    """One pass over the cohort for the case-mix columns and warnings: patients (``len``) per unit and
+    raw value of every categorical covariate (a few thousand cells), with their summed expected risk and,
+    for each other covariate, how many have a value. None when the names would collide (then each
+    function groups the cohort itself)."""
+    others = [c for c in covariates if c not in categorical]
+    names = [unit_column, *categorical, "len", "__expected_sum", *(f"__present_{c}" for c in others)]
+    if len(set(names)) < len(names):
+        return None
+    return cohort.group_by(unit_column, *categorical).agg(
+        pl.len(), pl.col("__expected").sum().alias("__expected_sum"),
+        *[pl.col(c).is_not_null().sum().alias(f"__present_{c}") for c in others])
+
+
+def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str], *,
+                    cells: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per unit: completeness of each covariate, and how unusual its case-mix is.
 
     ``casemix_robust_z`` compares the unit's mean predicted risk (E/n) with all units' by median
     and MAD (x1.4826); ``casemix_relative_difference`` is E/n relative to the median unit's. Beyond 4
     robust SDs and 25%, the unit's case-mix is unlike the others' and its expected count rests on
-    extrapolating the model.
+    extrapolating the model. ``cells`` (from ``casemix_cells``): the same, summed from the cells.
     """
-    per_unit = cohort.group_by(pl.col(unit_column).alias("unit_code")).agg(
-        *[pl.col(c).is_not_null().mean().alias(f"complete_{c}") for c in covariates],
-        pl.col("__expected").mean().alias("_mean_risk"), pl.len().alias("_n"))
+    if cells is None:
+        per_unit = cohort.group_by(pl.col(unit_column).alias("unit_code")).agg(
+            *[pl.col(c).is_not_null().mean().alias(f"complete_{c}") for c in covariates],
+            pl.col("__expected").mean().alias("_mean_risk"), pl.len().alias("_n"))
+    else:
+        n = pl.col("len").sum().cast(pl.Float64)
+        per_unit = cells.group_by(pl.col(unit_column).alias("unit_code")).agg(
+            *[((pl.col(f"__present_{c}").sum() if f"__present_{c}" in cells.columns
+                else pl.col("len").filter(pl.col(c).is_not_null()).sum()).cast(pl.Float64) / n).alias(f"complete_{c}")
+              for c in covariates],
+            (pl.col("__expected_sum").sum() / n).alias("_mean_risk"), pl.col("len").sum().alias("_n"))
     risk = per_unit["_mean_risk"].to_numpy()
     centre = np.median(risk)
     spread = 1.4826 * np.median(np.abs(risk - centre)) or np.inf
@@ -324,13 +354,14 @@ def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence
 
 
 def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness: pl.DataFrame,
-                           unit_column: str) -> RiskModel:
+                           unit_column: str, *, cells: pl.DataFrame | None = None) -> RiskModel:
     """Add warnings where a unit's case-mix lies outside the range the model mostly saw."""
     notes = list(model.warnings)
-    categorical = [name for name, coding in model.coding.items() if coding.get("type") == "categorical"]
+    categorical = _categorical(model)
     # one pass over the cohort: patients per unit and raw value of every categorical covariate (a few
     # thousand groups), from which the unit sizes and each covariate's shares are summed
-    cells = cohort.group_by(unit_column, *categorical).len()
+    if cells is None:
+        cells = cohort.group_by(unit_column, *categorical).len()
     # the mean risk of a very small unit is noisy, so only units with 30+ patients are judged
     sizes = cells.group_by(pl.col(unit_column).alias("unit_code")).agg(pl.col("len").sum())
     # ...and the difference must be material (25%), not just many MADs among near-identical units

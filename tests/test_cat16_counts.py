@@ -11,9 +11,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audit_metrics.catalogue import IndicatorSpec
+from audit_metrics.catalogue import IndicatorSpec, RiskAdjustmentSpec
 from audit_metrics.io import ROW, LoadedDataset, RowAccounting
-from audit_metrics.pipeline import _unit_codes_hash, cohort_counts
+from audit_metrics.pipeline import (
+    _categorical,
+    _unit_codes_hash,
+    _with_casemix_warnings,
+    casemix_by_unit,
+    casemix_cells,
+    cohort_counts,
+)
+from audit_metrics.risk import fit_risk_model
 
 
 def _dataset(seed: int = 7, n: int = 3_000) -> LoadedDataset:
@@ -95,3 +103,48 @@ def test_unit_codes_hash_is_per_frame() -> None:
     assert _unit_codes_hash(b, "trust_code") == str(b["trust_code"].hash(seed=0).sum())
     assert _unit_codes_hash(a, "trust_code") != _unit_codes_hash(b, "trust_code")
     assert _unit_codes_hash(a, "financial_year") == str(a["financial_year"].hash(seed=0).sum())
+
+
+def test_casemix_from_cells_matches_plain_sums() -> None:
+    """Completeness and mean expected risk per unit, summed from the (unit, categorical) cells."""
+    rng = np.random.default_rng(16)
+    n = 3000
+    unit = rng.choice([f"U{i}" for i in range(12)], n)
+    stage = rng.choice(["1", "2", "3", "4", None], n)
+    stage[:40], unit[:40] = "X", "U3"  # a level found at one unit only
+    age = pl.Series("age", rng.integers(40, 90, n)).set(pl.Series(rng.random(n) < 0.1), None)
+    cohort = pl.DataFrame({"unit": unit, "stage": stage, "age": age, "sex": rng.choice(["F", "M"], n)})
+    y = (rng.random(n) < 0.2).astype(float)
+    spec = RiskAdjustmentSpec.model_validate({"covariates": ["age", "stage", "sex"], "categorical": ["stage", "sex"],
+                                              "missing": "category"})
+    model, risk, kept = fit_risk_model(cohort, y, spec, "x")
+    assert kept.all()
+    cohort = cohort.with_columns(pl.Series("__expected", risk))
+    cells = casemix_cells(cohort, "unit", ["age", "stage", "sex"], _categorical(model))
+    assert cells is not None and cells.height < n
+    got = casemix_by_unit(cohort, "unit", ["age", "stage", "sex"], cells=cells).sort("unit_code")
+    rows: dict[str, list[dict]] = {}
+    for r in cohort.iter_rows(named=True):
+        rows.setdefault(r["unit"], []).append(r)
+    codes = sorted(rows)
+    assert got["unit_code"].to_list() == codes
+    for c in ("age", "stage", "sex"):
+        want = [sum(r[c] is not None for r in rows[u]) / len(rows[u]) for u in codes]
+        assert got[f"complete_{c}"].to_list() == want
+    mean_risk = np.array([sum(r["__expected"] for r in rows[u]) / len(rows[u]) for u in codes])
+    centre = np.median(mean_risk)
+    spread = 1.4826 * np.median(np.abs(mean_risk - centre))
+    np.testing.assert_allclose(got["casemix_robust_z"].to_numpy(), (mean_risk - centre) / spread, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["casemix_relative_difference"].to_numpy(), mean_risk / centre - 1,
+                               rtol=1e-9, atol=1e-12)
+    # the warnings read from the cells are those read from the patients (tested against plain counts in
+    # test_perf16b_casemix)
+    flagged = got.with_columns(pl.lit(5.0).alias("casemix_robust_z"), pl.lit(0.3).alias("casemix_relative_difference"))
+    from_cells = _with_casemix_warnings(model, cohort, flagged, "unit", cells=cells).warnings
+    assert from_cells == _with_casemix_warnings(model, cohort, flagged, "unit").warnings
+    assert any(w.startswith("stage = X: 100%") for w in from_cells)
+
+
+def test_casemix_cells_refuses_colliding_names() -> None:
+    cohort = pl.DataFrame({"len": ["a", "b"], "u": ["U1", "U2"], "__expected": [0.1, 0.2]})
+    assert casemix_cells(cohort, "u", ["len"], ["len"]) is None  # a covariate named like the count column
