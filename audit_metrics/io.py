@@ -1215,7 +1215,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     failed = checked.select(REASON, ROW, unit_column).filter(pl.col(REASON).is_not_null())  # usually few rows
     excluded = (failed.select(REASON, ROW)
                 .group_by(REASON).agg(pl.len().alias("n"), pl.col(ROW).sort().head(_MAX_EXAMPLES))
-                .sort("n", descending=True))
+                .sort(["n", REASON], descending=[True, False]))  # equal counts: by reason, so the order is fixed
     exclusions = [Exclusion(r[REASON], r["n"], tuple(r[ROW])) for r in excluded.iter_rows(named=True)]
     if layout.below:  # read, and reported, but never a record
         exclusions.append(Exclusion("below the table (blank line, note or footnote)", len(layout.below),
