@@ -15,7 +15,8 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -179,37 +180,47 @@ def csv_header(path: str | Path) -> list[str]:
     return _check_csv_text(path)
 
 
-def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8") -> list[str]:
+def _check_csv_text(path: Path, header_line: int = 1, encoding: str = "utf-8", *, head_only: bool = False) -> list[str]:
     """Empty, not UTF-8, or not comma-separated: read in chunks, so memory stays small for any size.
 
     ``header_line`` is the line holding the column names (published tables put titles above it);
-    ``encoding`` the declared text encoding (UTF-8 unless the catalogue says otherwise).
+    ``encoding`` the declared text encoding (UTF-8 unless the catalogue says otherwise). ``head_only``:
+    read only up to the header line, a guess at the header made while the whole file is checked (a
+    problem it raises may be no problem of the whole file, and one further down goes unseen).
     """
     utf8 = encoding == "utf-8"
     decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
     digest = hashlib.sha256()  # this pass reads every byte: hash them for the load's digest too
-    key = _digest_key(path) if _SHARED is not None else None
+    key = _digest_key(path) if _SHARED is not None and not head_only else None
     head = ""  # the text up to the end of the header line (bounded)
     seen_text = False
     offset = 0
     newlines = 0
+    head_read = False  # the head is complete (or at its bound)
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
-                raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (byte "
-                                           f"{offset + max(exc.start, 0)})", line, hint=_ENCODING_HINT)) from None
             if key is not None:
                 digest.update(chunk)
-            seen_text = seen_text or bool(text.strip())
-            if head.count("\n") < header_line and len(head) < header_line * _CHUNK:
-                head += text
+            # the usual chunk, once the head and some text are read: ASCII with no character left open
+            # before it, which decodes as it is (so its text is not made)
+            if not (utf8 and head_read and seen_text and chunk.isascii() and not decoder.getstate()[0]):
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
+                    raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (byte "
+                                               f"{offset + max(exc.start, 0)})", line, hint=_ENCODING_HINT)) from None
+                seen_text = seen_text or bool(text.strip())
+                if not head_read:
+                    head += text
+                    head_read = not (head.count("\n") < header_line and len(head) < header_line * _CHUNK)
             offset += len(chunk)
             newlines += chunk.count(b"\n")
+            if head_only and head_read:
+                break
         try:
-            decoder.decode(b"", final=True)
+            if not head_only:
+                decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise ExtractError(Problem(str(path), f"not {'UTF-8' if utf8 else encoding} text (the file ends inside "
                                        f"a character, byte {offset})", newlines + 1, hint=_ENCODING_HINT)) from None
@@ -496,19 +507,17 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
     header = _header_of(spec)
     if fmt == "csv":
         encoding = (spec.encoding if spec else None) or "utf-8"
-        parsed = _check_csv_text(path, header, encoding)
-        _check_columns(path, len(parsed), limits)
-        with tempfile.TemporaryDirectory(prefix="audit_metrics_") as folder:
-            source = path if encoding == "utf-8" else _transcoded(path, encoding, folder)
-            df = _read_csv_typed(source, header, parsed, spec) if native and source == path else None
-            typed_at = {} if df is None else {parsed[i]: i for i, c in enumerate(df.columns)
-                                               if df.schema[c] != pl.String}
-            if df is None:
-                try:
-                    df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
-                except Exception as exc:  # polars' messages quote the data and give developer advice
-                    raise _locate_csv_error(source, exc, shown=path, header_line=header) from None
-            short = _short_rows(source, df, header)
+        if encoding == "utf-8":
+            parsed, df, typed_at, short = _read_csv_checked(path, header, spec, limits, native=native)
+        else:
+            parsed = _check_csv_text(path, header, encoding)
+            _check_columns(path, len(parsed), limits)
+            with tempfile.TemporaryDirectory(prefix="audit_metrics_") as folder:
+                source = _transcoded(path, encoding, folder)
+                df, typed_at, failure = _read_csv_frame(source, header, parsed, spec, native=False, shown=path)
+                if failure is not None:
+                    raise failure() from None
+                short = _short_rows(source, df, header)
         # the names as written (polars renames blank or repeated ones, which would hide them)
         table, layout = _tidy(df, path, header, parsed if len(parsed) == df.width else None, spec)
         return table, replace(layout, short=short, width=df.width,
@@ -544,6 +553,65 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
     # unique placeholder names first, so blank or repeated names are judged by _tidy like a CSV's
     body.columns = [f"{n}\x00{i}" for i, n in enumerate(names)]
     return _tidy(body, path, header, names, spec)
+
+
+def _read_csv_frame(source: Path, header: int, parsed: Sequence[str], spec: DatasetSpec | None, *, native: bool,
+                    shown: Path | None = None) -> tuple[pl.DataFrame, dict[str, int], Callable[[], Exception] | None]:
+    """The parsed CSV (typed where :func:`_read_csv_typed` can, else as text), the position of each typed
+    column, and, when the file cannot be parsed, what makes the located problem (for the caller to raise
+    once the text checks have passed: they come first, and locating reads the text)."""
+    try:
+        df = _read_csv_typed(source, header, parsed, spec) if native else None
+    except Exception as exc:  # (not expected) raised as it is, after the text checks
+        return pl.DataFrame(), {}, lambda exc=exc: exc
+    typed_at = {} if df is None else {parsed[i]: i for i, c in enumerate(df.columns) if df.schema[c] != pl.String}
+    if df is None:
+        try:
+            df = pl.read_csv(source, infer_schema=False, skip_rows=header - 1)
+        except Exception as exc:  # polars' messages quote the data and give developer advice
+            return pl.DataFrame(), {}, lambda exc=exc: _locate_csv_error(source, exc, shown=shown or source,
+                                                                         header_line=header)
+    return df, typed_at, None
+
+
+_OVERLAP = True  # False: check the whole text, then parse (the order the overlapped read must match)
+
+
+def _read_csv_checked(path: Path, header: int, spec: DatasetSpec | None, limits: ReadLimits, *,
+                      native: bool) -> tuple[list[str], pl.DataFrame, dict[str, int], tuple[tuple[int, int], ...]]:
+    """A UTF-8 CSV parsed while, beside the parser, one thread checks its text (:func:`_check_csv_text`,
+    every byte) and another finds the lines that could be short rows. The same table, and the same
+    problem raised first, as checking the whole text before parsing: the parse starts from the header
+    as the file's first lines give it, and its outcome is used only once the whole text has passed, with
+    that header."""
+    guess: list[str] | None = None
+    if _OVERLAP:
+        with suppress(ExtractError):  # the whole file's check says what is wrong (or that nothing is)
+            guess = _check_csv_text(path, header, head_only=True)
+    if guess is not None and len(guess) > limits.max_columns:
+        guess = None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="audit_metrics_csv") as pool:
+        checked = pool.submit(_check_csv_text, path, header)
+        lines = pool.submit(_line_suspects, path, len(guess)) if guess is not None and len(guess) >= 2 else None
+        read = _read_csv_frame(path, header, guess, spec, native=native) if guess is not None else None
+        parsed = checked.result()  # raises what is wrong with the text, before any parser problem
+        _check_columns(path, len(parsed), limits)
+        if read is None or parsed != guess:
+            read, lines = _read_csv_frame(path, header, parsed, spec, native=native), None
+        df, typed_at, failure = read
+        if failure is not None:
+            raise failure() from None
+        suspects = lines.result() if lines is not None and df.width == len(parsed) else None
+    return parsed, df, typed_at, _short_rows(path, df, header, suspects)
+
+
+def _line_suspects(path: Path, width: int) -> pl.Series:
+    """The (0-based) lines that could be short rows of a ``width``-field table: fewer separators than
+    ``width - 1``, or a quote (a quoted field may hold separators or span lines)."""
+    text = pl.col("line")
+    return (pl.scan_lines(path).with_row_index("i")
+            .filter((text.str.count_matches(",", literal=True) < width - 1) | text.str.contains('"', literal=True))
+            .select("i").collect().to_series())
 
 
 _EXACT = 2**53  # whole numbers up to here are exact as floats (typing text goes through a float)
@@ -633,11 +701,13 @@ def _sheet_names(path: Path) -> list[str] | None:
         return None
 
 
-def _short_rows(path: Path, df: pl.DataFrame, header: int) -> tuple[tuple[int, int], ...]:
+def _short_rows(path: Path, df: pl.DataFrame, header: int,
+                scanned: pl.Series | None = None) -> tuple[tuple[int, int], ...]:
     """(line, fields) of the rows with fewer fields than the header (the parser fills them with blanks).
 
     Only rows whose last cell came back empty can be short; their lines are read again as text (one
-    streaming pass) and their separators counted (a line with a quote is parsed as CSV).
+    streaming pass) and their separators counted (a line with a quote is parsed as CSV). ``scanned``:
+    the lines :func:`_line_suspects` found for this width, when known (only those can be short).
     """
     if df.width < 2 or df.height == 0:
         return ()
@@ -645,6 +715,10 @@ def _short_rows(path: Path, df: pl.DataFrame, header: int) -> tuple[tuple[int, i
     if candidates.len() == 0:
         return ()
     lines = (candidates.cast(pl.Int64) + header).cast(pl.UInt32)  # 0-based index of each row's line
+    if scanned is not None:
+        lines = scanned.filter(scanned.is_in(lines.cast(scanned.dtype).implode())).cast(pl.UInt32)
+        if lines.len() == 0:
+            return ()
     text = pl.col("line")
     suspects = (pl.scan_lines(path).with_row_index("i").filter(pl.col("i").is_in(lines.implode()))
                 .with_columns(text.str.count_matches(",", literal=True).alias("commas"),
