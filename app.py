@@ -21,8 +21,8 @@ st.set_page_config(page_title="Cancer audit variation", page_icon=":bar_chart:",
 from audit_metrics.ui.preload import preload_html  # noqa: E402
 
 NO_CHART_VIEWS = frozenset({"Outliers & export", "Indicator catalogue", "Data", "Releases"})
-if ((st.session_state.get("view") or st.query_params.get("view") or "Overview") not in NO_CHART_VIEWS
-        and (_preload := preload_html()) is not None):
+_first_view = st.session_state.get("view") or st.query_params.get("view") or "Overview"
+if _first_view not in NO_CHART_VIEWS and (_preload := preload_html(deferred=_first_view == "Overview")) is not None:
     st.sidebar.html(_preload, unsafe_allow_javascript=True)
 
 from audit_metrics.ui import (  # noqa: E402

@@ -20,8 +20,15 @@ from audit_metrics import views
 from audit_metrics.funnel import coverage_z
 from audit_metrics.outliers import coverage_label
 
-__all__ = ["PALETTE", "caterpillar_figure", "funnel_figure", "plotly_text", "slice_figure", "status_style",
-           "tartan_figure"]
+__all__ = [
+    "PALETTE",
+    "caterpillar_figure",
+    "funnel_figure",
+    "plotly_text",
+    "short_names",
+    "slice_figure",
+    "status_style",
+]
 
 PALETTE = {
     # every marker colour has at least 3:1 contrast with the white background (WCAG 2.1 AA, non-text 1.4.11);
@@ -49,7 +56,7 @@ def _plotly_columns(*names: str) -> list[pl.Expr]:
             .str.replace_all("<", "&lt;", literal=True).str.replace_all(">", "&gt;", literal=True) for n in names]
 
 
-def _direction(status: str, better: str) -> str:
+def direction_of(status: str, better: str) -> str:
     side = status.split("_")[1]
     if better == "neither":
         return "higher" if side == "high" else "lower"
@@ -61,7 +68,7 @@ def status_style(status: str, better: str) -> tuple[str, str, int]:
     if status in {"within", "not_assessed"}:
         return PALETTE[status], "circle" if status == "within" else "circle-open", 8
     level, side = status.split("_")
-    colour = PALETTE[f"{_direction(status, better)}_{level}"]
+    colour = PALETTE[f"{direction_of(status, better)}_{level}"]
     symbol = "triangle-up" if side == "high" else "triangle-down"
     return colour, symbol, 13 if level == "alarm" else 10
 
@@ -149,7 +156,7 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
         fig.add_trace(go.Scatter(
             x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers+text",
             name=plotly_text(label_highlight),
-            text=[plotly_text(n) for n in _short_names(chosen["unit_name"].to_list(), _NHS_SUFFIX)]
+            text=[plotly_text(n) for n in short_names(chosen["unit_name"].to_list(), NHS_SUFFIX)]
             if chosen.height == 1 else None,
             textposition="top center", textfont={"size": 12, "color": PALETTE["highlight"]},
             marker={"color": "rgba(0,0,0,0)", "size": 20, "line": {"width": 3, "color": PALETTE["highlight"]}},
@@ -238,7 +245,7 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     # labelled by the name without its shared ending ('Kescombe and Lanmouth' for '... Teaching Hospitals NHS
     # Foundation Trust'; the hover keeps the full name): with whole names the left margin took 320 of a
     # phone's 360 px and left the chart a sliver
-    labels = _short_names(y, _TRUST_WORDS, _NHS_SUFFIX, _ALLIANCE_SUFFIX)
+    labels = short_names(y, TRUST_WORDS, NHS_SUFFIX, ALLIANCE_SUFFIX)
     layout["yaxis"] = {"automargin": False, "tickfont": {"size": 9}, "categoryorder": "array",
                        "categoryarray": y, "tickmode": "array", "tickvals": y, "ticktext": labels}
     if n:  # the rows fill the plot, the first and last half a row from its edges (autorange padded ~8 rows for the
@@ -257,18 +264,17 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
 # flagged cells of the rug: shape says worse (filled) or better (outline) as well as colour, the point says
 # above or below expected
 RUG_MARKS = views.RUG_MARKS  # one table: the flagged list shows the same marks
-RUG_SYMBOLS = {"▲": "triangle-up", "▼": "triangle-down", "△": "triangle-up-open", "▽": "triangle-down-open"}
 
 
-_NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
+NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
 # the rug's row labels keep the place: 'Kescombe and Lanmouth Teaching Hospitals NHS Foundation Trust' ->
 # 'Kescombe and Lanmouth' (columns then keep enough width for every indicator's label at 1024 px)
-_TRUST_WORDS = re.compile(r"(\s+(University|Teaching|Community|General|Acute|Hospitals?|Healthcare))*"
+TRUST_WORDS = re.compile(r"(\s+(University|Teaching|Community|General|Acute|Hospitals?|Healthcare))*"
                           r"\s+(NHS Foundation Trust|NHS Trust)$")
-_ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$")
+ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$")
 
 
-def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
+def short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
     """Labels without the ending they share ('NHS Foundation Trust', 'Cancer Alliance'), so the rug's cells
     keep their width on narrow screens. ``endings`` go from the most to the least shortening; each name takes
     the shortest form no other name shares, else stays whole."""
@@ -284,195 +290,6 @@ def _short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
             if not shortened[i] and len(owners[sh]) == 1 and sh:
                 labels[i], shortened[i] = sh, True
     return labels if len(set(labels)) == len(set(full)) else full
-
-
-# The rug's tumour-site group labels are drawn level, centred on their columns, whatever the width (Plotly does
-# not rotate a multicategory axis's outer labels): fitted to the columns at the narrowest desktop layout (the
-# figure 564 px wide at a 1024 px window with the sidebar open, 13.3 px a column on the sample), where
-# 'Breast' and 'Kidney' overlapped and 'Oesophago-gastric' spilt past its two columns even at 1440 px
-RUG_NARROWEST_FIGURE = 564
-_LABEL_GAP = 3  # px kept clear between neighbouring group labels
-# Arial advance widths (thousandths of an em; Liberation Sans has the same) for measuring a label; others 556
-_ARIAL_WIDTHS = {**dict.fromkeys("ijl", 222), **dict.fromkeys("ft .,/", 278), **dict.fromkeys("r-()", 333),
-                 **dict.fromkeys("cksvxyzJ", 500), "m": 833, "w": 722, **dict.fromkeys("ABEKPSVXY&", 667),
-                 **dict.fromkeys("CDHNRU", 722), **dict.fromkeys("GOQ", 778), "M": 833, "W": 944, "I": 278,
-                 **dict.fromkeys("FTZ", 611), "L": 556}
-
-
-def _text_px(text: str, size: float = 9) -> float:
-    """The drawn width of one line of ``text`` in Arial at ``size`` px."""
-    return sum(_ARIAL_WIDTHS.get(ch, 556) for ch in text) * size / 1000
-
-
-def _two_lines(name: str) -> list[str]:
-    """``name`` on two lines, broken at the space or hyphen that makes the wider line narrowest."""
-    breaks = [(name[:i], name[i + 1:]) for i, ch in enumerate(name) if ch == " "]
-    breaks += [(name[:i + 1], name[i + 1:]) for i, ch in enumerate(name) if ch == "-" and 0 < i < len(name) - 1]
-    return list(min(breaks, key=lambda b: max(_text_px(b[0]), _text_px(b[1])))) if breaks else [name]
-
-
-def _short_site(name: str, room: float) -> str:
-    """An abbreviation that fits ``room`` px: the initials of a name of several words ('OG' for
-    'Oesophago-gastric'), else its longest beginning that fits and ends on a consonant, with a full stop
-    ('Panc.', 'Br.', 'K.')."""
-    words = [w for w in re.split(r"[\s-]+", name) if w]
-    if len(words) > 1:
-        initials = "".join(w[0].upper() for w in words)
-        if _text_px(initials) <= room:
-            return initials
-    stems = [name[:end] for end in range(len(name) - 1, 0, -1) if _text_px(name[:end] + ".") <= room]
-    stem = next((t for t in stems if (t[-1].isalpha() and t[-1].lower() not in "aeiouy") or len(t) == 1),
-                name[:1])
-    return stem + "."
-
-
-def rug_site_labels(sites: Sequence[str], columns: Sequence[int], column_px: float) -> tuple[list[str], dict[str, str]]:
-    """Each tumour site's group label, fitted to its ``columns`` columns of ``column_px`` px: the name, else the
-    name on two lines, else an abbreviation. Returns the labels (Plotly text) and {abbreviation: name} for the
-    abbreviated ones (the axis note spells them out). Labels stay distinct (Plotly merges equal neighbours)."""
-    plain: list[str] = []
-    for name, n in zip(sites, columns, strict=True):
-        room = n * column_px - _LABEL_GAP
-        lines = _two_lines(name)
-        if _text_px(name) <= room:
-            plain.append(name)
-        elif len(lines) == 2 and max(_text_px(line) for line in lines) <= room:
-            plain.append("\n".join(lines))
-        else:
-            plain.append(_short_site(name, room))
-    plain = [p if plain.count(p) == 1 else s for p, s in zip(plain, sites, strict=True)]
-    abbreviated = {p: s for p, s in zip(plain, sites, strict=True) if p != s and "\n" not in p}
-    return ["<br>".join(plotly_text(line) for line in p.split("\n")) for p in plain], abbreviated
-
-
-# a rug square's hover: its trust (full name), indicator and hover text, from customdata[a], [b], [c]
-_RUG_HOVER = "<b>%{{customdata[{}]}}</b><br>%{{customdata[{}]}}<br>%{{customdata[{}]}}<extra></extra>"
-
-
-def tartan_figure(grid: pl.DataFrame, *, title: str, group: str | None = None,
-                  risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
-                  highlight: str | None = None) -> go.Figure:
-    """Units x indicators coloured by direction-aware status ("tartan rug").
-
-    Columns are grouped by tumour site and rows by ``group`` (e.g. the Cancer Alliance), both labelled
-    (multicategory axes). Flagged cells carry a mark (``RUG_MARKS``, drawn as marker symbols ``RUG_SYMBOLS``):
-    filled worse, outline better, pointing above or below expected. The hover gives the value, counts and
-    expected range on the funnel's scale, from the heatmap itself (customdata [name, title, text] per square, one
-    hovertemplate; ``meta`` names each row's unit_code and each column's indicator_id). An invisible marker over
-    each flagged cell only carries (indicator_id, unit_code, name, title, text) for click-through (selection
-    events; a heatmap fires none) and shows the same hover.
-
-    Kept light for the browser (#12 build 7): the marks and click cells sit on a hidden pair of numeric axes laid
-    over the heatmap (cell (i, j) at x=j, y=i); the marks are marker symbols, not text (the browser measures every
-    text element it draws); and only flagged cells get a marker (one SVG node per cell, ~3,500 on the sample, cost
-    most of the rug's drawing).
-
-    ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
-    status_label, the ``group`` column, and the results' value columns for the hover.
-    """
-    categories = ["worse_alarm", "worse_alert", "within", "better_alert", "better_alarm",
-                  "higher_alarm", "higher_alert", "lower_alert", "lower_alarm", "not_assessed"]
-    code = {c: i for i, c in enumerate(categories)}
-
-    def category(status: str, better: str) -> str:
-        if status in {"within", "not_assessed", "None"}:
-            return "not_assessed" if status == "None" else status
-        return f"{_direction(status, better)}_{status.split('_')[0]}"
-
-    by = [group] if group and group in grid.columns else []
-    grid = grid.with_columns(_plotly_columns("unit_name", "indicator_title", "tumour_site", *by))
-    grid = grid.sort([*by, "unit_name"], nulls_last=True)
-    rows = grid.select(*by, "unit_code", "unit_name").unique(maintain_order=True)
-    cols = grid.select("tumour_site", "indicator_id", "indicator_title").unique(maintain_order=True).sort(
-        "tumour_site", "indicator_title", maintain_order=True)
-    row_of = {c: i for i, c in enumerate(rows["unit_code"])}
-    col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
-    names = _short_names(rows["unit_name"].to_list(), _TRUST_WORDS, _NHS_SUFFIX)  # the hover keeps the full name
-    y = [_short_names([str(g or "(none)") for g in rows[group]], _ALLIANCE_SUFFIX), names] if by else names
-    sites = [html.unescape(str(s)) for s in cols["tumour_site"]]  # measured as drawn (the column holds Plotly text)
-    groups = dict.fromkeys(sites, 0)
-    for s in sites:
-        groups[s] += 1
-    margin_left = 14 + 12 * len(by) + round(4.9 * sum(max((len(html.unescape(str(t))) for t in level), default=0)
-                                                     for level in (y if by else [y])))
-    site_labels, abbreviated = rug_site_labels(list(groups), list(groups.values()),
-                                               (RUG_NARROWEST_FIGURE - margin_left - 10) / max(cols.height, 1))
-    label_of = dict(zip(groups, site_labels, strict=True))
-    x = [[label_of[s] for s in sites], cols["indicator_title"].to_list()]
-    z = np.full((rows.height, cols.height), np.nan)
-    # the hover of every cell, from the heatmap itself: [name, title, text] per square (None where there is none)
-    hover: list[list[list[str] | None]] = [[None] * cols.height for _ in range(rows.height)]
-    clicks: list[list[str]] = []  # flagged cells: [indicator_id, unit_code, name, title, text]
-    marks_x, marks_y, marks = [], [], []
-    cov = coverage or {}
-    for r in grid.iter_rows(named=True):
-        i, j = row_of[r["unit_code"]], col_of[r["indicator_id"]]
-        status = str(r["status"])
-        z[i, j] = code[category(status, r["better"])]
-        if r["status"] is None:
-            text = "Not shown (small numbers)"
-        else:
-            text = views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
-                                                   coverage=cov.get(r["indicator_id"], 0.95)))
-        hover[i][j] = [r["unit_name"], r["indicator_title"], text]
-        if status not in {"within", "not_assessed", "None"}:
-            marks_x.append(j)
-            marks_y.append(i)
-            marks.append(RUG_MARKS[(_direction(status, r["better"]), status.split("_")[1])])
-            clicks.append([r["indicator_id"], r["unit_code"], *hover[i][j]])
-    n = len(categories)
-    colorscale = []
-    for i, c in enumerate(categories):
-        colorscale += [[i / n, PALETTE[c]], [(i + 1) / n, PALETTE[c]]]
-    # customdata's values go into the hover as they are (Plotly does not read '%{' in them again)
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=n, colorscale=colorscale, showscale=False,
-                               xgap=1, ygap=1, name="status", customdata=hover, hoverongaps=False,
-                               hovertemplate=_RUG_HOVER.format(0, 1, 2),
-                               meta={"unit_code": rows["unit_code"].to_list(),
-                                     "indicator_id": cols["indicator_id"].to_list(),
-                                     "tumour_site": sites}))  # each column's site in full (labels may be short)
-    if marks:
-        fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", hoverinfo="skip",
-                                 showlegend=False, name="marks", text=marks,
-                                 marker={"symbol": [RUG_SYMBOLS[m] for m in marks], "size": 8, "color": "white",
-                                         "line": {"color": "white", "width": 1.5}}))
-        # an invisible square over each flagged cell only: the cell picked by a click (a heatmap fires no
-        # selection). Its hover is the heatmap's, word for word (the closest point's hover is the one shown).
-        fig.add_trace(go.Scatter(x=marks_x, y=marks_y, xaxis="x2", yaxis="y2", mode="markers", showlegend=False,
-                                 name="cells", marker={"size": 14, "opacity": 0, "symbol": "square"},
-                                 selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-                                 customdata=clicks, hovertemplate=_RUG_HOVER.format(2, 3, 4)))
-    layout = _layout(title, "", "")
-    layout["height"] = max(520, 16 * rows.height + 460)
-    layout["xaxis"] = {"side": "top", "tickangle": -90, "tickfont": {"size": 9}, "type": "multicategory",
-                       "dividercolor": "#425563", "showdividers": True, "range": [-0.5, cols.height - 0.5]}
-    # the left margin from the longest labels, not automargin (which measures every label and draws everything
-    # twice, the cells included)
-    layout["yaxis"] = {"range": [rows.height - 0.5, -0.5], "tickfont": {"size": 9}, "automargin": False,
-                       "type": "multicategory" if by else "category", "dividercolor": "#425563",
-                       "showdividers": bool(by)}
-    # the marks' and cells' axes: numeric, hidden, exactly over the heatmap's cells
-    layout["xaxis2"] = {"overlaying": "x", "range": [-0.5, cols.height - 0.5], "visible": False, "fixedrange": True}
-    layout["yaxis2"] = {"overlaying": "y", "range": [rows.height - 0.5, -0.5], "visible": False, "fixedrange": True}
-    layout["margin"] = {"l": margin_left, "r": 10, "t": 440, "b": 20}
-    if abbreviated:  # the shortened group labels spelt out above them, on lines as wide as the narrowest plot
-        width = max(20, int((RUG_NARROWEST_FIGURE - margin_left - 10) / 5))
-        note = textwrap.wrap("; ".join(f"{a}\u00a0{n.replace(' ', chr(0xa0))}" for a, n in abbreviated.items()), width,
-                             break_on_hyphens=False)
-        # a title's further lines grow down, onto the labels, unless it stands further off
-        layout["xaxis"]["title"] = {"text": "<br>".join(plotly_text(line) for line in note), "font": {"size": 9},
-                                    "standoff": 6 + 11 * (len(note) - 1)}
-    layout["title"] = {"text": plotly_text(title), "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.995, "yanchor": "top"}
-    layout["clickmode"] = "event+select"
-    layout["dragmode"] = False
-    layout["hovermode"] = "closest"
-    layout["hoverlabel"] = {"align": "left"}  # a box opening left of the cursor keeps its lines left-aligned
-    fig.update_layout(layout)
-    if highlight is not None and highlight in row_of:
-        i = row_of[highlight]
-        fig.add_shape(type="rect", xref="paper", x0=0, x1=1, yref="y", y0=i - 0.5, y1=i + 0.5,
-                      line={"color": PALETTE["highlight"], "width": 2.5})
-    return fig
 
 
 def slice_figure(rows: pl.DataFrame, *, title: str,

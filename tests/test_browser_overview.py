@@ -52,51 +52,48 @@ def _open_boxes_show(page: object, indicator: str, trust: str) -> None:
     }""", arg=[indicator, trust], timeout=60_000)
 
 
-# two of the rug's squares near the top, placed on screen through the hidden numeric axes the click squares are
-# drawn on: a flagged one (with its click square: indicator and trust) and one as expected (the heatmap's hover)
-_CELLS = """() => {
-  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => (g.data || []).some(t => t.name === 'cells'));
-  gd.scrollIntoView({block: 'start'});
-  const xa = gd._fullLayout.xaxis2, ya = gd._fullLayout.yaxis2, box = gd.getBoundingClientRect();
-  const at = (x, y) => ({x: box.left + xa._offset + xa.c2p(x), y: box.top + ya._offset + ya.c2p(y)});
-  const heat = gd.data.find(t => t.type === 'heatmap'), cells = gd.data.find(t => t.name === 'cells');
-  const order = cells.x.map((x, n) => n).sort((a, b) => cells.y[a] - cells.y[b] || cells.x[a] - cells.x[b]);
-  const n = order[0], flagged = new Set(cells.x.map((x, k) => `${x},${cells.y[k]}`));
-  const plain = [];
-  heat.customdata.forEach((row, y) => row.forEach((c, x) => { if (c && !flagged.has(`${x},${y}`)) plain.push([x, y, c]); }));
-  const [px, py, pc] = plain.sort((a, b) => a[1] - b[1] || a[0] - b[0])[0];
-  return {flagged: {...at(cells.x[n], cells.y[n]), unit: cells.customdata[n][2], indicator: cells.customdata[n][3],
-                    code: cells.customdata[n][1]},
-          plain: {...at(px, py), unit: pc[0], indicator: pc[1]}};
-}"""
+def _tip(page: object) -> tuple[str, str]:
+    """The rug's hover box, once shown (ui/rug_view.py): its bold first line (the trust) and the lines under it."""
+    page.wait_for_function("() => { const t = document.querySelector('.am-rug-tip'); return t && !t.hidden; }",
+                           timeout=30_000)
+    return tuple(page.evaluate("() => { const t = document.querySelector('.am-rug-tip'); "
+                               "return [t.querySelector('b').textContent, t.childNodes[1].textContent]; }"))
 
 
-def test_rug_flagged_square_click_opens_it_in_chromium(server: str, browser: object, tmp_path: Path) -> None:
-    """#12 builds 2 and 7: every square's hover comes from the heatmap (no marker per cell); a click on a flagged
-    square picks its trust and indicator in 'Open a result' (a Plotly selection event through
-    st.plotly_chart(on_select=...), from the invisible square over each flagged cell)."""
+def test_rug_hover_and_a_flagged_square_click_opens_it_in_chromium(server: str, browser: object,
+                                                                   tmp_path: Path) -> None:
+    """#12 builds 2 and 7: the rug is SVG (no chart library on the first screen). Hovering any square shows its
+    trust, indicator, value and expected range at once; a click on a flagged square picks its trust and
+    indicator in 'Open a result'; so do Enter on a flagged square reached by Tab (keyboard)."""
     page = browser.new_page(viewport={"width": 1440, "height": 1600})
     page.goto(f"{server}/?view=Overview")
     _wait_for_app(page)
-    page.locator(".js-plotly-plot .gtitle", has_text="Outlier status").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(500)
-    cells = page.evaluate(_CELLS)
-    page.wait_for_timeout(500)
-    cells = page.evaluate(_CELLS)  # again, after the scroll
-    hover = page.locator(".hoverlayer .hovertext").first
-    for cell in (cells["plain"], cells["flagged"]):  # a square as expected (the heatmap's hover), a flagged one
-        page.mouse.move(cell["x"], cell["y"])
-        page.wait_for_function("""(want) => [...document.querySelectorAll('.hoverlayer .hovertext')].some(
-            h => h.textContent.includes(want[0]) && h.textContent.includes(want[1]))""",
-                               arg=[cell["unit"], cell["indicator"]], timeout=30_000)
-    assert "expected" in hover.text_content()
+    page.wait_for_selector("svg.am-rug g.am-flag", timeout=60_000)
+    assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 0  # no chart drawn
+    plain = page.locator("svg.am-rug > rect[fill='#768692'][data-tip]").first  # a square as expected
+    plain.hover()
+    assert "as expected" in _tip(page)[1].lower()
+    flags = page.locator("svg.am-rug g.am-flag")
+    flagged = flags.first
+    flagged.hover()
+    unit, rest = _tip(page)
+    indicator = rest.split("\n")[0]
+    assert "expected" in rest and unit and indicator
     assert not page.get_by_text("This screen is narrow").first.is_visible()  # a wide screen: no note
     assert page.get_by_text("click a flagged square").first.is_visible()
-    flagged = cells["flagged"]
-    page.mouse.click(flagged["x"], flagged["y"])
+    flagged.click()
     page.get_by_text("Picked by clicking a square").first.wait_for(timeout=60_000)
     _wait_for_app(page)
-    _open_boxes_show(page, flagged["indicator"], flagged["unit"])
+    _open_boxes_show(page, indicator, unit)
+    # the keyboard: Tab reaches a flagged square, Enter opens it
+    page.mouse.move(0, 0)  # the pointer off the rug: the hover box follows the focus
+    second = flags.nth(1)
+    second.focus()
+    assert page.evaluate("() => document.activeElement.classList.contains('am-flag')")
+    unit, rest = _tip(page)
+    page.keyboard.press("Enter")
+    _wait_for_app(page)
+    _open_boxes_show(page, rest.split("\n")[0], unit)
     assert page.locator('[data-testid="stException"]').count() == 0
     _screenshot(page, tmp_path, "rug_clicked")
 
@@ -109,16 +106,15 @@ def test_flagged_results_by_keyboard_and_on_a_phone_in_chromium(server: str, bro
     page.goto(f"{server}/?view=Overview")
     _wait_for_app(page)
     # the rug keeps a legible width and scrolls sideways (it was squeezed to the phone's 358 px), with a note
-    page.wait_for_selector(".st-key-tartan .js-plotly-plot .main-svg", timeout=60_000)
-    assert page.evaluate("() => document.querySelector('.st-key-tartan .js-plotly-plot')"
+    page.wait_for_selector(".st-key-tartan svg.am-rug", timeout=60_000)
+    assert page.evaluate("() => document.querySelector('.st-key-tartan svg.am-rug')"
                          ".getBoundingClientRect().width") >= 700
     assert page.get_by_text("This screen is narrow").first.is_visible()
     page.get_by_text("List of flagged results", exact=True).first.click()
     _wait_for_app(page)
     page.get_by_text("most urgent first (worse alarms").first.wait_for(timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # drawn on a canvas: no text
-    assert not page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some("
-                             "t => t.textContent.includes('Outlier status'))")  # the rug is not drawn
+    assert not page.evaluate("() => document.querySelector('svg.am-rug')")  # the rug is not drawn
     _screenshot(page, tmp_path, "overview_phone_list")
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     focused = ""

@@ -16,7 +16,7 @@ import pytest
 from app_support import open_app
 
 from audit_metrics import sharing
-from audit_metrics.ui import preload
+from audit_metrics.ui import preload, rug_view
 from audit_metrics.ui.state import _Spec, _title_of
 
 
@@ -46,7 +46,7 @@ def test_a_spec_reaches_streamlit_as_it_is() -> None:
     assert _title_of({"layout": {}}) is None
 
 
-@pytest.mark.parametrize("view", ["Overview", "Indicator", "Trust profile"])
+@pytest.mark.parametrize("view", ["Indicator", "Trust profile", "Cancer Alliance"])
 def test_every_drawn_chart_is_a_valid_figure(view: str) -> None:
     at = open_app(view=view)
     assert not at.exception
@@ -78,12 +78,19 @@ def _html(at) -> list[str]:
 
 
 def test_chart_views_preload_the_chart_library_and_others_do_not() -> None:
-    at = open_app(view="Overview")
+    at = open_app(view="Indicator")
     scripts = [b for b in _html(at) if "__amChartsPreloaded" in b]
-    assert scripts == [preload.preload_html()]
+    assert scripts == [preload.preload_html()] and "load();" in scripts[0]  # at once: a chart comes first
     # the very first element sent (the sidebar's first), so the browser starts on it before anything else
     first = at.sidebar.children[0] if hasattr(at.sidebar, "children") else None
     assert first is not None and first.proto.body == preload.preload_html()
+    # the Overview draws no chart (its rug is SVG): the library loads once the rug says it is drawn, or after 8 s
+    at = open_app(view="Overview")
+    scripts = [b for b in _html(at) if "__amChartsPreloaded" in b]
+    assert scripts == [preload.preload_html(deferred=True)] != [preload.preload_html()]
+    assert "addEventListener('am-first-screen'" in scripts[0] and "setTimeout(load, 8000)" in scripts[0]
+    assert "new Event('am-first-screen')" in rug_view._JS  # the rug sends the event the preload waits for
+    assert not at.get("plotly_chart")
     at = open_app(view="Data")
     assert not at.exception
     assert not [b for b in _html(at) if "__amChartsPreloaded" in b]

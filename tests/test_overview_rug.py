@@ -3,16 +3,15 @@ a mouse or a wide screen (#12 build 2, 7 and 8; defect 3 on screen)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
+from rug_support import SVG, parse, rug_of, squares
 from streamlit.testing.v1 import AppTest
 
-from audit_metrics import export, figures, views
+from audit_metrics import export, figures, rug, views
 from audit_metrics.catalogue import load_catalogue
 from audit_metrics.pipeline import AuditRun, run_audit
 from audit_metrics.ui.overview import LIST, RUG
@@ -30,82 +29,47 @@ def _risk_adjusted(run: AuditRun) -> list[str]:
     return [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
 
 
-def _fill(template: str, values: list) -> str:
-    for k, v in enumerate(values):
-        template = template.replace(f"%{{customdata[{k}]}}", str(v))
-    return template
+def _expected_tip(r: dict, ra: list[str]) -> str:
+    """A square's hover as the page shows it: the trust's full name, the indicator, then the funnel's own hover
+    text (views.hover_text, the lines it joins with <br>), or 'Not shown' for a withheld result."""
+    body = ("Not shown (small numbers)" if r["status"] is None else
+            views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)).replace("<br>", "\n"))
+    return f"{r['unit_name']}\n{r['indicator_title']}\n{body}"
 
 
-def _hovers(fig: dict) -> dict[tuple[str, str], str]:
-    """Every rug cell's hover as the browser shows it, from the heatmap (#12 build 7): its one template filled
-    with the square's customdata; the square's trust and indicator from the heatmap's meta (row and column)."""
-    heat = fig["data"][0]
-    assert heat["type"] == "heatmap" and heat["hoverongaps"] is False
-    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
-    return {(indicators[j], units[i]): _fill(heat["hovertemplate"], values)
-            for i, row in enumerate(heat["customdata"]) for j, values in enumerate(row) if values is not None}
-
-
-def _clicks(fig: dict) -> dict[tuple[str, str], str]:
-    """The invisible click squares: (indicator_id, unit_code) -> their hover, filled as the browser does."""
-    return {(c[0], c[1]): _fill(t["hovertemplate"], c) for t in fig["data"] if t.get("name") == "cells"
-            for c in t["customdata"]}
-
-
-def test_rug_hover_from_the_heatmap_and_click_squares_only_where_flagged(run: AuditRun) -> None:
-    """#12 build 7: an invisible marker per cell (3,500 SVG nodes) cost most of the rug's draw. The hover of
-    every square now comes from the heatmap, word for word views.hover_text (the funnel's hover) under the full
-    trust name and the indicator; an invisible click square sits over each flagged cell only, at its place,
-    carrying its indicator and trust first (ui/overview.py opens it) and the very same hover."""
+def test_rug_hover_on_every_square_and_buttons_only_where_flagged(run: AuditRun) -> None:
+    """#12 builds 2 and 7: every square's hover is the funnel's hover for that result, word for word, under the
+    trust's full name and the indicator; each flagged square (and only those) is a focusable button carrying its
+    indicator and trust for click-through (ui/overview.py opens it), with a label naming what it opens."""
     trusts = views.pooled(run).filter(pl.col("level") == "trust")
     ra = _risk_adjusted(run)
-    built = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra)
-    fig = json.loads(built.to_json())
-    hovers = _hovers(fig)
-    assert len(hovers) == trusts.height
+    drawn = squares(parse(rug.rug_svg(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra).svg))
+    assert len(drawn) == trusts.height
     for r in trusts.iter_rows(named=True):
-        body = ("Not shown (small numbers)" if r["status"] is None else
-                views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)))
-        assert hovers[(r["indicator_id"], r["unit_code"])] == (
-            f"<b>{figures.plotly_text(r['unit_name'])}</b><br>{figures.plotly_text(r['indicator_title'])}<br>"
-            f"{body}<extra></extra>")
-    heat = fig["data"][0]
-    assert heat.get("hoverinfo") != "skip"
-    # a square without a result has no hover: no customdata there, and hoverongaps is off
-    z = np.asarray(built.data[0].z)
-    assert z.shape == (len(heat["customdata"]), len(heat["customdata"][0]))
-    assert all(np.isnan(z[i, j]) == (v is None) for i, row in enumerate(heat["customdata"]) for j, v in enumerate(row))
+        assert drawn[(r["indicator_id"], r["unit_code"])].tip == _expected_tip(r, ra)
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
-    clicks = _clicks(fig)
-    assert clicks and set(clicks) == set(zip(flagged["indicator_id"], flagged["unit_code"], strict=True))
-    assert all(clicks[k] == hovers[k] for k in clicks)
-    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
-    (cells,) = [t for t in fig["data"] if t.get("name") == "cells"]
-    assert all((c[0], c[1]) == (indicators[x], units[y])
-               for x, y, c in zip(cells["x"], cells["y"], cells["customdata"], strict=True))
-    assert cells["marker"]["opacity"] == 0
+    buttons = {k: s.button for k, s in drawn.items() if s.button is not None}
+    assert buttons and set(buttons) == set(zip(flagged["indicator_id"], flagged["unit_code"], strict=True))
+    for (indicator, unit), button in buttons.items():
+        assert (button.get("data-indicator"), button.get("data-unit")) == (indicator, unit)
+        assert button.get("tabindex") == "0" and button.get("role") == "button"
+        assert button.get("aria-label").endswith(". Open it")
 
 
-def test_rug_draws_a_marker_only_per_flagged_cell_and_no_text_to_measure(run: AuditRun) -> None:
-    """#12 build 7: the rug sent ~1.6 MB to the browser (a [site, title] and [alliance, name] pair and a hover
-    string per cell) and drew its marks as text, which the browser measures one by one. Then: positions are two
-    numbers, marks are marker symbols; the y labels' margin is set, not measured (automargin draws everything
-    twice). Now also: no SVG marker per cell, only per flagged cell (the hover is the heatmap's: its text per
-    square costs bytes, ~1.2 MB, but no drawing)."""
+def test_rug_is_plain_svg_with_one_mark_per_flagged_square(run: AuditRun) -> None:
+    """#12 build 7: the Plotly rug cost a first visit ~1.3 s of the browser's main thread (the chart library's
+    4.7 MB chunk and the draw). The SVG rug needs no library: squares, one mark (a path) per flagged square, and
+    text only for labels; its markup stays about the size of the Plotly spec it replaces (1.16 MB sent)."""
     trusts = views.pooled(run).filter(pl.col("level") == "trust")
-    fig = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=_risk_adjusted(run),
-                                highlight="ZA4")
-    sent = fig.to_json()
-    assert len(sent.encode()) < 1_400_000, len(sent)  # 1,578,695 bytes in build 6; 574,062 with a marker per cell
-    data = json.loads(sent)["data"]
-    assert not [t for t in data if "text" in t.get("mode", "")]
-    scatters = [t for t in data if t["type"] == "scatter"]
-    assert all(isinstance(v, int) for t in scatters for v in [*t["x"], *t["y"]])
+    built = rug.rug_svg(trusts, title="rug", group="cancer_alliance", risk_adjusted=_risk_adjusted(run),
+                        highlight="ZA4")
+    assert len(built.svg.encode()) < 1_500_000, len(built.svg)
+    root = parse(built.svg)
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED)).height
-    assert 0 < flagged < trusts.height / 10
-    assert [len(t["x"]) for t in scatters] == [flagged, flagged]  # the marks, and the click squares under them
-    assert [t["name"] for t in scatters] == ["marks", "cells"]
-    assert json.loads(sent)["layout"]["yaxis"]["automargin"] is False
+    assert 0 < flagged < trusts.height / 10 and built.flagged == flagged and built.cells == trusts.height
+    groups = root.findall(f"{SVG}g")
+    assert len(groups) == flagged and all(len(g.findall(f"{SVG}path")) == 1 for g in groups)
+    assert not root.findall(f".//{SVG}script") and not root.findall(f".//{SVG}foreignObject")
 
 
 def test_flagged_cells_list_most_urgent_first_on_the_funnels_scale(run: AuditRun) -> None:
@@ -151,20 +115,18 @@ def test_rug_hover_never_shows_a_small_count(overview: AppTest, catalogue_path: 
     exports suppress). The rug shows them as the exports do: '*', or 'Not shown' where the status would give
     the count back."""
     assert not overview.exception
-    rug = next(json.loads(c.proto.spec) for c in overview.get("plotly_chart")
-               if "Outlier status" in json.loads(c.proto.spec)["layout"]["title"]["text"])
-    hovers = _hovers(rug)
+    hovers = {k: s.tip for k, s in squares(rug_of(overview)).items()}
     rule = load_catalogue(catalogue_path).catalogue.defaults.suppression
     counts = [int(n.replace(",", "")) for h in hovers.values()
-              for n in re.findall(r"<br>([\d,]+) (?:of|events|against)", h)]
+              for n in re.findall(r"\n([\d,]+) (?:of|events|against)", h)]
     assert counts and not [n for n in counts if rule.min_count <= n <= rule.max_count]
-    assert any(f"<br>{rule.symbol} of " in h for h in hovers.values())
+    assert any(f"\n{rule.symbol} of " in h for h in hovers.values())
     # a cell suppressed by the exports is suppressed here: the same rows, by the same rule
     table = export.suppress(views.pooled(run_audit(load_catalogue(catalogue_path))).filter(
         pl.col("level") == "trust"), rule)
     withheld = table.filter(pl.col("status").is_null())
     assert withheld.height and all(hovers[(r["indicator_id"], r["unit_code"])].endswith(
-        "Not shown (small numbers)<extra></extra>") for r in withheld.iter_rows(named=True))
+        "\nNot shown (small numbers)") for r in withheld.iter_rows(named=True))
 
 
 def test_flagged_results_without_the_rug_and_without_a_mouse(catalogue_path: Path) -> None:
@@ -180,7 +142,7 @@ def test_flagged_results_without_the_rug_and_without_a_mouse(catalogue_path: Pat
     assert box.value is None and len(box.options) == flagged.height
     at.radio(key="ov_show").set_value(LIST).run()
     assert not at.exception
-    assert not [c for c in at.get("plotly_chart") if "Outlier status" in c.proto.spec]
+    assert rug_of(at) is None
     shown = next(d.value for d in at.dataframe if "Status" in d.value.columns)
     assert len(shown) == flagged.height and shown["Status"].iloc[0].startswith(("▲ Worse", "▼ Worse"))
     assert {"Trust", "Indicator", "Tumour site", "Value", "Expected range"} <= set(shown.columns)
@@ -190,3 +152,26 @@ def test_flagged_results_without_the_rug_and_without_a_mouse(catalogue_path: Pat
     at.button(key="ov_go_funnel").click().run()
     assert at.sidebar.radio[0].value == "Indicator"
     assert at.selectbox(key="ind_indicator").value == "bowel_mort90"
+
+
+def test_rug_escapes_every_name_from_data(run: AuditRun) -> None:
+    """Hostile input is normal input: trust names, alliance names and indicator titles come from other people and
+    are put into the page as SVG markup (ui/rug_view.py). Each stays text: the markup parses, no element or
+    attribute comes from the names, and the hover shows them exactly."""
+    hostile = '<img src=x onerror="alert(1)"> Trust & "Co" \'s'
+    title = "</svg><script>alert(2)</script>"
+    trusts = views.pooled(run).filter(pl.col("level") == "trust").with_columns(
+        pl.when(pl.col("unit_code") == "ZA4").then(pl.lit(hostile)).otherwise(pl.col("unit_name")).alias("unit_name"),
+        pl.when(pl.col("indicator_id") == "bowel_mort90").then(pl.lit(title)).otherwise(pl.col("indicator_title"))
+        .alias("indicator_title"),
+        pl.when(pl.col("unit_code") == "ZA4").then(pl.lit("<b>Evil</b> Cancer Alliance"))
+        .otherwise(pl.col("cancer_alliance")).alias("cancer_alliance"))
+    built = rug.rug_svg(trusts, title=f"rug {title}", group="cancer_alliance", highlight="ZA4",
+                        footnote=[hostile], watermark=hostile)
+    root = parse(built.svg)  # well-formed: nothing closed the svg early
+    tags = {e.tag.removeprefix(SVG) for e in root.iter()}
+    assert tags <= {"svg", "style", "rect", "text", "tspan", "title", "line", "g", "path"}, tags
+    assert not [a for e in root.iter() for a in e.attrib if a.lower().startswith("on")]
+    assert squares(root)[("bowel_mort90", "ZA4")].tip.startswith(f"{hostile}\n{title}\n")
+    texts = "".join(root.itertext())
+    assert hostile in texts and "<b>Evil</b>" in texts and title in texts

@@ -3,6 +3,7 @@ and tables in the indicator's own unit (#12 defect 4)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -217,29 +218,35 @@ def test_marker_colours_have_aa_contrast_with_the_white_background() -> None:
 def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run: AuditRun) -> None:
     """#12 build 2: columns grouped by tumour site, rows by Cancer Alliance (both labelled); flagged cells
     marked filled (worse) or outline (better) pointing above/below expected; hover with value, counts and
-    expected; each cell carries its indicator and trust for click-through."""
-    from audit_metrics import figures
+    expected; each flagged cell carries its indicator and trust for click-through."""
+    from rug_support import SVG, parse, squares
+
+    from audit_metrics import figures, rug
 
     trusts = views.pooled(run).filter(pl.col("level") == "trust")
     ra = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
-    built = figures.tartan_figure(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra, highlight="ZA4")
-    fig = built.to_dict()
-    heat, marks, *cells = fig["data"]
-    assert fig["layout"]["xaxis"]["type"] == "multicategory" == fig["layout"]["yaxis"]["type"]
-    sites, alliances = list(heat["meta"]["tumour_site"]), list(heat["y"][0])  # site labels may be short (#12)
-    assert sites == sorted(sites) and set(sites) == set(trusts["tumour_site"])
-    assert len(set(heat["x"][0])) == len(set(sites))  # one group label per site
-    assert alliances == sorted(alliances)
-    assert {f"{a} Cancer Alliance" for a in alliances} == set(trusts["cancer_alliance"])
-    assert len(heat["y"][1]) == trusts["unit_code"].n_unique()
-    assert fig["layout"]["title"]["x"] == 0  # the title sits left, clear of the column labels
-    # marks and cells sit on hidden numeric axes laid exactly over the heatmap's cells (cell (i, j) at x=j, y=i)
-    assert {t["xaxis"] for t in [marks, *cells]} == {"x2"} and {t["yaxis"] for t in [marks, *cells]} == {"y2"}
-    for axis, n in (("xaxis", len(heat["x"][0])), ("yaxis", len(heat["y"][0]))):
-        main, over = fig["layout"][axis], fig["layout"][f"{axis}2"]
-        assert over["overlaying"] == axis[0] and not over["visible"]
-        assert sorted(over["range"]) == sorted(main["range"]) == [-0.5, n - 0.5]
-    # marks, from status and polarity alone; a mark's square is found through the cell drawn at its place
+    root = parse(rug.rug_svg(trusts, title="rug", group="cancer_alliance", risk_adjusted=ra, highlight="ZA4").svg)
+    indicators, units = json.loads(root.get("data-indicators")), json.loads(root.get("data-units"))
+    site_of = dict(zip(trusts["indicator_id"], trusts["tumour_site"], strict=False))
+    sites = [site_of[i] for i in indicators]
+    assert sites == sorted(sites) and set(sites) == set(trusts["tumour_site"])  # columns grouped by site
+    alliance_of = dict(zip(trusts["unit_code"], trusts["cancer_alliance"], strict=False))
+    alliances = [alliance_of[u] for u in units]
+    assert alliances == sorted(alliances) and len(units) == trusts["unit_code"].n_unique()  # rows by alliance
+    def shown(t) -> str:  # a label's drawn text (after its <title>, the full name)
+        title = t.find(f"{SVG}title")
+        return (title.tail if title is not None else t.text) or ""
+
+    texts = [(shown(t), t.get("font-weight")) for t in root.iter(f"{SVG}text")]
+    # each alliance labelled once, in bold, by its short name; each trust by a shorter name, unique
+    bold = [t for t, w in texts if w == "bold"]
+    assert [f"{a} Cancer Alliance" for a in bold] == list(dict.fromkeys(alliances))
+    names = [shown(t) for t in root.iter(f"{SVG}text") if t.find(f"{SVG}title") is not None
+             and t.find(f"{SVG}title").text in set(trusts["unit_name"])]
+    assert len(names) == len(set(names)) == len(units) and "Thornbury" in names
+    assert sum(map(len, names)) < 0.6 * sum(len(n) for n in trusts["unit_name"].unique())
+    # marks from status and polarity alone, each on its own square
+    drawn = squares(root)
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     expected = {}
     for r in flagged.iter_rows(named=True):
@@ -247,43 +254,28 @@ def test_rug_is_grouped_by_site_and_alliance_with_worse_and_better_by_shape(run:
         worse = (side == "high") == (r["better"] == "lower")
         expected[(r["indicator_id"], r["unit_code"])] = (
             ("▲" if side == "high" else "▼") if worse or r["better"] == "neither" else ("△" if side == "high" else "▽"))
-    at = {(x, y): (c[0], c[1]) for t in cells for x, y, c in zip(t["x"], t["y"], t["customdata"], strict=True)}
-    drawn = {at[(x, y)]: m for x, y, m in zip(marks["x"], marks["y"], marks["text"], strict=True)}
-    assert drawn == expected and {"▲", "△"} <= set(drawn.values())
-    # drawn as marker symbols (filled worse, open better), not as text the browser measures
-    assert marks["mode"] == "markers"
-    assert list(marks["marker"]["symbol"]) == [figures.RUG_SYMBOLS[m] for m in marks["text"]]
-    assert {"triangle-up", "triangle-up-open"} <= set(marks["marker"]["symbol"])
-    # the cell at (x, y) is the heatmap's cell there: its colour code is its status's
-    heat_z = np.asarray(built.data[0].z)
-    assert all(np.isfinite(heat_z[y, x]) for x, y in at)  # a drawn square under every cell
-    # row labels: shorter (narrow screens), still one per trust; the full name is in the hover
-    labels = list(heat["y"][1])
-    assert len(set(labels)) == len(labels) and "Thornbury" in labels
-    assert sum(map(len, labels)) < 0.6 * sum(len(n) for n in trusts["unit_name"].unique())
-    # hover: every square's, from the heatmap (its one template filled with the square's customdata; the row's
-    # unit_code and column's indicator_id in its meta), reads exactly as views.hover_text (the funnel's hover)
-    # does; ZA4's bowel mortality cell as its sentence does (12 of 215). Click squares: flagged cells only (#12 b7)
-    def fill(template: str, values: list) -> str:
-        for k, v in enumerate(values):
-            template = template.replace(f"%{{customdata[{k}]}}", str(v))
-        return template
-
-    units, indicators = heat["meta"]["unit_code"], heat["meta"]["indicator_id"]
-    hovers = {(indicators[j], units[i]): fill(heat["hovertemplate"], c)
-              for i, row in enumerate(heat["customdata"]) for j, c in enumerate(row) if c is not None}
-    assert len(hovers) == trusts.height
-    assert set(at.values()) == set(expected)  # a click square over each flagged cell, and no other
+    marks = {k: s.mark for k, s in drawn.items() if s.mark is not None}
+    assert marks == expected and {"▲", "△"} <= set(marks.values())
+    # filled worse, outline better: the mark's path is painted or only stroked
+    for k, mark in marks.items():
+        path = drawn[k].button.find(f"{SVG}path")
+        assert (path.get("fill") == "none") == (mark in {"△", "▽"}), (k, mark)
+    # the square's colour is its status's, direction-aware
     for r in trusts.iter_rows(named=True):
-        body = ("Not shown (small numbers)" if r["status"] is None else
-                views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in ra)))
-        assert hovers[(r["indicator_id"], r["unit_code"])] == (
-            f"<b>{figures.plotly_text(r['unit_name'])}</b><br>{figures.plotly_text(r['indicator_title'])}<br>"
-            f"{body}<extra></extra>")
-    cell = hovers[("bowel_mort90", "ZA4")]
+        status = str(r["status"])
+        want = (figures.PALETTE["not_assessed"] if status in {"None", "not_assessed"} else
+                figures.PALETTE["within"] if status == "within" else
+                figures.PALETTE[f"{figures.direction_of(status, r['better'])}_{status.split('_')[0]}"])
+        assert drawn[(r["indicator_id"], r["unit_code"])].fill == want
+    # the hover of ZA4's bowel mortality square reads as its sentence does (12 of 215), on one scale
+    cell = drawn[("bowel_mort90", "ZA4")].tip
     assert "Risk-adjusted rate: 5.9%" in cell and "12 of 215 patients; about 5.1 were expected" in cell
-    assert cell.startswith("<b>Thornbury Teaching Hospitals NHS Foundation Trust</b>")
-    assert fig["layout"]["shapes"][0]["line"]["color"] == figures.PALETTE["highlight"]
+    assert cell.startswith("Thornbury Teaching Hospitals NHS Foundation Trust\n")
+    # the highlighted trust's row is outlined in the highlight colour, over exactly its row
+    outline = root.find(f"{SVG}rect[@class='am-highlight']")
+    assert outline.get("stroke") == figures.PALETTE["highlight"]
+    row = float(root.get("data-top")) + units.index("ZA4") * rug.CELL_H
+    assert float(outline.get("y")) < row < row + rug.CELL_H < float(outline.get("y")) + float(outline.get("height"))
 
 
 def test_funnel_names_its_centre_line_fits_its_axis_and_sets_the_selected_trust_apart(run: AuditRun) -> None:
@@ -327,7 +319,6 @@ def test_funnel_names_its_centre_line_fits_its_axis_and_sets_the_selected_trust_
 def _as_list(v: object) -> list[float]:
     import base64
 
-    import numpy as np
 
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()

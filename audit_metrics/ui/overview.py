@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import streamlit as st
 
-from audit_metrics import export, figures, views
+from audit_metrics import export, rug, sharing, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui import trends
+from audit_metrics.ui import rug_view, trends
 from audit_metrics.ui.state import (
-    chart,
     goto,
     link_values,
     set_qp,
@@ -21,14 +22,13 @@ from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
 RUG, LIST = "Rug of every result", "List of flagged results"
-# Streamlit cannot read the screen's width on the server, so the browser decides: on a narrow screen (a phone) the
-# rug keeps a legible width and scrolls sideways, and a note points to the list
+# The rug keeps its size (squares and labels legible) and scrolls sideways in its box where the column is narrower
+# (760 px on the sample: at 1024 px with the sidebar open, or on a phone; ui/rug_view.py). Streamlit cannot read the screen's width on the
+# server, so the browser decides when to show the note that points a phone to the list
 _NARROW_RUG = """<style>
 .am-narrow-note {display: none;}
 @media (max-width: 640px) {
   .am-narrow-note {display: block;}
-  .st-key-tartan {overflow-x: auto;}
-  .st-key-tartan > div {min-width: 760px;}
 }
 </style><div class="am-narrow-note"><strong>This screen is narrow:</strong> swipe sideways along the rug, or \
 show the <strong>List of flagged results</strong> instead (above).</div>"""
@@ -90,13 +90,24 @@ def _grid_key(grid: pl.DataFrame) -> tuple[int, int]:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | None,
-         risk_adjusted: tuple[str, ...], highlight: str | None, coverage: tuple[tuple[str, float], ...]):
+         risk_adjusted: tuple[str, ...], highlight: str | None, coverage: tuple[tuple[str, float], ...],
+         footnote: tuple[str, ...], watermark: str | None) -> rug.Rug:
     """The rug, built once per content and choice: its hover text for every cell (about 3,500 on the sample)
-    took about a second on each rerun of the Overview (measured, notes/dashui.md). Kept as the figure's spec (a
-    dict, validated once as it was built): shared read-only, ``state.chart`` annotates a copy of its layout."""
+    took about a second on each rerun of the Overview (measured, notes/dashui.md). Shared read-only."""
     del key  # cache key only
-    return figures.tartan_figure(_grid, title=title, group=group, risk_adjusted=risk_adjusted,
-                                 highlight=highlight, coverage=dict(coverage)).to_dict()  # validated once
+    return rug.rug_svg(_grid, title=title, group=group, risk_adjusted=risk_adjusted, highlight=highlight,
+                       coverage=dict(coverage), footnote=footnote, watermark=watermark)
+
+
+def _rug_footnote(run: AuditRun, period: str) -> tuple[str, ...]:
+    """Where the rug's results come from and how each square was judged (the picture's footnote)."""
+    audits = sorted({r.spec.audit for r in run.results.values() if r.spec.audit})
+    files = sorted({Path(a.file).name for a in run.datasets.values()})
+    limits = sorted({c for r in run.results.values() for c in r.options.limits})
+    return (f"Source: {', '.join(audits) or 'audit data'} ({', '.join(files)}); {period}.",
+            "Each square: a trust's result against its indicator's funnel limits ("
+            + " and ".join(f"{c * 100:g}%" for c in limits) + "), risk-adjusted where the indicator is; "
+            "method and overdispersion per indicator in the Indicator view.")
 
 
 def _open_flagged() -> None:
@@ -116,15 +127,14 @@ def _open_listed(event: object, listed: pl.DataFrame) -> None:
             st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked.split("|", 1)
 
 
-def _open_clicked(event: object) -> None:
-    """A clicked flagged square picks its indicator and trust in "Open a result" below (drawn later in this run).
-    Only flagged squares are clickable: each carries [indicator_id, unit_code, ...] (``figures.tartan_figure``)."""
-    points = getattr(getattr(event, "selection", None), "points", None) or []
-    cells = [p.get("customdata") for p in points if p.get("customdata")]
-    picked = tuple(cells[0][:2]) if cells else None
-    if picked is not None and picked != st.session_state.get("ov_clicked"):
-        st.session_state["ov_clicked"] = picked
-        st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked
+def _open_clicked() -> None:
+    """A clicked flagged square picks its indicator and trust in "Open a result" below (the rug's ``open``
+    trigger, ui/rug_view.py). The page sends them: only a pair that is one of the rug's flagged results is taken."""
+    picked = rug_view.picked()
+    if picked is None or f"{picked[0]}|{picked[1]}" not in st.session_state.get("ov_flagged_keys", ()):
+        return
+    st.session_state["ov_clicked"] = picked
+    st.session_state["ov_open_indicator"], st.session_state["ov_open_trust"] = picked
 
 
 def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
@@ -202,11 +212,18 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
     if show == RUG:
         st.html(_NARROW_RUG)  # static: no data-derived text (HTML for the CSS, not Markdown)
-        event = chart(_rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
-                           risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage),
-                      "tartan", on_select="rerun", selection_mode="points",
-                      alt=f"{title}. The same results are listed under 'List of flagged results' above the chart.")
-        _open_clicked(event)
+        synthetic = bool(st.session_state.get("synthetic_data"))
+        st.session_state["ov_flagged_keys"] = frozenset(f"{i}|{u}" for i, u in zip(
+            listed["indicator_id"], listed["unit_code"], strict=True))
+        built = _rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
+                     risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage,
+                     footnote=_rug_footnote(run, period), watermark="Synthetic data" if synthetic else None)
+        with st.container(key="tartan"):
+            rug_view.show(built, on_open=_open_clicked)
+        # the picture for a meeting: the same SVG (footnote and, on the sample, watermark included), made on click
+        st.download_button("Download the rug (SVG image)", data=lambda: built.svg.encode(), key="ov_rug_download",
+                           file_name=sharing.chart_file_name("rug", period) + ".svg", mime="image/svg+xml",
+                           on_click="ignore", icon=":material/download:")
     else:
         st.markdown(f"**{listed.height} flagged result{'s' if listed.height != 1 else ''}**, most urgent first "
                     "(worse alarms, worse alerts, then better). Tap a row to pick it under 'Open a result' below.")

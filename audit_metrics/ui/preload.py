@@ -26,13 +26,21 @@ _JS = Path(streamlit.__file__).parent / "static" / "static" / "js"
 
 _SCRIPT = """<script>
 (() => {
-  if (window.__amChartsPreloaded) return;
-  const entry = document.querySelector('script[type="module"][src*="static/js/index."]');
-  if (!entry) return;
-  window.__amChartsPreloaded = true;
-  import(new URL("%s", entry.src).href).catch(() => { window.__amChartsPreloaded = false; });
+  const load = () => {
+    if (window.__amChartsPreloaded) return;
+    const entry = document.querySelector('script[type="module"][src*="static/js/index."]');
+    if (!entry) return;
+    window.__amChartsPreloaded = true;
+    import(new URL("%s", entry.src).href).then(() => { window.__amChartsReady = true; })
+      .catch(() => { window.__amChartsPreloaded = false; });
+  };
+  %s
 })();
 </script>"""
+_NOW = "load();"
+# after the first screen: when the Overview's rug says it is drawn (ui/rug_view.py), or after 8 s at the latest
+_AFTER_FIRST_SCREEN = ("window.addEventListener('am-first-screen', () => setTimeout(load, 300), {once: true}); "
+                       "setTimeout(load, 8000);")
 
 
 @cache
@@ -42,9 +50,11 @@ def plotly_chunk(folder: Path = _JS) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def preload_html(chunk: str | None = None) -> str | None:
-    """The page script that imports the chart library now (``None`` when the chunk is unknown: nothing to do)."""
+def preload_html(chunk: str | None = None, *, deferred: bool = False) -> str | None:
+    """The page script that imports the chart library now, or with ``deferred`` once the first screen is drawn
+    (the Overview draws no chart: its rug is SVG, audit_metrics/rug.py; loading the library then would only
+    delay it, and a switch to a chart later finds it ready). ``None`` when the chunk is unknown: nothing to do."""
     chunk = chunk if chunk is not None else plotly_chunk()
     if chunk is None or not PLOTLY_CHUNK_PATTERN.fullmatch(chunk):
         return None
-    return _SCRIPT % chunk
+    return _SCRIPT % (chunk, _AFTER_FIRST_SCREEN if deferred else _NOW)

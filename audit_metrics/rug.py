@@ -1,0 +1,293 @@
+"""The Overview's tartan rug (trusts x indicators, coloured by direction-aware status) as one SVG. Never calls
+Streamlit.
+
+Drawn as SVG text rather than a Plotly chart (#12 build 7): the Overview is the dashboard's first screen, and in a
+real browser a first visit spent ~1.3 s of its ~3.1 s on the chart library alone (evaluating Streamlit's 4.7 MB
+Plotly chunk, ~0.95 s of the main thread, and drawing the rug, ~0.35 s). A plain SVG of the same squares draws in
+a few tens of milliseconds and is the same picture in the page, in the downloaded file and when printed.
+
+What it shows, as the Plotly rug did: columns grouped by tumour site, rows by the group level (e.g. Cancer
+Alliance), both labelled; a square per result in the status's colour; a mark on each flagged square (filled
+worse, outline better, pointing above or below expected: ``views.RUG_MARKS``), so worse and better differ by
+shape as well as colour; a hover per square (its ``<title>``: the trust's full name, the indicator and
+``views.hover_text``, the funnel's own hover, on the funnel's scale); the highlighted trust's row outlined. Each
+flagged square is a focusable button carrying its indicator and trust (``data-indicator``, ``data-unit``) for
+click-through (audit_metrics/ui/rug_view.py). The root names its rows' unit codes and columns' indicator ids in
+order (``data-units``, ``data-indicators``, JSON) and where the squares start (``data-left``, ``data-top``): square
+(i, j) is at (left + j * CELL_W, top + i * CELL_H). A legend and, for a shared copy, footnote lines and a watermark are
+part of the picture.
+
+Every piece of text from data (names, titles, hover) is escaped here, once (``_esc``): the SVG is inserted into
+the page as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from audit_metrics import views
+from audit_metrics.figures import (
+    ALLIANCE_SUFFIX,
+    NHS_SUFFIX,
+    PALETTE,
+    TRUST_WORDS,
+    direction_of,
+    short_names,
+)
+
+__all__ = ["CELL_H", "CELL_W", "Rug", "rug_site_labels", "rug_svg", "text_px"]
+
+CELL_W = 22  # a column, px (the square is 1 px narrower: a white gap between columns)
+CELL_H = 15  # a row, px
+FONT = 9  # labels, px (the title 14, the legend 10)
+TITLES_MAX = 230  # the turned indicator titles are cut (with '…') beyond this many px; the hover has them whole
+_LABEL_GAP = 3  # px kept clear between neighbouring site labels
+_CATEGORIES = ("worse_alarm", "worse_alert", "within", "better_alert", "better_alarm",
+               "higher_alarm", "higher_alert", "lower_alert", "lower_alarm", "not_assessed")
+_PLAIN = {"within", "not_assessed", "None"}
+# the marks as paths about a square's centre (filled for worse or for neither direction, outline for better)
+_TRIANGLES = {"▲": "M0,-4.5L4.5,3.5L-4.5,3.5Z", "▼": "M0,4.5L4.5,-3.5L-4.5,-3.5Z",
+              "△": "M0,-4L4,3L-4,3Z", "▽": "M0,4L4,-3L-4,-3Z"}
+# Arial advance widths (thousandths of an em; Liberation Sans has the same) for measuring a label; others 556
+_ARIAL_WIDTHS = {**dict.fromkeys("ijl", 222), **dict.fromkeys("ft .,/", 278), **dict.fromkeys("r-()", 333),
+                 **dict.fromkeys("cksvxyzJ", 500), "m": 833, "w": 722, **dict.fromkeys("ABEKPSVXY&", 667),
+                 **dict.fromkeys("CDHNRU", 722), **dict.fromkeys("GOQ", 778), "M": 833, "W": 944, "I": 278,
+                 **dict.fromkeys("FTZ", 611), "L": 556}
+
+
+@dataclass(frozen=True)
+class Rug:
+    """The rug as SVG markup, with what a caller needs to know about it."""
+
+    svg: str
+    width: int  # px
+    height: int  # px
+    cells: int  # squares drawn (results)
+    flagged: int  # of them flagged (a mark and a button each)
+
+
+def text_px(text: str, size: float = FONT) -> float:
+    """The drawn width of one line of ``text`` in Arial at ``size`` px."""
+    return sum(_ARIAL_WIDTHS.get(ch, 556) for ch in text) * size / 1000
+
+
+def _two_lines(name: str) -> list[str]:
+    """``name`` on two lines, broken at the space or hyphen that makes the wider line narrowest."""
+    breaks = [(name[:i], name[i + 1:]) for i, ch in enumerate(name) if ch == " "]
+    breaks += [(name[:i + 1], name[i + 1:]) for i, ch in enumerate(name) if ch == "-" and 0 < i < len(name) - 1]
+    return list(min(breaks, key=lambda b: max(text_px(b[0]), text_px(b[1])))) if breaks else [name]
+
+
+def _short_site(name: str, room: float) -> str:
+    """An abbreviation that fits ``room`` px: the initials of a name of several words ('OG' for
+    'Oesophago-gastric'), else its longest beginning that fits and ends on a consonant, with a full stop
+    ('Panc.', 'Br.', 'K.')."""
+    words = [w for w in re.split(r"[\s-]+", name) if w]
+    if len(words) > 1:
+        initials = "".join(w[0].upper() for w in words)
+        if text_px(initials) <= room:
+            return initials
+    stems = [name[:end] for end in range(len(name) - 1, 0, -1) if text_px(name[:end] + ".") <= room]
+    stem = next((t for t in stems if (t[-1].isalpha() and t[-1].lower() not in "aeiouy") or len(t) == 1),
+                name[:1])
+    return stem + "."
+
+
+def rug_site_labels(sites: Sequence[str], columns: Sequence[int], column_px: float) -> tuple[
+        list[list[str]], dict[str, str]]:
+    """Each tumour site's label, fitted to its ``columns`` columns of ``column_px`` px: the name, else the name
+    on two lines, else an abbreviation. Returns each label's lines (plain text) and {abbreviation: name} for the
+    abbreviated ones (the rug's note spells them out). Labels stay distinct."""
+    plain: list[list[str]] = []
+    for name, n in zip(sites, columns, strict=True):
+        room = n * column_px - _LABEL_GAP
+        lines = _two_lines(name)
+        if text_px(name) <= room:
+            plain.append([name])
+        elif len(lines) == 2 and max(text_px(line) for line in lines) <= room:
+            plain.append(lines)
+        else:
+            plain.append([_short_site(name, room)])
+    joined = ["\n".join(p) for p in plain]
+    plain = [p if joined.count(j) == 1 else [s] for p, j, s in zip(plain, joined, sites, strict=True)]
+    abbreviated = {p[0]: s for p, s in zip(plain, sites, strict=True) if len(p) == 1 and p[0] != s}
+    return plain, abbreviated
+
+
+def _esc(value: object) -> str:
+    """Text from data as SVG/HTML text (quotes too: it also goes into attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _cut(text: str, room: float) -> str:
+    """``text`` cut to ``room`` px with an ellipsis."""
+    if text_px(text) <= room:
+        return text
+    while text and text_px(text + "…") > room:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _category(status: str, better: str) -> str:
+    if status in _PLAIN:
+        return "not_assessed" if status == "None" else status
+    return f"{direction_of(status, better)}_{status.split('_')[0]}"
+
+
+def _legend(y: float) -> list[str]:
+    """The key: colours and marks in words (the page's text says the same)."""
+    items = [("worse_alert", "▲", "Worse than expected (▲ above, ▼ below)"),
+             ("better_alert", "△", "Better (△ above, ▽ below)"),
+             ("within", None, "As expected"), ("not_assessed", None, "Not assessed"),
+             ("worse_alarm", None, "Darker: beyond the 99.8% limit")]
+    out, x = [], 0.0
+    for category, mark, words in items:
+        out.append(f'<rect x="{x:g}" y="{y - 9:g}" width="12" height="11" fill="{PALETTE[category]}"/>')
+        if mark:
+            out.append(_mark(mark, x + 6, y - 3.5))
+        out.append(f'<text x="{x + 16:g}" y="{y:g}" class="am-legend">{_esc(words)}</text>')
+        x += 16 + text_px(words, 10) + 14
+    return out
+
+
+def _mark(mark: str, cx: float, cy: float) -> str:
+    outline = mark in {"△", "▽"}
+    paint = 'fill="none" stroke="white" stroke-width="1.5"' if outline else 'fill="white"'
+    return f'<path d="{_TRIANGLES[mark]}" transform="translate({cx:g},{cy:g})" {paint}/>'
+
+
+def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
+            risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
+            highlight: str | None = None, footnote: Sequence[str] = (), watermark: str | None = None) -> Rug:
+    """The rug of ``grid`` as SVG.
+
+    ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
+    status_label, the ``group`` column, and the results' value columns for the hover (a null status: a result
+    withheld as small numbers). ``highlight`` is a unit_code whose row is outlined; ``footnote`` lines and a
+    ``watermark`` (e.g. 'Synthetic data') are drawn under and across it.
+    """
+    by = [group] if group and group in grid.columns else []
+    grid = grid.sort([*by, "unit_name"], nulls_last=True)
+    rows = grid.select(*by, "unit_code", "unit_name").unique(maintain_order=True)
+    cols = grid.select("tumour_site", "indicator_id", "indicator_title").unique(maintain_order=True).sort(
+        "tumour_site", "indicator_title", maintain_order=True)
+    row_of = {c: i for i, c in enumerate(rows["unit_code"])}
+    col_of = {c: j for j, c in enumerate(cols["indicator_id"])}
+    names = short_names([str(n) for n in rows["unit_name"]], TRUST_WORDS, NHS_SUFFIX)
+    groups_of_rows = ([str(g) if g is not None else "(none)" for g in rows[group]] if by else [])
+    group_labels = dict(zip(groups_of_rows, short_names(groups_of_rows, ALLIANCE_SUFFIX), strict=True))
+    sites = [str(s) for s in cols["tumour_site"]]
+    runs: dict[str, int] = {}
+    for s in sites:
+        runs[s] = runs.get(s, 0) + 1
+    site_lines, abbreviated = rug_site_labels(list(runs), list(runs.values()), CELL_W)
+    titles = [str(t) for t in cols["indicator_title"]]
+    # geometry: the group labels' column, the trust labels' column, then the squares
+    group_w = (max((text_px(g) for g in group_labels.values()), default=0) + 10) if by else 0
+    name_w = max((text_px(n) for n in names), default=0) + 8
+    left = math.ceil(8 + group_w + name_w)  # whole pixels: squares on the pixel grid, crisp
+    title_lines = textwrap.wrap(title, 110) or [title]
+    legend_y = 14 + 18 * len(title_lines) + 4
+    sites_top = legend_y + 14
+    titles_h = min(TITLES_MAX, max((text_px(t) for t in titles), default=0)) + 6
+    top = math.ceil(sites_top + 2 * 11 + 4 + titles_h)
+    width = int(left + CELL_W * cols.height + 10)
+    grid_h = CELL_H * rows.height
+    notes = []
+    if abbreviated:
+        notes = textwrap.wrap("; ".join(f"{a} {n}" for a, n in abbreviated.items()), max(40, int(width / 5)))
+    foot = [line for text in footnote for line in textwrap.wrap(text, max(40, int(width / 5))) or [""]]
+    height = int(top + grid_h + 8 + 12 * len(notes) + (6 if foot else 0) + 12 * len(foot) + 6)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="am-rug" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="group" aria-label="{_esc(title)}" data-title="{_esc(title)}" '
+           f'data-units="{_esc(json.dumps(rows["unit_code"].to_list()))}" '
+           f'data-indicators="{_esc(json.dumps(cols["indicator_id"].to_list()))}" data-left="{left:g}" data-top="{top:g}" '
+           f'data-highlight="{_esc(highlight or "")}" '
+           'fill="#231F20" font-family="Arial, Liberation Sans, Helvetica, sans-serif">',
+           "<style>.am-legend{font-size:10px}.am-label{font-size:9px}"
+           ".am-flag{cursor:pointer}.am-flag:focus{outline:none}.am-flag:focus rect,.am-flag:hover rect"
+           "{stroke:#231F20;stroke-width:2}</style>",
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    out += [f'<text x="0" y="{16 + 18 * k}" font-size="14">{_esc(line)}</text>' for k, line in enumerate(title_lines)]
+    out += _legend(legend_y)
+    # columns: site labels over their columns, dividers between sites, the indicator titles turned
+    x0 = left
+    for (site, n), lines in zip(runs.items(), site_lines, strict=True):
+        centre = x0 + n * CELL_W / 2
+        tspans = "".join(f'<tspan x="{centre:g}" dy="{0 if k == 0 else 11}">{_esc(line)}</tspan>'
+                         for k, line in enumerate(lines))
+        out.append(f'<text class="am-label" text-anchor="middle" y="{sites_top + 9:g}"><title>{_esc(site)}</title>'
+                   f'{tspans}</text>')
+        if x0 > left:
+            out.append(f'<line x1="{x0 - 0.5:g}" x2="{x0 - 0.5:g}" y1="{sites_top - 2:g}" y2="{top + grid_h:g}" '
+                       'stroke="#425563" stroke-width="1"/>')
+        x0 += n * CELL_W
+    for j, t in enumerate(titles):
+        x = left + j * CELL_W + CELL_W / 2 + 3
+        out.append(f'<text class="am-label" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
+                   f'<title>{_esc(t)}</title>{_esc(_cut(t, TITLES_MAX))}</text>')
+    # rows: group labels at each group's first row (a divider above it), trust names
+    previous = None
+    for i in range(rows.height):
+        y = top + i * CELL_H
+        if by and groups_of_rows[i] != previous:
+            previous = groups_of_rows[i]
+            out.append(f'<text class="am-label" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
+                       f'<title>{_esc(previous)}</title>{_esc(group_labels[previous])}</text>')
+            if i:
+                out.append(f'<line x1="8" x2="{width - 10}" y1="{y - 0.5:g}" y2="{y - 0.5:g}" stroke="#425563"/>')
+        out.append(f'<text class="am-label" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
+                   f'<title>{_esc(rows["unit_name"][i])}</title>{_esc(names[i])}</text>')
+    # the squares: one per result; a flagged one is a button with its mark
+    cov = coverage or {}
+    cells = flagged = 0
+    for r in grid.iter_rows(named=True):
+        i, j = row_of[r["unit_code"]], col_of[r["indicator_id"]]
+        status = str(r["status"])
+        x, y = left + j * CELL_W, top + i * CELL_H
+        if r["status"] is None:
+            text = "Not shown (small numbers)"
+        else:
+            text = views.hover_text(views.on_scale(r, risk_adjusted=r["indicator_id"] in risk_adjusted,
+                                                   coverage=cov.get(r["indicator_id"], 0.95))).replace("<br>", "\n")
+        tip = _esc(f"{r['unit_name']}\n{r['indicator_title']}\n{text}")
+        square = (f'<rect x="{x:g}" y="{y:g}" width="{CELL_W - 1}" height="{CELL_H - 1}" '
+                  f'fill="{PALETTE[_category(status, r["better"])]}"/>')
+        cells += 1
+        if status in _PLAIN:
+            out.append(square.replace("/>", f"><title>{tip}</title></rect>"))
+            continue
+        flagged += 1
+        mark = views.RUG_MARKS[(direction_of(status, r["better"]), status.split("_")[1])]
+        label = _esc(f"{r['unit_name']}, {r['indicator_title']}: {r['status_label']}. Open it")
+        out.append(f'<g class="am-flag" tabindex="0" role="button" aria-label="{label}" '
+                   f'data-indicator="{_esc(r["indicator_id"])}" data-unit="{_esc(r["unit_code"])}" '
+                   f'data-mark="{mark}"><title>{tip}</title>{square}'
+                   f'{_mark(mark, x + (CELL_W - 1) / 2, y + (CELL_H - 1) / 2)}</g>')
+    if highlight is not None and highlight in row_of:
+        y = top + row_of[highlight] * CELL_H
+        out.append(f'<rect class="am-highlight" x="{left - 2:g}" y="{y - 1.5:g}" width="{CELL_W * cols.height + 3:g}" '
+                   f'height="{CELL_H + 2:g}" fill="none" stroke="{PALETTE["highlight"]}" stroke-width="2.5"/>')
+    y = top + grid_h + 8
+    for line in notes:
+        y += 12
+        out.append(f'<text class="am-label" x="8" y="{y:g}">{_esc(line)}</text>')
+    y += 6 if foot else 0
+    for line in foot:
+        y += 12
+        out.append(f'<text class="am-label" x="8" y="{y:g}" fill="#425563">{_esc(line)}</text>')
+    if watermark:
+        out.append(f'<text x="{width / 2:g}" y="{top + grid_h / 2:g}" font-size="56" fill="#768692" '
+                   f'fill-opacity="0.18" text-anchor="middle" transform="rotate(-30 {width / 2:g} {top + grid_h / 2:g})" '
+                   f'pointer-events="none">{_esc(watermark)}</text>')
+    out.append("</svg>")
+    return Rug(svg="".join(out), width=width, height=height, cells=cells, flagged=flagged)

@@ -1,0 +1,119 @@
+"""The Overview's rug in the page: the SVG of ``audit_metrics.rug`` with an instant hover and click-through.
+
+A Streamlit component (``st.components.v2``, drawn in the page, no iframe) whose script and style are constants
+here: no text from data is ever script. The rug's markup (built and escaped by ``rug.rug_svg``) is the component's
+data; the script puts it in the page and then only reads it:
+
+- the hover: each square's ``<title>`` (the trust, the indicator and the funnel's hover text) moves into the
+  square's ``data-tip`` and is shown at once beside the pointer (a browser's own tooltip waits about a second),
+  as text (``textContent``), never as markup;
+- a click on a flagged square, or Enter or Space on one reached by Tab, sends its indicator and trust back
+  (the ``open`` trigger): the page picks them under "Open a result", as the Plotly rug's selection did;
+- once the rug is drawn it tells the page (``am-first-screen``), so the deferred chart-library preload
+  (ui/preload.py) starts after the first screen rather than competing with it.
+
+See SECURITY.md "Scripts in the page".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import streamlit as st
+
+from audit_metrics.rug import Rug
+
+__all__ = ["KEY", "picked", "show"]
+
+KEY = "ov_rug"
+
+_CSS = """
+.am-rug-box {position: relative; line-height: 0; overflow-x: auto; max-width: 100%;}
+.am-rug-box svg {display: block; max-width: none;}
+.am-rug-tip {position: absolute; z-index: 20; pointer-events: none; white-space: pre-line; line-height: 1.35;
+  max-width: 340px; padding: 6px 8px; background: #fff; color: #231F20; border: 1px solid #425563;
+  border-radius: 3px; box-shadow: 0 2px 6px rgba(0,0,0,.18); font: 12px/1.35 Arial, Helvetica, sans-serif;}
+.am-rug-tip b {display: block;}
+"""
+
+_JS = """
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let box = parentElement.querySelector(':scope > .am-rug-box');
+  if (!box) {
+    box = document.createElement('div');
+    box.className = 'am-rug-box';
+    parentElement.appendChild(box);
+  }
+  if (box.dataset.digest !== data.digest) {
+    box.innerHTML = data.svg;
+    box.dataset.digest = data.digest;
+    for (const t of box.querySelectorAll('rect > title, g.am-flag > title')) {
+      t.parentNode.dataset.tip = t.textContent;
+      t.remove();
+    }
+    const tip = document.createElement('div');
+    tip.className = 'am-rug-tip';
+    tip.setAttribute('role', 'tooltip');
+    tip.hidden = true;
+    box.appendChild(tip);
+  }
+  box._amTrigger = setTriggerValue;  // the newest (a rerun calls this again); the listeners below are added once
+  if (!box._amWired) {
+    box._amWired = true;
+    const tipOf = () => box.querySelector(':scope > .am-rug-tip');
+    const show = (el, x, y) => {
+      const tip = tipOf(), lines = (el.dataset.tip || '').split('\\n');
+      const head = document.createElement('b');
+      head.textContent = lines[0];
+      tip.replaceChildren(head, document.createTextNode(lines.slice(1).join('\\n')));
+      tip.hidden = false;
+      const room = box.getBoundingClientRect();
+      let left = x - room.left + 14, top = y - room.top + 14;
+      if (left + tip.offsetWidth > box.scrollWidth) left = Math.max(0, x - room.left - tip.offsetWidth - 14);
+      if (top + tip.offsetHeight > box.scrollHeight) top = Math.max(0, y - room.top - tip.offsetHeight - 14);
+      tip.style.left = left + 'px';
+      tip.style.top = top + 'px';
+    };
+    const hide = () => { const tip = tipOf(); if (tip) tip.hidden = true; };
+    const cell = (target) => target && target.closest ? target.closest('[data-tip]') : null;
+    const open = (el) => {
+      const flag = el && el.closest ? el.closest('g.am-flag') : null;
+      if (flag) box._amTrigger('open', {indicator: flag.dataset.indicator, unit: flag.dataset.unit});
+    };
+    box.addEventListener('pointermove', (e) => { const el = cell(e.target); if (el) show(el, e.clientX, e.clientY); else hide(); });
+    box.addEventListener('pointerleave', hide);
+    box.addEventListener('click', (e) => open(e.target));
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(e.target); }
+    });
+    box.addEventListener('focusin', (e) => {
+      const el = cell(e.target);
+      if (el) { const r = el.getBoundingClientRect(); show(el, r.right, r.bottom); }
+    });
+    box.addEventListener('focusout', hide);
+  }
+  window.dispatchEvent(new Event('am-first-screen'));
+}
+"""
+
+_COMPONENT = st.components.v2.component("audit_metrics.rug", css=_CSS, js=_JS, isolate_styles=False)
+
+
+def show(rug: Rug, *, on_open: Callable[[], None]) -> None:
+    """Draw ``rug``; ``on_open`` runs when a flagged square is clicked (read it with :func:`picked`)."""
+    digest = hashlib.sha256(rug.svg.encode()).hexdigest()[:16]
+    _COMPONENT(key=KEY, data={"svg": rug.svg, "digest": digest}, on_open_change=on_open, height=rug.height)
+
+
+def picked() -> tuple[str, str] | None:
+    """(indicator_id, unit_code) of the flagged square just clicked, if the page sent one (as sent: check it)."""
+    state = st.session_state.get(KEY)
+    value = getattr(state, "open", None) if state is not None else None
+    if value is None and isinstance(state, dict):
+        value = state.get("open")
+    if not isinstance(value, dict):
+        return None
+    indicator, unit = value.get("indicator"), value.get("unit")
+    return (indicator, unit) if isinstance(indicator, str) and isinstance(unit, str) else None
