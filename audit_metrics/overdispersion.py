@@ -30,12 +30,11 @@ NHS Digital. Summary Hospital-level Mortality Indicator methodology (truncation,
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy import special
+from scipy import optimize, special
 
 from audit_metrics.funnel import coverage_z, unit_scores
 
@@ -308,52 +307,6 @@ def _fit_units(u: _Units, *, kind: str, start: float | None = None) -> tuple[flo
 _NEAR = 1.25  # a refit from a previous estimate brackets within this factor of it first (fewer score evaluations)
 
 
-def brentq(f, xa: float, xb: float, *, xtol: float = 2e-12, rtol: float = 8.881784197001252e-16,
-           maxiter: int = 100) -> float:
-    """A root of ``f`` bracketed by [xa, xb], by Brent's method: the steps of scipy.optimize.brentq
-    (its C code, by Charles Harris), so the same root to the last bit; here so that a run does not
-    import scipy.optimize (a fifth of a CPU-second) for this one call. Tested against scipy's."""
-    xpre, xcur = xa, xb
-    xblk = fblk = spre = scur = 0.0
-    fpre, fcur = f(xpre), f(xcur)
-    if fpre == 0:
-        return xpre
-    if fcur == 0:
-        return xcur
-    if math.copysign(1.0, fpre) == math.copysign(1.0, fcur):
-        msg = "f(a) and f(b) must have different signs"
-        raise ValueError(msg)
-    for _ in range(maxiter):
-        if fpre != 0 and fcur != 0 and math.copysign(1.0, fpre) != math.copysign(1.0, fcur):
-            xblk, fblk = xpre, fpre
-            spre = scur = xcur - xpre
-        if abs(fblk) < abs(fcur):
-            xpre, xcur, xblk = xcur, xblk, xcur
-            fpre, fcur, fblk = fcur, fblk, fcur
-        delta = (xtol + rtol * abs(xcur)) / 2
-        sbis = (xblk - xcur) / 2
-        if fcur == 0 or abs(sbis) < delta:
-            return xcur
-        if abs(spre) > delta and abs(fcur) < abs(fpre):
-            if xpre == xblk:  # interpolate
-                stry = -fcur * (xcur - xpre) / (fcur - fpre)
-            else:  # extrapolate
-                dpre = (fpre - fcur) / (xpre - xcur)
-                dblk = (fblk - fcur) / (xblk - xcur)
-                stry = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
-            if 2 * abs(stry) < min(abs(spre), 3 * abs(sbis) - delta):  # good short step
-                spre, scur = scur, stry
-            else:  # bisect
-                spre = scur = sbis
-        else:  # bisect
-            spre = scur = sbis
-        xpre, fpre = xcur, fcur
-        xcur += scur if abs(scur) > delta else (delta if sbis > 0 else -delta)
-        fcur = f(xcur)
-    msg = f"Brent's method did not converge in {maxiter} iterations"
-    raise RuntimeError(msg)
-
-
 def _maximise(loglik, score, null: float, lo: float, hi: float, start: float | None) -> tuple[float, float]:
     """Maximise a one-parameter likelihood on [lo, hi] by its score (dℓ/ds, s decreasing in θ: a
     negative score means ℓ still rises with θ). Bracket by stepping up ×4 from ``lo`` (or from within
@@ -378,8 +331,7 @@ def _maximise(loglik, score, null: float, lo: float, hi: float, start: float | N
                 break
             left, right = right, min(hi, right * 4)
         else:
-            u = brentq(lambda v: score(float(np.exp(v))), float(np.log(left)), float(np.log(right)), xtol=1e-13,
-                       rtol=1e-13)
+            u = optimize.brentq(lambda v: score(float(np.exp(v))), np.log(left), np.log(right), xtol=1e-13, rtol=1e-13)
             theta = float(np.exp(u))
         top = loglik(theta)
     if not top > null:
