@@ -1245,16 +1245,28 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     data_cols = [c for c in typed.columns if c != ROW]
     # a row with nothing in it (a spacer between blocks of a published table) is no record
     first(pl.lit(_blank_rows(typed, data_cols)), "blank row")
-    # unit codes trimmed and recoded once per distinct code (a national extract has 2M rows, ~140 codes)
+    # unit codes trimmed and recoded once per distinct code (a national extract has 2M rows, ~140 codes); the
+    # missing and unknown codes are found among the distinct codes, and the rows are matched against those
+    # alone: usually there are none, and no row is looked at (#16)
     mergers = dict(units.mergers)
-    code = _per_distinct(typed[unit_column], lambda c: c.cast(pl.String).str.strip_chars().replace(mergers)
-                         if mergers else c.cast(pl.String).str.strip_chars(), pl.String())
-    if _is_typed(typed.schema[unit_column]):
-        first(pl.col(unit_column).is_null(), f"missing unit code ({unit_column})")
-    else:
-        trimmed = _per_distinct(typed[unit_column], lambda c: c.cast(pl.String).str.strip_chars(), pl.String())
-        first(pl.col(unit_column).is_null() | (trimmed == ""), f"missing unit code ({unit_column})")
-    first(~code.is_in(units.frame["unit_code"].implode()), f"unknown unit code in {unit_column}")
+
+    def recode(c: pl.Expr) -> pl.Expr:
+        trimmed = c.cast(pl.String).str.strip_chars()
+        return trimmed.replace(mergers) if mergers else trimmed
+
+    code = _per_distinct(typed[unit_column], recode, pl.String())
+    seen = typed[unit_column].unique()
+    per_code = pl.DataFrame({"raw": seen.drop_nulls()}).with_columns(
+        recode(pl.col("raw")).alias("code"), pl.col("raw").cast(pl.String).str.strip_chars().alias("trimmed"))
+    blank = per_code.filter(pl.col("trimmed") == "")["raw"]  # never so for a typed column (a number, a date)
+    if seen.null_count() or blank.len():
+        first(pl.col(unit_column).is_null() | pl.col(unit_column).is_in(blank.implode()),
+              f"missing unit code ({unit_column})")
+    unknown_codes = per_code.filter(~pl.col("code").is_in(units.frame["unit_code"].implode()))["raw"]
+    if unknown_codes.len():
+        first(pl.col(unit_column).is_in(unknown_codes.implode()), f"unknown unit code in {unit_column}")
+    # the codes as they are (text, trimmed, no merger applies): nothing to recode
+    same_codes = typed.schema[unit_column] == pl.String and per_code["code"].equals(per_code["raw"])
     for col, (lo, hi) in spec.ranges.items():
         if col in typed.columns:
             first(~pl.col(col).is_between(lo, hi) & pl.col(col).is_not_null(),
@@ -1274,7 +1286,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     ok = pl.col(REASON).is_null()
     key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
     # only rows whose key occurs more than once can repeat an earlier row: judge those few rows alone
-    shared_key = checked.select(key.is_duplicated()).to_series().arg_true()
+    shared_key = _repeated_key_rows(checked, columns)
     if shared_key.len():
         among = checked[shared_key].select(ok & ~key.is_first_distinct().over(ok)).to_series()
         repeat = np.zeros(checked.height, dtype=bool)
@@ -1316,11 +1328,24 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             pairs = ", ".join(f"{o}→{n}" for o, n in shown) + (
                 f" and {len(units.mergers) - len(shown):,} more" if len(units.mergers) > len(shown) else "")
             notes.append(f"{recoded:,} rows recoded from a merged unit code ({pairs})")
-    used = used.with_columns(code.alias(unit_column))
+    used = used if same_codes else used.with_columns(code.alias(unit_column))
     accounting = RowAccounting(
         dataset=name, file=str(path), rows_read=raw.height + len(layout.below), rows_used=used.height,
         exclusions=tuple(exclusions), notes=tuple(notes))
     return LoadedDataset(name, used, accounting, file_digest(path))
+
+
+def _repeated_key_rows(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Positions (ascending) of the rows whose values in ``columns`` occur on another row too, nulls equal to
+    nulls: ``arg_true`` of the key's ``is_duplicated()``. A key that never repeats (the usual extract) is told
+    by counting distinct keys; otherwise the repeated keys are found by one group-by and their rows by a join.
+    At 2M patient ids ``is_duplicated`` took 0.25-0.6 s, these 0.01 s and ~0.15 s (#16)."""
+    keys = frame.select(columns)
+    if keys.n_unique() == keys.height:
+        return pl.Series("index", [], dtype=pl.get_index_type())
+    repeated = keys.lazy().group_by(columns).len().filter(pl.col("len") > 1).drop("len")
+    return (keys.lazy().with_row_index("index").join(repeated, on=list(columns), how="semi", nulls_equal=True)
+            .select(pl.col("index").sort()).collect().to_series())
 
 
 def _blank_rows(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
