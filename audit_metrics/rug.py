@@ -250,7 +250,8 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}
     cells = flagged = 0
-    for r in grid.iter_rows(named=True):
+    # in reading order (row by row, left to right): the order Tab reaches the flagged squares
+    for r in sorted(grid.iter_rows(named=True), key=lambda r: (row_of[r["unit_code"]], col_of[r["indicator_id"]])):
         i, j = row_of[r["unit_code"]], col_of[r["indicator_id"]]
         status = str(r["status"])
         x, y = left + j * CELL_W, top + i * CELL_H

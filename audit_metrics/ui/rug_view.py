@@ -6,7 +6,8 @@ data; the script puts it in the page and then only reads it:
 
 - the hover: each square's ``<title>`` (the trust, the indicator and the funnel's hover text) moves into the
   square's ``data-tip`` and is shown at once beside the pointer (a browser's own tooltip waits about a second),
-  as text (``textContent``), never as markup;
+  as text (``textContent``), never as markup; it also follows the keyboard's focus, beside the focused square
+  (never over it), inside the part of the rug in view when the rug's box is scrolled sideways, and Escape hides it;
 - a click on a flagged square, or Enter or Space on one reached by Tab, sends its indicator and trust back
   (the ``open`` trigger): the page picks them under "Open a result", as the Plotly rug's selection did;
 - once the rug is drawn it tells the page (``am-first-screen``), so the deferred chart-library preload
@@ -32,7 +33,7 @@ _CSS = """
 .am-rug-box {position: relative; line-height: 0; overflow-x: auto; max-width: 100%;}
 .am-rug-box svg {display: block; max-width: none;}
 .am-rug-tip {position: absolute; z-index: 20; pointer-events: none; white-space: pre-line; line-height: 1.35;
-  max-width: 340px; padding: 6px 8px; background: #fff; color: #231F20; border: 1px solid #425563;
+  width: max-content; max-width: 340px; padding: 6px 8px; background: #fff; color: #231F20; border: 1px solid #425563;
   border-radius: 3px; box-shadow: 0 2px 6px rgba(0,0,0,.18); font: 12px/1.35 Arial, Helvetica, sans-serif;}
 .am-rug-tip b {display: block;}
 """
@@ -63,18 +64,22 @@ export default function (component) {
   if (!box._amWired) {
     box._amWired = true;
     const tipOf = () => box.querySelector(':scope > .am-rug-tip');
-    const show = (el, x, y) => {
+    // a: what the box must not cover (the pointer, or the focused square), in the page's coordinates; the box
+    // goes right of and below it, else left of or above it, inside the part of the rug in view (scrolled sideways)
+    const show = (el, a) => {
       const tip = tipOf(), lines = (el.dataset.tip || '').split('\\n');
       const head = document.createElement('b');
       head.textContent = lines[0];
       tip.replaceChildren(head, document.createTextNode(lines.slice(1).join('\\n')));
+      tip.style.maxWidth = Math.max(120, Math.min(340, box.clientWidth - 8)) + 'px';
       tip.hidden = false;
-      const room = box.getBoundingClientRect();
-      let left = x - room.left + 14, top = y - room.top + 14;
-      if (left + tip.offsetWidth > box.scrollWidth) left = Math.max(0, x - room.left - tip.offsetWidth - 14);
-      if (top + tip.offsetHeight > box.scrollHeight) top = Math.max(0, y - room.top - tip.offsetHeight - 14);
-      tip.style.left = left + 'px';
-      tip.style.top = top + 'px';
+      const room = box.getBoundingClientRect(), sx = box.scrollLeft, w = tip.offsetWidth, h = tip.offsetHeight;
+      const x0 = room.left - sx, y0 = room.top - box.scrollTop;
+      let left = a.right - x0, top = a.bottom - y0;
+      if (left + w > sx + box.clientWidth) left = a.left - x0 - w;
+      if (top + h > box.scrollHeight) top = a.top - y0 - h;
+      tip.style.left = Math.max(sx, Math.min(left, sx + box.clientWidth - w)) + 'px';
+      tip.style.top = Math.max(0, top) + 'px';
     };
     const hide = () => { const tip = tipOf(); if (tip) tip.hidden = true; };
     const cell = (target) => target && target.closest ? target.closest('[data-tip]') : null;
@@ -82,15 +87,23 @@ export default function (component) {
       const flag = el && el.closest ? el.closest('g.am-flag') : null;
       if (flag) box._amTrigger('open', {indicator: flag.dataset.indicator, unit: flag.dataset.unit});
     };
-    box.addEventListener('pointermove', (e) => { const el = cell(e.target); if (el) show(el, e.clientX, e.clientY); else hide(); });
+    box.addEventListener('pointermove', (e) => {
+      const el = cell(e.target);
+      if (el) show(el, {left: e.clientX - 14, right: e.clientX + 14, top: e.clientY - 14, bottom: e.clientY + 14});
+      else hide();
+    });
     box.addEventListener('pointerleave', hide);
     box.addEventListener('click', (e) => open(e.target));
     box.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(e.target); }
+      if (e.key === 'Escape') hide();  // the box over the rug can be dismissed (WCAG 1.4.13); Tab shows the next
     });
     box.addEventListener('focusin', (e) => {
       const el = cell(e.target);
-      if (el) { const r = el.getBoundingClientRect(); show(el, r.right, r.bottom); }
+      if (el) {
+        const r = el.getBoundingClientRect();
+        show(el, {left: r.left - 4, right: r.right + 4, top: r.top - 4, bottom: r.bottom + 4});
+      }
     });
     box.addEventListener('focusout', hide);
   }
