@@ -233,19 +233,21 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
         x0 += n * CELL_W
     for j, t in enumerate(titles):
         x = left + j * CELL_W + CELL_W / 2 + 3
-        out.append(f'<text class="am-label" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
+        out.append(f'<text class="am-label" aria-hidden="true" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
                    f'<title>{_esc(t)}</title>{_esc(_cut(t, TITLES_MAX))}</text>')
-    # rows: group labels at each group's first row (a divider above it), trust names
+    # rows: group labels at each group's first row (a divider above it), trust names. The turned titles, group
+    # labels and names are hidden from screen readers (each flagged square's button names its trust and
+    # indicator; before, ~200 names were read as one run of text ahead of the first button)
     previous = None
     for i in range(rows.height):
         y = top + i * CELL_H
         if by and groups_of_rows[i] != previous:
             previous = groups_of_rows[i]
-            out.append(f'<text class="am-label" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
+            out.append(f'<text class="am-label" aria-hidden="true" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
                        f'<title>{_esc(previous)}</title>{_esc(group_labels[previous])}</text>')
             if i:
                 out.append(f'<line x1="8" x2="{width - 10}" y1="{y - 0.5:g}" y2="{y - 0.5:g}" stroke="#425563"/>')
-        out.append(f'<text class="am-label" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
+        out.append(f'<text class="am-label" aria-hidden="true" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
                    f'<title>{_esc(rows["unit_name"][i])}</title>{_esc(names[i])}</text>')
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}

@@ -61,6 +61,14 @@ def test_hover_box_stays_in_view_beside_the_focused_square_when_scrolled(server:
             assert bl - 0.5 <= tl and tr <= br + 0.5, g  # inside the rug's box as scrolled, not cut off
             assert tr - tl >= min(200, br - bl - 10), g  # readable, not a sliver
             assert tr <= sl or tl >= sr or tb <= st_ or tt >= sb, g  # does not cover the focused square
+        # Tab along the flagged squares from the first: each comes wholly into view, the box beside it
+        page.locator("svg.am-rug g.am-flag").first.focus()
+        for _ in range(15):
+            page.keyboard.press("Tab")
+            g = page.evaluate(_GEOMETRY)
+            (tl, tt, tr, tb), (bl, _, br, _), (sl, st_, sr, sb) = g["tip"], g["box"], g["square"]
+            assert g["unit"] and not g["hidden"] and bl - 0.5 <= sl and sr <= br + 0.5, g
+            assert bl - 0.5 <= tl and tr <= br + 0.5 and (tr <= sl or tl >= sr or tb <= st_ or tt >= sb), g
         page.keyboard.press("Escape")
         assert page.evaluate("() => document.querySelector('.am-rug-tip').hidden")
         page.screenshot(path=str(tmp_path / f"rug_{width}.png"))

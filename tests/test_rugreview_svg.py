@@ -45,3 +45,21 @@ def test_a_single_site_and_no_groups_still_draw_a_labelled_rug(run: AuditRun, gr
     assert any(one["tumour_site"][0] in t or t.endswith(".") for t in texts)
     assert any("As expected" in t for t in texts)
     assert built.width >= int(rug.text_px("As expected", 10))
+
+
+def test_screen_readers_get_the_title_legend_and_buttons_not_every_label(run: AuditRun) -> None:
+    """What a screen reader reads in the rug: its title (the SVG's label), the legend, the site labels, the
+    flagged squares' buttons (each naming the trust and indicator) and the footnote; not the ~3,500 squares nor the
+    ~200 trust names, alliance labels and turned indicator titles as one run of text before the first button."""
+    trusts = views.pooled(run).filter(pl.col("level") == "trust")
+    root = parse(rug.rug_svg(trusts, title="rug", group="cancer_alliance", footnote=["Source: x"]).svg)
+    assert root.get("aria-label") == "rug"
+    exposed = [t for t in root.iter(f"{SVG}text") if t.get("aria-hidden") != "true"]
+    words = ["".join(t.itertext()) for t in exposed]
+    assert len(exposed) < 30, words
+    names = set(trusts["unit_name"]) | set(trusts["indicator_title"])
+    assert not [w for w in words if any(n in w for n in names)]
+    assert "Source: x" in words and any("Worse than expected" in w for w in words)
+    buttons = [g.get("aria-label") for g in root.iter(f"{SVG}g") if g.get("role") == "button"]
+    assert buttons and all(b.count(", ") >= 1 and b.endswith(". Open it") for b in buttons)
+    assert not [r for r in root.iter(f"{SVG}rect") if r.get("role") or r.get("tabindex")]

@@ -184,6 +184,9 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     set_qp(show="list" if show == LIST else None, period=None if period == headline else period,
            site=None if set(chosen_sites) == set(sites) else chosen_sites)
     grid = trusts.filter(pl.col("tumour_site").is_in(chosen_sites))
+    # what the rug is narrowed to, named in its title and its download's file name (a copy shown in a meeting
+    # says whose results it holds: an alliance's rug is not the national one)
+    scope: list[str] = []
     for column, group in zip(columns[1:], groups, strict=False):
         # keys kept for the two usual levels, so shared links and tests stay stable
         key = {"cancer_alliance": "ov_alliance", "region": "ov_region"}.get(group, f"ov_group_{group}")
@@ -191,6 +194,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                                   key=key)
         if chosen != "All":
             grid = grid.filter(pl.col(group) == chosen)
+            scope.append(str(chosen))
     if not groups:
         columns[1].caption("No Cancer Alliance or region is defined for these units, so there is nothing to filter "
                            "by; see the Cancer Alliance view for how to add one.")
@@ -198,12 +202,17 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     if new is not None and st.checkbox(f"Only flags new since the last release ({md(new[0])}: {new[1].height})",
                                        key="ov_new"):
         grid = grid.join(new[1], on=["indicator_id", "unit_code"], how="semi")
+        new_only = [f"only flags new since {new[0]}"]
+    else:
+        new_only = []
+    scope += ([] if set(chosen_sites) == set(sites) else [", ".join(chosen_sites)]) + new_only
     if grid.height == 0:
         st.warning("No results match these filters.")
         return
     family = views.group_level(groups)
     risk_adjusted = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
-    title = f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"
+    title = (f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"
+             + "".join(f"; {s}" for s in scope))
     highlight = found[1] if found and found[0] == "trust" else None
     rug_coverage = tuple(sorted((k, r.options.limits[0]) for k, r in run.results.items()))
     # what the screen shows is suppressed like the exports (#12 defect 3): a count of 1-7 is never in a hover
@@ -222,7 +231,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
             rug_view.show(built, on_open=_open_clicked)
         # the picture for a meeting: the same SVG (footnote and, on the sample, watermark included), made on click
         st.download_button("Download the rug (SVG image)", data=lambda: built.svg.encode(), key="ov_rug_download",
-                           file_name=sharing.chart_file_name("rug", period) + ".svg", mime="image/svg+xml",
+                           file_name=sharing.chart_file_name("rug", *scope, period) + ".svg", mime="image/svg+xml",
                            on_click="ignore", icon=":material/download:")
     else:
         st.markdown(f"**{listed.height} flagged result{'s' if listed.height != 1 else ''}**, most urgent first "

@@ -101,6 +101,7 @@ export default function (component) {
     box.addEventListener('focusin', (e) => {
       const el = cell(e.target);
       if (el) {
+        el.scrollIntoView({block: 'nearest', inline: 'nearest'});  // a square at the box's edge: all of it in view
         const r = el.getBoundingClientRect();
         show(el, {left: r.left - 4, right: r.right + 4, top: r.top - 4, bottom: r.bottom + 4});
       }
