@@ -142,12 +142,12 @@ def _category(status: str, better: str) -> str:
     return f"{direction_of(status, better)}_{status.split('_')[0]}"
 
 
-def _legend(y: float) -> list[str]:
+def _legend(y: float, alarm: str) -> list[str]:
     """The key: colours and marks in words (the page's text says the same)."""
     items = [("worse_alert", "▲", "Worse than expected (▲ above, ▼ below)"),
              ("better_alert", "△", "Better (△ above, ▽ below)"),
              ("within", None, "As expected"), ("not_assessed", None, "Not assessed"),
-             ("worse_alarm", None, "Darker: beyond the 99.8% limit")]
+             ("worse_alarm", None, f"Darker: beyond the {alarm} limit")]
     out, x = [], 0.0
     for category, mark, words in items:
         out.append(f'<rect x="{x:g}" y="{y - 9:g}" width="12" height="11" fill="{PALETTE[category]}"/>')
@@ -166,12 +166,13 @@ def _mark(mark: str, cx: float, cy: float) -> str:
 
 def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
             risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
-            highlight: str | None = None, footnote: Sequence[str] = (), watermark: str | None = None) -> Rug:
+            highlight: str | None = None, footnote: Sequence[str] = (), watermark: str | None = None,
+            alarm: str = "99.8%") -> Rug:
     """The rug of ``grid`` as SVG.
 
     ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
     status_label, the ``group`` column, and the results' value columns for the hover (a null status: a result
-    withheld as small numbers). ``highlight`` is a unit_code whose row is outlined; ``footnote`` lines and a
+    withheld as small numbers). ``alarm`` names the outer limit in the legend (e.g. '99.8%'). ``highlight`` is a unit_code whose row is outlined; ``footnote`` lines and a
     ``watermark`` (e.g. 'Synthetic data') are drawn under and across it.
     """
     by = [group] if group and group in grid.columns else []
@@ -218,7 +219,7 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
            "{stroke:#231F20;stroke-width:2}</style>",
            f'<rect width="{width}" height="{height}" fill="white"/>']
     out += [f'<text x="0" y="{16 + 18 * k}" font-size="14">{_esc(line)}</text>' for k, line in enumerate(title_lines)]
-    out += _legend(legend_y)
+    out += _legend(legend_y, alarm)
     # columns: site labels over their columns, dividers between sites, the indicator titles turned
     x0 = left
     for (site, n), lines in zip(runs.items(), site_lines, strict=True):

@@ -175,3 +175,21 @@ def test_rug_escapes_every_name_from_data(run: AuditRun) -> None:
     assert squares(root)[("bowel_mort90", "ZA4")].tip.startswith(f"{hostile}\n{title}\n")
     texts = "".join(root.itertext())
     assert hostile in texts and "<b>Evil</b>" in texts and title in texts
+
+
+def test_overview_names_the_catalogues_own_limits(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#12 defect 5 on the Overview: with limits other than 95% and 99.8% in the catalogue, the rug's legend, the
+    text above it and the alerts-and-alarms table name those limits (they said 95% and 99.8% whatever was set)."""
+    catalogue = project_copy / "indicators.yaml"
+    catalogue.write_text(catalogue.read_text().replace("limits: [0.95, 0.998]", "limits: [0.9, 0.99]", 1))
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("AUDIT_METRICS_RESULTS_CACHE", "off")
+    at = _app()
+    assert not at.exception
+    legend = " ".join(t.text or "" for t in rug_of(at).iter(f"{SVG}text") if t.get("class") == "am-legend")
+    assert "Darker: beyond the 99% limit" in legend and "99.8" not in legend
+    words = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "beyond the 99% (alarm) limit" in words and "Outside 90%" in words
+    assert "99.8" not in words and "95%" not in words
+    table = next(m.value for m in at.markdown if m.value.startswith("| Indicator | Tumour site |"))
+    assert "| Outside 90% | By chance (90%) | Outside 99% | By chance (99%) |" in table.splitlines()[0]

@@ -91,12 +91,22 @@ def _grid_key(grid: pl.DataFrame) -> tuple[int, int]:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | None,
          risk_adjusted: tuple[str, ...], highlight: str | None, coverage: tuple[tuple[str, float], ...],
-         footnote: tuple[str, ...], watermark: str | None) -> rug.Rug:
+         footnote: tuple[str, ...], watermark: str | None, alarm: str) -> rug.Rug:
     """The rug, built once per content and choice: its hover text for every cell (about 3,500 on the sample)
     took about a second on each rerun of the Overview (measured, notes/dashui.md). Shared read-only."""
     del key  # cache key only
     return rug.rug_svg(_grid, title=title, group=group, risk_adjusted=risk_adjusted, highlight=highlight,
-                       coverage=dict(coverage), footnote=footnote, watermark=watermark)
+                       coverage=dict(coverage), footnote=footnote, watermark=watermark, alarm=alarm)
+
+
+def limit_words(run: AuditRun) -> tuple[str, str]:
+    """The inner (alert) and outer (alarm) limits in words for text about every indicator at once: '95%' and
+    '99.8%' when every indicator uses those, else 'inner (alert)' and 'outer (alarm)' (the catalogue can set
+    other limits, per indicator too)."""
+    inner = {r.options.limits[0] for r in run.results.values()}
+    outer = {r.options.limits[-1] for r in run.results.values()}
+    return (f"{inner.pop() * 100:g}%" if len(inner) == 1 else "inner (alert)",
+            f"{outer.pop() * 100:g}%" if len(outer) == 1 else "outer (alarm)")
 
 
 def _rug_footnote(run: AuditRun, period: str) -> tuple[str, ...]:
@@ -139,6 +149,7 @@ def _open_clicked() -> None:
 
 def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
     st.header("How do trusts compare across cancer audits?")
+    alert, alarm = limit_words(run)
     found = _find(run, table)
     if found is not None and loaded is not None:
         kind, code = found
@@ -155,8 +166,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 f"{views.level_label(views.group_level(run.units.groups if run.units else ()) or 'trust').lower()}), "
                 "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
-                "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the 99.8% (alarm) "
-                "limit. Hover for the value, counts and expected range; click a flagged square (one with a mark) to "
+                "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the "
+                f"{alarm}{' (alarm)' if alarm[0].isdigit() else ''} limit. Hover for the value, counts and expected range; click a flagged square (one with a mark) to "
                 "open it below, and open any result with the boxes under 'Open a result'. **On a phone, or "
                 "without a mouse, show the list of flagged results instead** (just below).")
     trusts = table.filter(pl.col("level") == "trust")
@@ -226,7 +237,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
             listed["indicator_id"], listed["unit_code"], strict=True))
         built = _rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
                      risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage,
-                     footnote=_rug_footnote(run, period), watermark="Synthetic data" if synthetic else None)
+                     footnote=_rug_footnote(run, period), watermark="Synthetic data" if synthetic else None,
+                     alarm=alarm)
         with st.container(key="tartan"):
             rug_view.show(built, on_open=_open_clicked)
         # the picture for a meeting: the same SVG (footnote and, on the sample, watermark included), made on click
@@ -249,16 +261,16 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     shown = counts.select(
         pl.col("indicator_title").alias("Indicator"), pl.col("tumour_site").alias("Tumour site"),
         pl.col("assessed").alias("Trusts assessed"),
-        pl.col("outside_inner").alias("Outside 95%"),
-        pl.col("expected_inner").round(1).alias("By chance (95%)"),
-        pl.col("outside_outer").alias("Outside 99.8%"),
-        pl.col("expected_outer").round(1).alias("By chance (99.8%)"))
+        pl.col("outside_inner").alias(f"Outside {alert}"),
+        pl.col("expected_inner").round(1).alias(f"By chance ({alert})"),
+        pl.col("outside_outer").alias(f"Outside {alarm}"),
+        pl.col("expected_outer").round(1).alias(f"By chance ({alarm})"))
     st.subheader("Alerts and alarms per indicator")
     per = max(counts.height, 1)
-    st.caption(f"'Outside 95%' counts alerts and alarms together (an alarm is outside both limits). Among the "
-               f"trusts shown, chance alone would put about {inner / per:.1f} results per indicator outside the 95% "
-               f"limits ({inner:.0f} across all {counts.height} indicators) and about {outer / per:.2f} per "
-               f"indicator outside 99.8% ({outer:.1f} in all), allowing for real but modest differences between "
+    st.caption(f"'Outside {alert}' counts alerts and alarms together (an alarm is outside both limits). Among the "
+               f"trusts shown, chance alone would put about {inner / per:.1f} results per indicator outside the "
+               f"{alert} limits ({inner:.0f} across all {counts.height} indicators) and about {outer / per:.2f} per "
+               f"indicator outside {alarm} ({outer:.1f} in all), allowing for real but modest differences between "
                "trusts (overdispersion). Compare each row's counts with its own expected numbers.")
     st.html(_SCROLL_TABLE)  # static CSS: a table wider than a phone scrolls sideways instead of being cut off
     with st.container(key="ov_counts"):
