@@ -28,3 +28,22 @@ def project_copy(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "indicators.yaml", tmp_path / "indicators.yaml")
     shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
     return tmp_path
+
+
+# Browser tests (tests/browser_support.py): one chromium and, unless a module defines its own ``server`` (a
+# releases store, an editable catalogue...), one dashboard on the bundled sample per module
+@pytest.fixture(scope="module")
+def browser():
+    from browser_support import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    from browser_support import app_server, require_chromium
+
+    require_chromium()
+    with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_RESULTS_CACHE": "off"}) as url:
+        yield url

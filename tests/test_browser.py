@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ROOT, app_server, chromium, require_chromium
+from browser_support import ROOT, app_server, require_chromium
 
 from audit_metrics import figures
 
@@ -42,11 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_STORE": str(_release_store(tmp_path_factory.mktemp("releases")))}) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _screenshot(page: object, tmp_path: Path, name: str) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import app_server, require_chromium
 
 pytestmark = pytest.mark.browser
 require_chromium()
@@ -24,11 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app_server(tmp_path_factory.mktemp("server")) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _settled(page: object) -> None:

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import require_chromium
 
 pytestmark = pytest.mark.browser
 require_chromium()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_RESULTS_CACHE": "off"}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _screenshot(page: object, tmp_path: Path, name: str) -> None:

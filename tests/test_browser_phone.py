@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import app_server, require_chromium
 
 PHONE = {"width": 390, "height": 2400}
 
@@ -49,11 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app_server(tmp_path_factory.mktemp("server")) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _charts(browser: object, url: str, title: str) -> list[dict]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import app_server, require_chromium
 from playwright.sync_api import Error as PlaywrightError
 
 from audit_metrics.ui import catalogue
@@ -35,11 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                              "AUDIT_METRICS_CATALOGUE": str(folder / "indicators.yaml")}) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _idle(page: object) -> None:

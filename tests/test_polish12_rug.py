@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import chromium
 from rug_support import SVG, parse
 
 from audit_metrics import rug, views
@@ -68,12 +67,6 @@ _LABELS = """() => {
                                             right: r.right - box.left - left}; })};
 }"""
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require_chromium()
-    with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_RESULTS_CACHE": "off"}) as url:
-        yield url
 
 
 @pytest.mark.browser

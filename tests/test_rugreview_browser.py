@@ -6,11 +6,10 @@ the right edge on a phone, and Escape did not dismiss it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import app_server, chromium, require_chromium
+from browser_support import require_chromium
 
 pytestmark = pytest.mark.browser
 require_chromium()
@@ -24,16 +23,6 @@ _GEOMETRY = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with app_server(tmp_path_factory.mktemp("server"), {"AUDIT_METRICS_RESULTS_CACHE": "off"}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize("width, height", [(1024, 768), (390, 844)])

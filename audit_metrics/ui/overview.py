@@ -9,6 +9,7 @@ import streamlit as st
 
 from audit_metrics import export, rug, sharing, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
+from audit_metrics.outliers import coverage_label
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import rug_view, trends
 from audit_metrics.ui.state import (
@@ -22,9 +23,10 @@ from audit_metrics.ui.trust import flagged_results
 
 NOBODY = "(all trusts: the overview)"
 RUG, LIST = "Rug of every result", "List of flagged results"
-# The rug keeps its size (squares and labels legible) and scrolls sideways in its box where the column is narrower
-# (760 px on the sample: at 1024 px with the sidebar open, or on a phone; ui/rug_view.py). Streamlit cannot read the screen's width on the
-# server, so the browser decides when to show the note that points a phone to the list
+# The rug keeps its size (squares and labels legible) and scrolls sideways in its box where the column is
+# narrower (760 px on the sample: at 1024 px with the sidebar open, or on a phone; ui/rug_view.py). Streamlit
+# cannot read the screen's width on the server, so the browser decides when to show the note that points a phone
+# to the list
 _NARROW_RUG = """<style>
 .am-narrow-note {display: none;}
 @media (max-width: 640px) {
@@ -99,14 +101,14 @@ def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | 
                        coverage=dict(coverage), footnote=footnote, watermark=watermark, alarm=alarm)
 
 
-def limit_words(run: AuditRun) -> tuple[str, str]:
+def _limit_words(run: AuditRun) -> tuple[str, str]:
     """The inner (alert) and outer (alarm) limits in words for text about every indicator at once: '95%' and
     '99.8%' when every indicator uses those, else 'inner (alert)' and 'outer (alarm)' (the catalogue can set
     other limits, per indicator too)."""
     inner = {r.options.limits[0] for r in run.results.values()}
     outer = {r.options.limits[-1] for r in run.results.values()}
-    return (f"{inner.pop() * 100:g}%" if len(inner) == 1 else "inner (alert)",
-            f"{outer.pop() * 100:g}%" if len(outer) == 1 else "outer (alarm)")
+    return (f"{coverage_label(inner.pop())}%" if len(inner) == 1 else "inner (alert)",
+            f"{coverage_label(outer.pop())}%" if len(outer) == 1 else "outer (alarm)")
 
 
 def _rug_footnote(run: AuditRun, period: str) -> tuple[str, ...]:
@@ -116,7 +118,7 @@ def _rug_footnote(run: AuditRun, period: str) -> tuple[str, ...]:
     limits = sorted({c for r in run.results.values() for c in r.options.limits})
     return (f"Source: {', '.join(audits) or 'audit data'} ({', '.join(files)}); {period}.",
             "Each square: a trust's result against its indicator's funnel limits ("
-            + " and ".join(f"{c * 100:g}%" for c in limits) + "), risk-adjusted where the indicator is; "
+            + " and ".join(f"{coverage_label(c)}%" for c in limits) + "), risk-adjusted where the indicator is; "
             "method and overdispersion per indicator in the Indicator view.")
 
 
@@ -149,7 +151,7 @@ def _open_clicked() -> None:
 
 def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | None = None) -> None:
     st.header("How do trusts compare across cancer audits?")
-    alert, alarm = limit_words(run)
+    alert, alarm = _limit_words(run)
     found = _find(run, table)
     if found is not None and loaded is not None:
         kind, code = found
@@ -167,7 +169,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
                 "compared with what would be expected for a trust of its size (and, where risk-adjusted, its "
                 "patients). **Worse than expected: orange, filled ▲ (above expected) or ▼ (below). Better: blue, "
                 "outline △ or ▽. Grey: as expected; light grey: not assessed.** Darker = beyond the "
-                f"{alarm}{' (alarm)' if alarm[0].isdigit() else ''} limit. Hover for the value, counts and expected range; click a flagged square (one with a mark) to "
+                f"{alarm}{' (alarm)' if alarm[0].isdigit() else ''} limit. Hover for the value, counts and "
+                "expected range; click a flagged square (one with a mark) to "
                 "open it below, and open any result with the boxes under 'Open a result'. **On a phone, or "
                 "without a mouse, show the list of flagged results instead** (just below).")
     trusts = table.filter(pl.col("level") == "trust")
