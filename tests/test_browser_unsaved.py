@@ -36,7 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-
 def _idle(page: object) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
                            timeout=180_000)
@@ -105,8 +104,9 @@ def test_prompt_on_another_view_and_none_after_discarding(server: str, browser: 
     page.get_by_text("Indicator catalogue", exact=True).first.click()
     page.get_by_role("button", name="Discard my edits").click()
     # the saved text back in the editor (waited for: the rerun may not have started when the click returns)
-    page.wait_for_function("() => !document.querySelector('.st-key-cat_text textarea').value"
-                           ".includes('discarded by the browser test')", timeout=120_000)
+    # (the text area is briefly absent while the editor redraws: wait for it to be back, without the edit)
+    page.wait_for_function("() => { const t = document.querySelector('.st-key-cat_text textarea');"
+                           " return !!t && !t.value.includes('discarded by the browser test'); }", timeout=120_000)
     _idle(page)
     _leaves_without_prompt(page, dialogs)
 
