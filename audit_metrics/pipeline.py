@@ -49,7 +49,14 @@ from audit_metrics.outliers import (
     status_label,
 )
 from audit_metrics.overdispersion import Overdispersion
-from audit_metrics.risk import RiskModel, fit_risk_model
+from audit_metrics.risk import (
+    RiskModel,
+    column_codes,
+    combined_groups,
+    covariate_patterns,
+    first_rows,
+    fit_risk_model,
+)
 
 __all__ = [
     "CONTRACT_COLUMNS",
@@ -207,11 +214,15 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
         exclusions.append(Exclusion("missing outcome (numerator is blank)", missing.height,
                                     tuple(missing[ROW].head(5).to_list())))
     model = None
+    coded: _CohortCodes | None = None
     if spec.risk_adjustment is not None and cohort.height:
         outcome = cohort["__event"].to_numpy().astype(float)
+        covariates = [c.name for c in spec.risk_adjustment.covariates]
+        coded = _cohort_codes(cohort, unit_column, period_column, covariates)
         fit_start = time.perf_counter()
         try:
-            model, risk, kept = fit_risk_model(cohort, outcome, spec.risk_adjustment, spec.id)
+            model, risk, kept = fit_risk_model(cohort, outcome, spec.risk_adjustment, spec.id,
+                                               patterns=coded.patterns if coded else None)
         except Exception as exc:  # numerical failure: report, never silently drop adjustment
             msg = f"{spec.id}: the risk model could not be fitted ({exc})"
             raise AuditMetricsError(msg) from None
@@ -222,21 +233,86 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
             exclusions.append(Exclusion("incomplete case-mix (complete-case analysis)", dropped.height,
                                         tuple(dropped[ROW].head(5).to_list())))
             cohort = cohort.filter(pl.Series(kept))
+            outcome = outcome[kept]
+            coded = coded.kept(kept) if coded else None
         cohort = cohort.with_columns(pl.Series("__expected", risk))
-        covariates = [c.name for c in spec.risk_adjustment.covariates]
-        cells = casemix_cells(cohort, unit_column, covariates, _categorical(model))
+        cells = casemix_cells(cohort, unit_column, covariates, _categorical(model), coded=coded)
         completeness = casemix_by_unit(cohort, unit_column, covariates, cells=cells)
         extras["completeness"] = completeness
         model = _with_casemix_warnings(model, cohort, completeness, unit_column, cells=cells)
-    aggs = [pl.col("__event").cast(pl.Float64).sum().alias("observed"),
-            pl.len().cast(pl.Float64).alias("denominator")]
-    if model is not None:
-        aggs.append(pl.col("__expected").sum().alias("expected"))
-    counts = cohort.group_by(keys).agg(aggs)
+    if coded is not None:
+        counts = _counts_from_codes(cohort, coded, unit_column=unit_column, period_column=period_column,
+                                    events=outcome, expected=risk)
+    else:
+        aggs = [pl.col("__event").cast(pl.Float64).sum().alias("observed"),
+                pl.len().cast(pl.Float64).alias("denominator")]
+        if model is not None:
+            aggs.append(pl.col("__expected").sum().alias("expected"))
+        counts = cohort.group_by(keys).agg(aggs)
     acc = RowAccounting(spec.id, ds.accounting.file, frame.height, cohort.height,
                         (Exclusion("not in the cohort", frame.height - cohort.height - sum(e.rows for e in exclusions),
                                    ()), *exclusions))
     return counts, acc, model, extras
+
+
+@dataclass(frozen=True)
+class _CohortCodes:
+    """The cohort's patients as small whole numbers, worked out once for the model, the case-mix and the counts.
+
+    ``unit`` and ``period`` are each patient's dense codes (``risk.column_codes``; ``period`` None for one
+    period), ``patterns`` the cohort's ``risk.covariate_patterns`` (distinct covariate rows, patients per
+    row, each patient's row).
+    """
+
+    unit: np.ndarray
+    period: np.ndarray | None
+    patterns: tuple[pl.DataFrame, np.ndarray, np.ndarray]
+
+    def kept(self, rows: np.ndarray) -> _CohortCodes:
+        """The codes of the patients ``rows`` keeps (a boolean mask)."""
+        distinct, _, pattern = self.patterns
+        pattern = pattern[rows]
+        return _CohortCodes(self.unit[rows], None if self.period is None else self.period[rows],
+                            (distinct, np.bincount(pattern, minlength=distinct.height), pattern))
+
+
+def _groups_by_value(dtype: pl.DataType) -> bool:
+    """Whether equal codes (``risk.column_codes``) mean equal values, as grouping the column by value does."""
+    return dtype == pl.String or dtype.is_integer() or dtype == pl.Boolean
+
+
+def _cohort_codes(cohort: pl.DataFrame, unit_column: str, period_column: str | None,
+                  covariates: Sequence[str]) -> _CohortCodes | None:
+    """Codes for the units, periods and covariate patterns of a cohort, in one pass over its columns.
+
+    None when the unit or period column is not text (then the counts are grouped by value, as before).
+    """
+    schema = cohort.schema
+    if schema[unit_column] != pl.String or (period_column is not None and schema[period_column] != pl.String):
+        return None
+    codes = column_codes(cohort, [unit_column, *([period_column] if period_column else []), *covariates])
+    return _CohortCodes(codes[unit_column], codes[period_column] if period_column else None,
+                        covariate_patterns(cohort, list(covariates), codes=codes))
+
+
+def _counts_from_codes(cohort: pl.DataFrame, coded: _CohortCodes, *, unit_column: str, period_column: str | None,
+                       events: np.ndarray, expected: np.ndarray) -> pl.DataFrame:
+    """Observed, denominator and expected per unit and period, counted on the codes (no text hashed).
+
+    The same table as grouping the cohort by unit and period; observed and denominator are exact (whole
+    numbers), expected is the same sum added in patient order (equal to ~1e-15 relative).
+    """
+    n = cohort.height
+    grouped = combined_groups([coded.unit] if coded.period is None else [coded.unit, coded.period], n)
+    assert grouped is not None  # two columns of at most n codes each
+    group, sizes = grouped
+    first = pl.Series(first_rows(group, sizes.size))
+    period = cohort[period_column].gather(first) if period_column else pl.repeat(ALL_PERIODS, sizes.size, eager=True)
+    return pl.DataFrame({
+        "unit_code": cohort[unit_column].gather(first), "period": period.cast(pl.String),
+        "observed": np.bincount(group, weights=events, minlength=sizes.size),
+        "denominator": sizes.astype(float),
+        "expected": np.bincount(group, weights=expected, minlength=sizes.size)})
 
 
 def _counts_without_model(spec: IndicatorSpec, ds: LoadedDataset, selected: pl.LazyFrame, numerator: pl.Expr,
@@ -312,18 +388,48 @@ def _categorical(model: RiskModel) -> list[str]:
 
 
 def casemix_cells(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str],
-                  categorical: Sequence[str]) -> pl.DataFrame | None:
+                  categorical: Sequence[str], *, coded: _CohortCodes | None = None) -> pl.DataFrame | None:
     """One pass over the cohort for the case-mix columns and warnings: patients (``len``) per unit and
     raw value of every categorical covariate (a few thousand cells), with their summed expected risk and,
     for each other covariate, how many have a value. None when the names would collide (then each
-    function groups the cohort itself)."""
+    function groups the cohort itself). ``coded``: the cohort's codes, from which the cells are counted
+    without hashing every patient's text (the same cells; expected sums added in another order)."""
     others = [c for c in covariates if c not in categorical]
     names = [unit_column, *categorical, "len", "__expected_sum", *(f"__present_{c}" for c in others)]
     if len(set(names)) < len(names):
         return None
+    schema = cohort.schema
+    if coded is not None and all(_groups_by_value(schema[c]) for c in categorical):
+        return _cells_from_codes(cohort, coded, unit_column, list(categorical), others)
     return cohort.group_by(unit_column, *categorical).agg(
         pl.len(), pl.col("__expected").sum().alias("__expected_sum"),
         *[pl.col(c).is_not_null().sum().alias(f"__present_{c}") for c in others])
+
+
+def _cells_from_codes(cohort: pl.DataFrame, coded: _CohortCodes, unit_column: str, categorical: list[str],
+                      others: list[str]) -> pl.DataFrame:
+    """``casemix_cells`` counted on the codes: a cell is a unit and a combination of categorical values,
+    which the patient's covariate pattern determines (so only the distinct patterns are grouped by value)."""
+    distinct, _, pattern = coded.patterns
+    values, _, value_of_pattern = (covariate_patterns(distinct, categorical) if categorical
+                                   else (distinct.clear(), None, np.zeros(distinct.height, dtype=np.int64)))
+    grouped = combined_groups([coded.unit, value_of_pattern[pattern]], cohort.height)
+    assert grouped is not None  # two columns of at most n codes each
+    cell, sizes = grouped
+    first = first_rows(cell, sizes.size)
+    schema = cohort.schema
+    present = {}
+    for c in others:  # a pattern has the covariate or not: patients with it per cell
+        has = distinct[c].is_not_null().to_numpy()
+        present[f"__present_{c}"] = (sizes if has.all() else
+                                     np.bincount(cell, weights=has[pattern], minlength=sizes.size).astype(np.int64))
+    return pl.DataFrame({
+        unit_column: cohort[unit_column].gather(first),
+        **{c: values[c].gather(value_of_pattern[pattern[first]]) for c in categorical},
+        "len": sizes,
+        "__expected_sum": np.bincount(cell, weights=cohort["__expected"].to_numpy(), minlength=sizes.size),
+        **present,
+    }).with_columns(pl.col("len", *present).cast(pl.UInt32), *[pl.col(c).cast(schema[c]) for c in categorical])
 
 
 def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str], *,
@@ -378,7 +484,8 @@ def _with_casemix_warnings(model: RiskModel, cohort: pl.DataFrame, completeness:
                   .group_by(pl.col(name).cast(pl.String).fill_null("Missing").alias("level"), unit_column)
                   .agg(pl.col("len").sum()).with_columns((pl.col("len") / pl.col("len").sum().over("level")).alias("share"),
                                       pl.col("len").sum().over("level").alias("n")))
-        dominant = shares.filter(pl.col("share") >= 0.8, pl.col("n") >= 20)
+        # in level order: the groups come in no particular order, the warnings always in the same one
+        dominant = shares.filter(pl.col("share") >= 0.8, pl.col("n") >= 20).sort("level", unit_column)
         for r in dominant.iter_rows(named=True):
             notes.append(f"{name} = {r['level']}: {r['share']:.0%} of these patients are at {r[unit_column]}, so the "
                          "model cannot separate this case-mix from that unit's own results")

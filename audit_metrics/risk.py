@@ -10,6 +10,7 @@ drops the patient and counts them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,10 @@ __all__ = [
     "RiskModel",
     "build_design",
     "c_statistic",
+    "column_codes",
+    "combined_groups",
+    "covariate_patterns",
+    "first_rows",
     "fit_risk_model",
     "hosmer_lemeshow",
     "hosmer_lemeshow_patterns",
@@ -206,7 +211,7 @@ def hosmer_lemeshow_patterns(y: np.ndarray, pattern: np.ndarray, risk: np.ndarra
     events = np.bincount(tie, weights=y, minlength=values.size)
     ends = np.cumsum(sizes)
     starts = ends - sizes
-    per = np.array([len(b) for b in np.array_split(np.arange(m), groups)]) if m else np.zeros(groups, dtype=int)
+    per = m // groups + (np.arange(groups) < m % groups)  # the sizes np.array_split gives the sorted patients
     bounds = np.concatenate([[0], np.cumsum(per)])
     rows = []
     chi2 = 0.0
@@ -466,53 +471,93 @@ def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -
     return beta, np.sqrt(total), np.mean(risks, axis=0), converged, separation, design
 
 
-def _dense_codes(series: pl.Series) -> np.ndarray:
-    """0 for a blank, then 1, 2, ... for the column's distinct values (in no particular order)."""
-    n = series.len()
-    if series.dtype == pl.String:
-        physical = series.cast(pl.Categorical).to_physical()
-    elif series.dtype.is_integer() or series.dtype == pl.Boolean:
-        whole = series.cast(pl.Int64)
-        physical = whole - (whole.min() or 0)
+def _physical_codes(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Whole numbers in the order of the column's values (equal values, equal numbers), 0 for a blank."""
+    column = pl.col(name)
+    if dtype == pl.String:
+        code = column.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    elif dtype.is_integer() or dtype == pl.Boolean:
+        whole = column.cast(pl.Int64)
+        code = whole - whole.min().fill_null(0)
     else:
-        physical = series.rank("dense")
-    codes = physical.cast(pl.Int64).fill_null(-1).to_numpy() + 1
-    if n and codes.max() > 4 * n + 1024:  # widely spread whole numbers: rank them instead
+        code = column.rank("dense").cast(pl.Int64)
+    return (code + 1).fill_null(0).alias(name)
+
+
+def _compact(codes: np.ndarray, series: pl.Series) -> np.ndarray:
+    """``codes`` (from ``_physical_codes``) in the same order, renumbered without gaps when they are sparse."""
+    n = codes.size
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    if codes.min() < 0 or codes.max() > 4 * n + 1024:  # widely spread whole numbers: rank them instead
         codes = series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy()
-    present = np.flatnonzero(np.bincount(codes)) if n else np.zeros(0, dtype=np.int64)
-    lookup = np.zeros(int(codes.max()) + 1 if n else 1, dtype=np.int64)
+    present = np.flatnonzero(np.bincount(codes))
+    if 2 * present.size + 16 >= present[-1] + 1:  # (nearly) gapless, as usual: a new array would gain nothing
+        return codes
+    lookup = np.zeros(int(present[-1]) + 1, dtype=np.int64)
     lookup[present] = np.arange(present.size)
     return lookup[codes]
 
 
-def covariate_patterns(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """The distinct rows of the raw covariate columns: (patterns, patients per pattern, row -> pattern).
+def column_codes(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each column's values as small whole-number codes: 0 for a blank, then 1, 2, ... (possibly with a few gaps).
 
-    Grouping the raw columns (a few small codes per patient) comes before any dummy coding, so the
-    design matrix is built for the patterns only, never for every patient. A blank is a value of its own.
+    Equal values get equal codes, different values different codes, and whole numbers keep their order;
+    text is numbered as the categorical cast numbers it. The columns are coded in one query.
     """
-    n = frame.height
+    names = list(dict.fromkeys(names))
+    schema = frame.schema
+    physical = frame.select(_physical_codes(name, schema[name]) for name in names)
+    return {name: _compact(physical[name].to_numpy(), frame[name]) for name in names}
+
+
+def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows grouped by several columns' codes (``column_codes``): (row -> group, rows per group), or None.
+
+    The groups are numbered in the order of the codes read last column first (so renumbering a column's
+    codes in the same order changes nothing); None when there are too many combinations for one integer key
+    (then group the columns themselves).
+    """
     key = np.zeros(n, dtype=np.int64)
+    step = np.empty(n if len(codes) > 1 else 0, dtype=np.int64)  # one scratch array, not one per column
     room = 1
-    for name in names:
-        codes = _dense_codes(frame[name])
-        size = int(codes.max()) + 1 if n else 1
-        if room * size >= 2**62:  # too many combinations for one integer key: group the columns themselves
-            return _patterns_by_group(frame, names)
-        key += codes * room
+    for column in codes:
+        size = int(column.max()) + 1 if n else 1
+        if room * size >= 2**62:
+            return None
+        key += np.multiply(column, room, out=step) if room > 1 else column
         room *= size
     if room <= 8 * n + 2**20:  # a count per possible key: no sort
         counts = np.bincount(key, minlength=room)
         present = np.flatnonzero(counts)
         lookup = np.zeros(room, dtype=np.int64)
         lookup[present] = np.arange(present.size)
-        inverse, sizes = lookup[key], counts[present]
-    else:
-        inverse = (pl.Series(key).rank("dense").cast(pl.Int64) - 1).to_numpy()
-        sizes = np.bincount(inverse)
-    first = np.empty(sizes.size, dtype=np.int64)
-    first[inverse] = np.arange(n)  # any patient of a pattern shows its values
-    return frame[first].select(names), sizes, inverse
+        return lookup[key], counts[present]
+    inverse = (pl.Series(key).rank("dense").cast(pl.Int64) - 1).to_numpy()
+    return inverse, np.bincount(inverse)
+
+
+def first_rows(inverse: np.ndarray, groups: int) -> np.ndarray:
+    """One row of each group (any: every row of a group shows its values)."""
+    first = np.empty(groups, dtype=np.int64)
+    first[inverse] = np.arange(inverse.size)
+    return first
+
+
+def covariate_patterns(frame: pl.DataFrame, names: list[str], *, codes: Mapping[str, np.ndarray] | None = None
+                       ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct rows of the raw covariate columns: (patterns, patients per pattern, row -> pattern).
+
+    Grouping the raw columns (a few small codes per patient) comes before any dummy coding, so the
+    design matrix is built for the patterns only, never for every patient. A blank is a value of its own.
+    ``codes``: the columns' ``column_codes``, when already computed.
+    """
+    codes = column_codes(frame, names) if codes is None else codes
+    grouped = combined_groups([codes[name] for name in names], frame.height)
+    if grouped is None:
+        return _patterns_by_group(frame, names)
+    inverse, sizes = grouped
+    return frame.select(names)[first_rows(inverse, sizes.size)], sizes, inverse
 
 
 def _patterns_by_group(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
@@ -524,13 +569,15 @@ def _patterns_by_group(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFr
     return groups.select(names), groups["__i"].list.len().to_numpy(), inverse
 
 
-def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec,
-                   indicator_id: str) -> tuple[RiskModel, np.ndarray, np.ndarray]:
+def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmentSpec, indicator_id: str, *,
+                   patterns: tuple[pl.DataFrame, np.ndarray, np.ndarray] | None = None,
+                   ) -> tuple[RiskModel, np.ndarray, np.ndarray]:
     """Fit the logistic model on the cohort; return the model, predicted risks and rows kept.
 
     In a large cohort the model is fitted on the distinct covariate patterns with their event counts
     (the binomial likelihood of the pooled counts equals the patients' Bernoulli likelihood, so the
     estimates, standard errors and deviance are the same); each patient gets their pattern's risk.
+    ``patterns``: ``covariate_patterns`` of ``frame`` and the covariates, when already computed.
     """
     if spec.missing == "impute":
         y = np.asarray(outcome, dtype=float)
@@ -540,8 +587,10 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
         calibration, hl, hl_df, hl_p = hosmer_lemeshow(y, p)
     else:
         y_all = np.asarray(outcome, dtype=float)
-        patterns, sizes, inverse = (covariate_patterns(frame, [c.name for c in spec.covariates])
-                                    if frame.height > 2000 else (None, None, None))
+        if frame.height <= 2000:
+            patterns, sizes, inverse = None, None, None
+        else:
+            patterns, sizes, inverse = patterns or covariate_patterns(frame, [c.name for c in spec.covariates])
         if patterns is not None and patterns.height < 0.8 * frame.height:
             assert sizes is not None and inverse is not None
             pooled = build_design(patterns, spec, weights=sizes)
