@@ -156,3 +156,23 @@ def test_a_range_column_read_as_text_is_checked_as_numbers(tmp_path: Path, ages:
     ds = load_dataset("x", path, SPEC, UNITS, unit_column="code")
     assert {e.reason: e.examples for e in ds.accounting.exclusions} == reasons
     assert ds.accounting.balanced and ds.frame.schema["age"] == pl.Float64
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rows_dropped_by_runs_equal_a_filter(seed: int) -> None:
+    """The used rows, joined from the runs kept: the same table as polars' filter, whatever the chunks."""
+    from audit_metrics.io import _without_rows
+
+    rng = random.Random(seed)
+    n = rng.choice([0, 1, 2, 7, 300])
+    parts = [pl.DataFrame({"a": list(range(i, i + 50)), "b": [f"x{j}" for j in range(i, i + 50)]}) for i in range(0, 300, 50)]
+    frame = pl.concat(parts, rechunk=False).head(n)  # several chunks per column
+    frame = frame.with_columns(pl.Series("c", [rng.random() for _ in range(n)]))  # one chunk: misaligned
+    p = rng.choice([0.0, 0.01, 0.2, 1.0])
+    drop = pl.Series([rng.random() < p for _ in range(n)], dtype=pl.Boolean)
+    if n and rng.random() < 0.3:
+        drop[0] = True
+        drop[n - 1] = True
+    got = _without_rows(frame, drop, drop.arg_true())
+    assert got.equals(frame.filter(~drop))
+    assert got.schema == frame.schema
