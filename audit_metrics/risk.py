@@ -10,6 +10,7 @@ drops the patient and counts them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -202,13 +203,14 @@ def hosmer_lemeshow_patterns(y: np.ndarray, pattern: np.ndarray, risk: np.ndarra
     :func:`hosmer_lemeshow`; expected counts are risk x patients per run (the same sums, added in another order).
     """
     m = y.size
-    used = np.flatnonzero(np.bincount(pattern, minlength=risk.size))  # patterns with patients
+    patients = np.bincount(pattern, minlength=risk.size)
+    used = np.flatnonzero(patients)  # patterns with patients
     values, run_of = np.unique(risk[used], return_inverse=True)  # runs of equal risk, ascending: patterns only
-    run_of_pattern = np.zeros(risk.size, dtype=np.int64)
-    run_of_pattern[used] = run_of.reshape(-1)
-    tie = run_of_pattern[pattern]
-    sizes = np.bincount(tie, minlength=values.size)
-    events = np.bincount(tie, weights=y, minlength=values.size)
+    run_of = run_of.reshape(-1)
+    # per run, summed over its patterns (whole numbers: exact in any order)
+    sizes = np.bincount(run_of, weights=patients[used], minlength=values.size).astype(np.int64)
+    events = np.bincount(run_of, weights=np.bincount(pattern, weights=y, minlength=risk.size)[used],
+                         minlength=values.size)
     ends = np.cumsum(sizes)
     starts = ends - sizes
     per = m // groups + (np.arange(groups) < m % groups)  # the sizes np.array_split gives the sorted patients
@@ -229,7 +231,7 @@ def hosmer_lemeshow_patterns(y: np.ndarray, pattern: np.ndarray, risk: np.ndarra
                 o += float(events[run])
             else:  # cut by a boundary: its patients in their own order
                 if run not in members:
-                    members[run] = np.flatnonzero(tie == run)
+                    members[run] = np.flatnonzero(np.isin(pattern, used[run_of == run]))
                 o += float(y[members[run][lo - int(starts[run]):hi - int(starts[run])]].sum())
             e += float(values[run]) * (hi - lo)
         if last > first + 1:
@@ -484,15 +486,20 @@ def _physical_codes(name: str, dtype: pl.DataType) -> pl.Expr:
     return (code + 1).fill_null(0).alias(name)
 
 
-def _compact(codes: np.ndarray, series: pl.Series) -> np.ndarray:
-    """``codes`` (from ``_physical_codes``) in the same order, renumbered without gaps when they are sparse."""
+def _within_reach(codes: np.ndarray, series: pl.Series) -> np.ndarray:
+    """``codes`` (from ``_physical_codes``), or the values' dense ranks when whole numbers are widely spread."""
     n = codes.size
-    if not n:
-        return np.zeros(0, dtype=np.int64)
-    if codes.min() < 0 or codes.max() > 4 * n + 1024:  # widely spread whole numbers: rank them instead
-        codes = series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy()
+    if n and (codes.min() < 0 or codes.max() > 4 * n + 1024):
+        return series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy()
+    return codes
+
+
+def _without_gaps(codes: np.ndarray) -> np.ndarray:
+    """``codes`` renumbered 0, 1, 2, ... in the same order when they leave values unused, else as they are."""
+    if not codes.size:
+        return codes
     present = np.flatnonzero(np.bincount(codes))
-    if 2 * present.size + 16 >= present[-1] + 1:  # (nearly) gapless, as usual: a new array would gain nothing
+    if present.size == present[-1] + 1:
         return codes
     lookup = np.zeros(int(present[-1]) + 1, dtype=np.int64)
     lookup[present] = np.arange(present.size)
@@ -500,15 +507,17 @@ def _compact(codes: np.ndarray, series: pl.Series) -> np.ndarray:
 
 
 def column_codes(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Each column's values as small whole-number codes: 0 for a blank, then 1, 2, ... (possibly with a few gaps).
+    """Each column's values as whole-number codes: 0 for a blank, then 1, 2, ... (at most 4 per row, plus 1,025).
 
     Equal values get equal codes, different values different codes, and whole numbers keep their order;
-    text is numbered as the categorical cast numbers it. The columns are coded in one query.
+    text is numbered as the categorical cast numbers it. The columns are coded in one query. The codes may
+    leave numbers unused (whole numbers with gaps between them, no blank): ``combined_groups`` closes
+    the gaps only where the combinations would not fit one count per possible key.
     """
     names = list(dict.fromkeys(names))
     schema = frame.schema
     physical = frame.select(_physical_codes(name, schema[name]) for name in names)
-    return {name: _compact(physical[name].to_numpy(), frame[name]) for name in names}
+    return {name: _within_reach(physical[name].to_numpy(), frame[name]) for name in names}
 
 
 def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -518,6 +527,8 @@ def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np
     codes in the same order changes nothing); None when there are too many combinations for one integer key
     (then group the columns themselves).
     """
+    if math.prod(int(c.max()) + 1 for c in codes if n) > 8 * n + 2**20:  # close the codes' gaps first
+        codes = [_without_gaps(c) for c in codes]
     key = np.zeros(n, dtype=np.int64)
     step = np.empty(n if len(codes) > 1 else 0, dtype=np.int64)  # one scratch array, not one per column
     room = 1
@@ -598,11 +609,12 @@ def fit_risk_model(frame: pl.DataFrame, outcome: np.ndarray, spec: RiskAdjustmen
             res, converged, separation = fit_glm(pooled.matrix, events[pooled.rows], trials=sizes[pooled.rows])
             risk = np.full(patterns.height, np.nan)
             risk[pooled.rows] = res.fittedvalues
-            rows = pooled.rows[inverse]
+            every = bool(pooled.rows.all())  # (usual) no copies of the patients' arrays
+            rows = np.ones(frame.height, dtype=bool) if every else pooled.rows[inverse]
             design = Design(pooled.matrix, pooled.names, rows, pooled.coding, pooled.completeness)
-            kept_pattern = inverse[rows]
+            kept_pattern = inverse if every else inverse[rows]
             p = risk[kept_pattern]
-            y = y_all[rows]
+            y = y_all if every else y_all[rows]
             auc = c_statistic(events[pooled.rows], res.fittedvalues, trials=sizes[pooled.rows])
             calibration, hl, hl_df, hl_p = hosmer_lemeshow_patterns(y, kept_pattern, risk)
         else:

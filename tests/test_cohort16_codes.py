@@ -160,7 +160,7 @@ def test_no_period_column_counts_all_periods_as_one() -> None:
     pl.Series("t", ["b", None, "a", "b", "é", "", " a", None, "a"]),
     pl.Series("i", [5, None, -3, 5, 2**40, 0, None], dtype=pl.Int64),  # widely spread: ranked
     pl.Series("s", [3, 1, 3, 9, None, 1], dtype=pl.Int8),
-    pl.Series("g", [1000, 1300, None, 1000] * 30, dtype=pl.Int32),  # sparse but not spread: renumbered
+    pl.Series("g", [1000, 1300, None, 1000] * 30, dtype=pl.Int32),  # gaps, but within reach: kept
     pl.Series("b", [True, None, False, True], dtype=pl.Boolean),
     pl.Series("f", [0.5, None, 2.25, 0.5, -1.0], dtype=pl.Float64),
     pl.Series("n", [None, None, None], dtype=pl.String),
@@ -168,7 +168,7 @@ def test_no_period_column_counts_all_periods_as_one() -> None:
 ])
 def test_column_codes_follow_the_values(column: pl.Series) -> None:
     """Oracle: the values themselves. A blank is 0, equal values share a code and only they do, whole numbers
-    keep their order, and the codes stay small (at most about twice the number of distinct values)."""
+    keep their order, and the codes stay within 4 per row (plus 1,025)."""
     codes = column_codes(column.to_frame(), [column.name])[column.name]
     values = column.to_list()
     assert codes.shape == (len(values),) and codes.dtype == np.int64
@@ -178,13 +178,23 @@ def test_column_codes_follow_the_values(column: pl.Series) -> None:
             assert (codes[i] == codes[j]) == (a == b), (a, b)
             if column.dtype.is_integer() and a is not None and b is not None and a < b:
                 assert codes[i] < codes[j]
-    distinct = len(set(values))
-    assert codes.size == 0 or codes.max() <= 2 * distinct + 16
+    assert codes.size == 0 or 0 <= codes.min() <= codes.max() <= 4 * len(values) + 1025
 
 
-def test_combined_groups_match_a_group_by_in_key_order() -> None:
+def _wide(n: int, distinct: int, seed: int) -> pl.DataFrame:
+    """Three whole-number columns of ``distinct`` values spread over up to 4 per row (codes with gaps)."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice(4 * n, distinct, replace=False)
+    return pl.DataFrame({f"c{i}": values[rng.integers(0, distinct, n)] for i in range(3)})
+
+
+@pytest.mark.parametrize("frame", [
+    _frame(5_000, 8).select("trust_code", "sex", "performance_status"),  # one count per possible key
+    _wide(2_000, 40, 1),      # too wide with the gaps: closed first, then one count per key
+    _wide(2_000, 2_000, 2),   # too many combinations even without gaps: keys ranked
+], ids=["text", "gaps", "ranked"])
+def test_combined_groups_match_a_group_by_in_key_order(frame: pl.DataFrame) -> None:
     """Oracle: polars group_by on the columns. Same groups and sizes, numbered by the codes read last column first."""
-    frame = _frame(5_000, 8).select("trust_code", "sex", "performance_status")
     codes = column_codes(frame, frame.columns)
     group, sizes = combined_groups([codes[c] for c in frame.columns], frame.height)
     assert sizes.sum() == frame.height and (np.bincount(group) == sizes).all()
@@ -193,4 +203,9 @@ def test_combined_groups_match_a_group_by_in_key_order() -> None:
     first = np.unique(group, return_index=True)[1]
     keys = [tuple(codes[c][i] for c in reversed(frame.columns)) for i in first]
     assert keys == sorted(keys)
-    assert combined_groups([np.full(3, 2**40), np.full(3, 2**40)], 3) is None  # too many combinations
+
+
+def test_combined_groups_give_up_beyond_one_integer_key() -> None:
+    rng = np.random.default_rng(3)
+    codes = [rng.permutation(1_000) + 1 for _ in range(7)]  # 1,000 distinct codes each: 1e21 combinations
+    assert combined_groups(codes, 1_000) is None
