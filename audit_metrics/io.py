@@ -839,10 +839,12 @@ def _per_distinct(values: pl.Series, convert: Callable[[pl.Expr], pl.Expr], dtyp
     (an identifier) is converted directly.
     """
     col = pl.col(values.name)
-    if values.len() < 50_000 or values.head(10_000).n_unique() > 1_000:
+    # measured on 2M rows: per distinct value is 11x faster for 1,100 dates (0.09 against 1.0 s), 2x for 5,000
+    # numbers, and slower from ~10,000 distinct values on (a mapping that large is looked up slower than parsing)
+    if values.len() < 50_000 or values.head(10_000).n_unique() > 5_000:
         return convert(col)
     distinct = values.unique().drop_nulls()
-    if distinct.len() > 20_000:
+    if distinct.len() > 10_000:
         return convert(col)
     converted = pl.select(convert(pl.lit(distinct)).alias("converted")).to_series()
     return col.replace_strict(distinct, converted, default=None, return_dtype=dtype)

@@ -176,3 +176,22 @@ def test_rows_dropped_by_runs_equal_a_filter(seed: int) -> None:
     got = _without_rows(frame, drop, drop.arg_true())
     assert got.equals(frame.filter(~drop))
     assert got.schema == frame.schema
+
+
+@pytest.mark.parametrize(("dtype", "distinct"), [(pl.Date, 1_100), (pl.Date, 4_000), (pl.Int64, 4_900),
+                                                 (pl.Float64, 9_000), (pl.Int64, 30_000)])
+def test_text_typed_per_distinct_value_equals_typing_every_row(dtype: pl.DataType, distinct: int) -> None:
+    """A column of 60,000 values with a thousand to thousands of distinct ones (dates of diagnosis over three
+    years) is typed once per distinct value: the same column as typing every row, messy values included."""
+    from audit_metrics.io import _cast_text, _cast_text_column
+
+    rng = random.Random(distinct)
+    if dtype == pl.Date:
+        pool = [f"{(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()}" for i in range(distinct - 4)]
+    else:
+        pool = [f" {i * 3 - 50} " if dtype == pl.Int64 else f"{i / 8}" for i in range(distinct - 4)]
+    pool += ["", "NA", "not a value", "=1+1"]
+    column = pl.Series("c", [rng.choice(pool) for _ in range(60_000)], dtype=pl.String)
+    got = column.to_frame().select(_cast_text_column(column, dtype)).to_series()
+    want = column.to_frame().select(_cast_text(pl.col("c"), dtype)).to_series()
+    assert got.dtype == want.dtype and got.equals(want)
