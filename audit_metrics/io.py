@@ -532,7 +532,7 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
             raise ExtractError(Problem(str(path), f"not a readable Parquet file ({str(exc).splitlines()[0]})",
                                        hint="export the extract again")) from None
         _check_header(path, df.columns)
-        return df.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW)), TableLayout(header_line=0)
+        return _with_row_numbers(df, 1), TableLayout(header_line=0)
     _check_xlsx(path, limits)
     grid = _read_sheet(path, spec)
     _check_columns(path, grid.width, limits)
@@ -734,11 +734,24 @@ def _short_rows(path: Path, df: pl.DataFrame, header: int,
     return tuple(out)
 
 
+def _with_row_numbers(df: pl.DataFrame, first: int) -> pl.DataFrame:
+    """``df`` with the row numbers ``first``, ``first + 1``, ... as its last column, split into chunks as its
+    columns are. A column of one chunk beside columns of many (a CSV is read in ~120 chunks, a Parquet file in
+    row groups) makes polars copy the whole table to line the chunks up at the next select or filter (2M rows
+    from a CSV: 0.13-0.3 s and ~400 MB)."""
+    numbers = pl.int_range(first, first + df.height, dtype=pl.Int64, eager=True).alias(ROW)
+    lengths = [c.len() for c in df.to_series(0).get_chunks()] if df.width else []
+    if len(lengths) > 1 and all(df.to_series(i).n_chunks() == len(lengths) for i in range(df.width)):
+        starts = np.cumsum([0, *lengths[:-1]])
+        numbers = pl.concat([numbers.slice(int(a), n) for a, n in zip(starts, lengths, strict=True)], rechunk=False)
+    return df.hstack([numbers])
+
+
 def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None = None,
           spec: DatasetSpec | None = None) -> tuple[pl.DataFrame, TableLayout]:
     """Name the columns, set aside empty unnamed ones and the rows below the table, number the rows."""
     raw_names = list(names) if names is not None else list(df.columns)
-    df = df.with_columns(pl.int_range(header + 1, pl.len() + header + 1, dtype=pl.Int64).alias(ROW))
+    df = _with_row_numbers(df, header + 1)
     # rows below the table: after the last row with at least two cells filled (a note or a footnote
     # fills one), or, in a table of one or two columns, after the last row with anything in it. Only
     # for datasets (a spec): in a units or mergers file a short last line is a mistake to report.

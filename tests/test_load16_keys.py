@@ -195,3 +195,18 @@ def test_text_typed_per_distinct_value_equals_typing_every_row(dtype: pl.DataTyp
     got = column.to_frame().select(_cast_text_column(column, dtype)).to_series()
     want = column.to_frame().select(_cast_text(pl.col("c"), dtype)).to_series()
     assert got.dtype == want.dtype and got.equals(want)
+
+
+@pytest.mark.parametrize("sizes", [[], [5], [3, 4, 1], [50] * 7])
+def test_row_numbers_follow_the_chunks_of_the_table(sizes: list[int]) -> None:
+    """The row-number column counts from the first line and is cut where the table's columns are, so a select
+    keeps the table's chunks (a realignment would join them into one)."""
+    from audit_metrics.io import ROW, _with_row_numbers
+
+    parts = [pl.DataFrame({"a": list(range(n)), "b": [str(i) for i in range(n)]}) for n in sizes] or [
+        pl.DataFrame({"a": [], "b": []}, schema={"a": pl.Int64, "b": pl.String})]
+    frame = pl.concat(parts, rechunk=False)
+    got = _with_row_numbers(frame, 7)
+    assert got[ROW].to_list() == list(range(7, 7 + frame.height))
+    assert got.drop(ROW).equals(frame)
+    assert got.select(pl.all()).n_chunks("all") == [max(len(sizes), 1)] * 3
