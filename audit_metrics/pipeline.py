@@ -299,8 +299,8 @@ def _counts_from_codes(cohort: pl.DataFrame, coded: _CohortCodes, *, unit_column
                        events: np.ndarray, expected: np.ndarray) -> pl.DataFrame:
     """Observed, denominator and expected per unit and period, counted on the codes (no text hashed).
 
-    The same table as grouping the cohort by unit and period; observed and denominator are exact (whole
-    numbers), expected is the same sum added in patient order (equal to ~1e-15 relative).
+    The same table as grouping the cohort by unit and period (in their order); observed and denominator are
+    exact (whole numbers), expected is the same sum added in patient order (equal to ~1e-15 relative).
     """
     n = cohort.height
     grouped = combined_groups([coded.unit] if coded.period is None else [coded.unit, coded.period], n)
@@ -312,7 +312,7 @@ def _counts_from_codes(cohort: pl.DataFrame, coded: _CohortCodes, *, unit_column
         "unit_code": cohort[unit_column].gather(first), "period": period.cast(pl.String),
         "observed": np.bincount(group, weights=events, minlength=sizes.size),
         "denominator": sizes.astype(float),
-        "expected": np.bincount(group, weights=expected, minlength=sizes.size)})
+        "expected": np.bincount(group, weights=expected, minlength=sizes.size)}).sort("unit_code", "period")
 
 
 def _counts_without_model(spec: IndicatorSpec, ds: LoadedDataset, selected: pl.LazyFrame, numerator: pl.Expr,
@@ -429,7 +429,8 @@ def _cells_from_codes(cohort: pl.DataFrame, coded: _CohortCodes, unit_column: st
         "len": sizes,
         "__expected_sum": np.bincount(cell, weights=cohort["__expected"].to_numpy(), minlength=sizes.size),
         **present,
-    }).with_columns(pl.col("len", *present).cast(pl.UInt32), *[pl.col(c).cast(schema[c]) for c in categorical])
+    }).with_columns(pl.col("len", *present).cast(pl.UInt32), *[pl.col(c).cast(schema[c]) for c in categorical]
+                    ).sort(unit_column, *categorical)
 
 
 def casemix_by_unit(cohort: pl.DataFrame, unit_column: str, covariates: Sequence[str], *,

@@ -473,24 +473,24 @@ def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -
     return beta, np.sqrt(total), np.mean(risks, axis=0), converged, separation, design
 
 
-def _physical_codes(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Whole numbers in the order of the column's values (equal values, equal numbers), 0 for a blank."""
-    column = pl.col(name)
-    if dtype == pl.String:
-        code = column.cast(pl.Categorical).to_physical().cast(pl.Int64)
-    elif dtype.is_integer() or dtype == pl.Boolean:
-        whole = column.cast(pl.Int64)
-        code = whole - whole.min().fill_null(0)
+def _column_code(series: pl.Series) -> np.ndarray:
+    """``column_codes`` of one column."""
+    n = series.len()
+    if series.dtype == pl.String:  # this cast's own numbering: 0, 1, ... in order of first appearance
+        whole = series.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    elif series.dtype.is_integer() or series.dtype == pl.Boolean:
+        whole = series.cast(pl.Int64)
     else:
-        code = column.rank("dense").cast(pl.Int64)
-    return (code + 1).fill_null(0).alias(name)
-
-
-def _within_reach(codes: np.ndarray, series: pl.Series) -> np.ndarray:
-    """``codes`` (from ``_physical_codes``), or the values' dense ranks when whole numbers are widely spread."""
-    n = codes.size
-    if n and (codes.min() < 0 or codes.max() > 4 * n + 1024):
-        return series.rank("dense").cast(pl.Int64).fill_null(0).to_numpy()
+        whole = series.rank("dense").cast(pl.Int64)
+    lowest, highest = whole.min(), whole.max()
+    if lowest is None:  # every value blank
+        return np.zeros(n, dtype=np.int64)
+    if highest - lowest > 4 * n + 1024 or lowest <= -(2**63):  # widely spread whole numbers: their ranks instead
+        whole, lowest = series.rank("dense").cast(pl.Int64), 1
+    if whole.null_count():
+        whole = whole.fill_null(lowest - 1)
+    codes = whole.to_numpy(writable=True)  # a copy of polars' memory, changed in place: one new array
+    codes -= lowest - 1  # the least value 1, a blank 0
     return codes
 
 
@@ -509,15 +509,13 @@ def _without_gaps(codes: np.ndarray) -> np.ndarray:
 def column_codes(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Each column's values as whole-number codes: 0 for a blank, then 1, 2, ... (at most 4 per row, plus 1,025).
 
-    Equal values get equal codes, different values different codes, and whole numbers keep their order;
-    text is numbered as the categorical cast numbers it. The columns are coded in one query. The codes may
-    leave numbers unused (whole numbers with gaps between them, no blank): ``combined_groups`` closes
-    the gaps only where the combinations would not fit one count per possible key.
+    Equal values get equal codes, different values different codes; whole numbers keep their order and
+    text is numbered in order of first appearance (each column by its own cast: one query casting several
+    text columns numbers them together, in an order that can vary from run to run). The codes may leave
+    numbers unused (whole numbers with gaps between them): ``combined_groups`` closes the gaps only where
+    the combinations would not fit one count per possible key.
     """
-    names = list(dict.fromkeys(names))
-    schema = frame.schema
-    physical = frame.select(_physical_codes(name, schema[name]) for name in names)
-    return {name: _within_reach(physical[name].to_numpy(), frame[name]) for name in names}
+    return {name: _column_code(frame[name]) for name in dict.fromkeys(names)}
 
 
 def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -529,14 +527,14 @@ def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np
     """
     if math.prod(int(c.max()) + 1 for c in codes if n) > 8 * n + 2**20:  # close the codes' gaps first
         codes = [_without_gaps(c) for c in codes]
-    key = np.zeros(n, dtype=np.int64)
+    key = np.array(codes[0], dtype=np.int64) if codes else np.zeros(n, dtype=np.int64)
     step = np.empty(n if len(codes) > 1 else 0, dtype=np.int64)  # one scratch array, not one per column
-    room = 1
-    for column in codes:
+    room = int(key.max()) + 1 if n else 1
+    for column in codes[1:]:
         size = int(column.max()) + 1 if n else 1
         if room * size >= 2**62:
             return None
-        key += np.multiply(column, room, out=step) if room > 1 else column
+        key += np.multiply(column, room, out=step)
         room *= size
     if room <= 8 * n + 2**20:  # a count per possible key: no sort
         counts = np.bincount(key, minlength=room)
@@ -568,7 +566,9 @@ def covariate_patterns(frame: pl.DataFrame, names: list[str], *, codes: Mapping[
     if grouped is None:
         return _patterns_by_group(frame, names)
     inverse, sizes = grouped
-    return frame.select(names)[first_rows(inverse, sizes.size)], sizes, inverse
+    first = first_rows(inverse, sizes.size)
+    # column by column: an eager select of a frame read in parts copies the columns into one part first
+    return pl.DataFrame([frame[name].gather(first) for name in names]), sizes, inverse
 
 
 def _patterns_by_group(frame: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:

@@ -168,7 +168,7 @@ def test_no_period_column_counts_all_periods_as_one() -> None:
 ])
 def test_column_codes_follow_the_values(column: pl.Series) -> None:
     """Oracle: the values themselves. A blank is 0, equal values share a code and only they do, whole numbers
-    keep their order, and the codes stay within 4 per row (plus 1,025)."""
+    keep their order and text its order of first appearance, and the codes stay within 4 per row (plus 1,025)."""
     codes = column_codes(column.to_frame(), [column.name])[column.name]
     values = column.to_list()
     assert codes.shape == (len(values),) and codes.dtype == np.int64
@@ -178,6 +178,9 @@ def test_column_codes_follow_the_values(column: pl.Series) -> None:
             assert (codes[i] == codes[j]) == (a == b), (a, b)
             if column.dtype.is_integer() and a is not None and b is not None and a < b:
                 assert codes[i] < codes[j]
+    if column.dtype == pl.String:
+        seen = list(dict.fromkeys(v for v in values if v is not None))
+        assert [codes[values.index(v)] for v in seen] == sorted(codes[values.index(v)] for v in seen)
     assert codes.size == 0 or 0 <= codes.min() <= codes.max() <= 4 * len(values) + 1025
 
 
@@ -209,3 +212,4 @@ def test_combined_groups_give_up_beyond_one_integer_key() -> None:
     rng = np.random.default_rng(3)
     codes = [rng.permutation(1_000) + 1 for _ in range(7)]  # 1,000 distinct codes each: 1e21 combinations
     assert combined_groups(codes, 1_000) is None
+
