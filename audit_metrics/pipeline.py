@@ -259,9 +259,9 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
 class _CohortCodes:
     """The cohort's patients as small whole numbers, worked out once for the model, the case-mix and the counts.
 
-    ``unit`` and ``period`` are each patient's dense codes (``risk.column_codes``; ``period`` None for one
-    period), ``patterns`` the cohort's ``risk.covariate_patterns`` (distinct covariate rows, patients per
-    row, each patient's row).
+    ``unit`` and ``period`` are each patient's codes (``risk.column_codes``; ``period`` None for one period),
+    ``patterns`` the cohort's ``risk.covariate_patterns`` (distinct covariate rows, patients per row, each
+    patient's row).
     """
 
     unit: np.ndarray
@@ -283,7 +283,7 @@ def _groups_by_value(dtype: pl.DataType) -> bool:
 
 def _cohort_codes(cohort: pl.DataFrame, unit_column: str, period_column: str | None,
                   covariates: Sequence[str]) -> _CohortCodes | None:
-    """Codes for the units, periods and covariate patterns of a cohort, in one pass over its columns.
+    """Codes for the units, periods and covariate patterns of a cohort, each column coded once.
 
     None when the unit or period column is not text (then the counts are grouped by value, as before).
     """

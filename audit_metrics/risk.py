@@ -525,7 +525,7 @@ def combined_groups(codes: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np
     codes in the same order changes nothing); None when there are too many combinations for one integer key
     (then group the columns themselves).
     """
-    if math.prod(int(c.max()) + 1 for c in codes if n) > 8 * n + 2**20:  # close the codes' gaps first
+    if n and math.prod(int(c.max()) + 1 for c in codes) > 8 * n + 2**20:  # close the codes' gaps first
         codes = [_without_gaps(c) for c in codes]
     key = np.array(codes[0], dtype=np.int64) if codes else np.zeros(n, dtype=np.int64)
     step = np.empty(n if len(codes) > 1 else 0, dtype=np.int64)  # one scratch array, not one per column
