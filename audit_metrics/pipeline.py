@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -643,6 +646,8 @@ def _assess_level(frame: pl.DataFrame, *, spec: IndicatorSpec, options: MethodOp
 
 _PREPARED: OrderedDict[tuple[str, ...], tuple] = OrderedDict()
 _PREPARED_MAX = 64
+_INDICATOR_WORKERS = 2  # run_audit's threads (1: one indicator after another)
+_CACHES = threading.Lock()  # _PREPARED and _CODES_HASHED: indicators run in threads, dashboard sessions too
 _DEFINITION = {"dataset", "cohort", "numerator", "denominator", "expected", "person_time", "statistic",
                "risk_adjustment"}
 
@@ -663,13 +668,14 @@ _CODES_HASHED: dict[tuple[int, str], tuple[weakref.ref, str]] = {}
 def _unit_codes_hash(frame: pl.DataFrame, unit_column: str) -> str:
     """The hash of a frame's unit codes, computed once per frame (every indicator of a dataset asks)."""
     key = (id(frame), unit_column)
-    known = _CODES_HASHED.get(key)
-    if known is not None and known[0]() is frame:
-        return known[1]
-    value = str(frame[unit_column].hash(seed=0).sum())
-    for k in [k for k, (ref, _) in _CODES_HASHED.items() if ref() is None]:  # frames gone since
-        del _CODES_HASHED[k]
-    _CODES_HASHED[key] = (weakref.ref(frame), value)
+    with _CACHES:  # held while hashing: the other indicators of the dataset wait for this hash, not redo it
+        known = _CODES_HASHED.get(key)
+        if known is not None and known[0]() is frame:
+            return known[1]
+        value = str(frame[unit_column].hash(seed=0).sum())
+        for k in [k for k, (ref, _) in _CODES_HASHED.items() if ref() is None]:  # frames gone since
+            del _CODES_HASHED[k]
+        _CODES_HASHED[key] = (weakref.ref(frame), value)
     return value
 
 
@@ -677,14 +683,16 @@ def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_
             timings: dict[str, float] | None = None, aggregate: bool | None = None) -> tuple:
     """Cohort counts and fitted model, reused while the data and the definition are unchanged."""
     key = (*_prepared_key(spec, ds, unit_column, period_column), str(aggregate))
-    if key in _PREPARED:
-        _PREPARED.move_to_end(key)
-        return _PREPARED[key]
+    with _CACHES:
+        if key in _PREPARED:
+            _PREPARED.move_to_end(key)
+            return _PREPARED[key]
     value = cohort_counts(spec, ds, unit_column=unit_column, period_column=period_column, timings=timings,
                           aggregate=aggregate)
-    _PREPARED[key] = value
-    while len(_PREPARED) > _PREPARED_MAX:
-        _PREPARED.popitem(last=False)
+    with _CACHES:
+        _PREPARED[key] = value
+        while len(_PREPARED) > _PREPARED_MAX:
+            _PREPARED.popitem(last=False)
     return value
 
 
@@ -852,15 +860,27 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
     if missing:
         msg = f"unknown indicator id(s): {', '.join(missing)} (see {loaded.path.name})"
         raise AuditMetricsError(msg)
-    results: dict[str, IndicatorResult] = {}
-    for i, spec in enumerate(specs, start=1):
-        if progress:
-            progress(i, len(specs), spec.id)
+    def compute(spec: IndicatorSpec) -> IndicatorResult:
         ds_spec = cat.datasets[spec.dataset]
-        results[spec.id] = run_indicator(
-            spec, loaded.options(spec), datasets[spec.dataset], units,
-            unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column,
-            aggregate=is_aggregate(spec, cat.datasets))
+        return run_indicator(spec, loaded.options(spec), datasets[spec.dataset], units,
+                             unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column,
+                             aggregate=is_aggregate(spec, cat.datasets))
+
+    results: dict[str, IndicatorResult] = {}
+    # indicators are independent: two at a time, as much of each runs in polars, numpy and scipy outside
+    # Python's lock; results are taken (and progress told, errors raised) in catalogue order
+    workers = min(_INDICATOR_WORKERS, os.cpu_count() or 1, len(specs))
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="audit_metrics_indicator") as pool:
+        futures = [pool.submit(compute, spec) for spec in specs] if workers > 1 else []
+        try:
+            for i, spec in enumerate(specs, start=1):
+                if progress:
+                    progress(i, len(specs), spec.id)
+                results[spec.id] = futures[i - 1].result() if futures else compute(spec)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     unit_rows = {
         name: ds.frame.group_by(pl.col(cat.datasets[name].unit_column or cat.units.code).alias("unit_code"))
         .agg(pl.len().alias("records"))
