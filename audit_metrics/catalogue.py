@@ -435,7 +435,14 @@ def _non_finite(text: str) -> bool:
         return False
 
 
-def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | None:
+# LibYAML's parser (C) where PyYAML was built with it: the same events and nodes as the pure-Python parser,
+# ~10x faster (0.3 of the 0.49 s the bundled catalogue took to check). A text it cannot read is read again by
+# the pure-Python parser, whose messages (and lines) are the ones the user sees, as before (#16).
+_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _check_yaml_bounds(text: str, file: str, limits: YamlLimits,
+                       loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Problem | None:
     """The first bound ``text`` breaks, located; None if within bounds.
 
     Reads PyYAML's event stream (the parser keeps an explicit stack, so deep nesting cannot
@@ -449,7 +456,7 @@ def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | No
     anchors: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, expanded size] per open collection
     expanded = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.CollectionStartEvent):
             if len(stack) >= limits.max_depth:
@@ -468,7 +475,7 @@ def _check_yaml_bounds(text: str, file: str, limits: YamlLimits) -> Problem | No
             grown = 1
             if event.anchor is not None:
                 anchors[event.anchor] = 1
-            if event.tag is None and event.style is None and _non_finite(event.value):
+            if event.tag is None and not event.style and _non_finite(event.value):  # plain: None, or "" from LibYAML
                 # .inf, .nan and 1e999 would pass every '>= 0' check and silently disable a rule
                 return Problem(file, f"{event.value!r} is not a finite number", line,
                                hint="write an ordinary number; if it is text, put it in quotes")
@@ -590,13 +597,14 @@ class LoadedCatalogue:
         return self.base_dir / self.catalogue.datasets[name].path
 
 
-def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+def _compose_and_construct(text: str, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader
+                           ) -> tuple[yaml.Node | None, Any]:
     """The node tree and the data ``yaml.safe_load`` would give, from one pass of the safe loader.
 
     The data is built from the composed nodes, as ``safe_load`` does internally, instead of
     parsing the text a second time (#16).
     """
-    loader = yaml.SafeLoader(text)
+    loader = loader_class(text)
     try:
         root = loader.get_single_node()
         try:
@@ -629,15 +637,27 @@ def _tagged_value_error(root: yaml.Node, exc: Exception) -> yaml.MarkedYAMLError
     return yaml.MarkedYAMLError(problem=str(exc))
 
 
+def _read_yaml(text: str, file: str, limits: YamlLimits) -> tuple[Problem | None, yaml.Node | None, Any]:
+    """The first bound the text breaks (then no nodes), or its node tree and data; by LibYAML when it reads
+    the text, else by the pure-Python loader (which raises what is wrong, located)."""
+    if _FAST_LOADER is not None:
+        try:
+            bound = _check_yaml_bounds(text, file, limits, _FAST_LOADER)
+            return (bound, None, None) if bound is not None else (None, *_compose_and_construct(text, _FAST_LOADER))
+        except yaml.YAMLError:
+            pass
+    bound = _check_yaml_bounds(text, file, limits)
+    return (bound, None, None) if bound is not None else (None, *_compose_and_construct(text))
+
+
 def parse_catalogue(text: str, *, file: str = "indicators.yaml",
                     base_dir: Path | None = None, limits: YamlLimits | None = None) -> LoadedCatalogue:
     """Parse and schema-check catalogue text (no dataset access). Raises ``CatalogueError``."""
     problems: list[Problem] = []
     try:
-        bound = _check_yaml_bounds(text, file, limits or YamlLimits())
+        bound, root, data = _read_yaml(text, file, limits or YamlLimits())
         if bound is not None:
             raise CatalogueError([bound])
-        root, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
