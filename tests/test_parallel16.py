@@ -59,9 +59,11 @@ def test_the_first_failure_in_catalogue_order_is_raised(catalogue_path: Path, mo
             started.append(spec.id)
         if spec.id == ids[1]:
             time.sleep(0.5)
-            raise AuditMetricsError(f"{spec.id}: the risk model could not be fitted (test)")
+            msg = f"{spec.id}: the risk model could not be fitted (test)"
+            raise AuditMetricsError(msg)
         if spec.id == ids[2]:
-            raise AuditMetricsError(f"{spec.id}: later failure")
+            msg = f"{spec.id}: later failure"
+            raise AuditMetricsError(msg)
         return real(spec, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "run_indicator", flaky)
