@@ -507,13 +507,15 @@ def _levels(counts: pl.DataFrame, units: Units, periods: list[str]) -> list[tupl
         (pl.col(groups[0]) if groups else pl.lit(NATIONAL)).cast(pl.String).alias("parent_code")))]
     for i, g in enumerate(groups):
         parent = pl.col(groups[i + 1]).first() if i + 1 < len(groups) else pl.lit(NATIONAL)
+        # in a fixed order (a group-by's is not): the units' order is the order the overdispersion fit adds
+        # them in, and a different order changed the alliances' tau2, z and limits in the 14th digit run to run
         agg = trust.group_by(g, "period").agg(
             *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in value_cols],
-            parent.cast(pl.String).alias("parent_code"))
+            parent.cast(pl.String).alias("parent_code")).sort(g, "period")
         out.append((g, agg.with_columns(pl.col(g).cast(pl.String).alias("unit_code"),
                                         pl.col(g).cast(pl.String).alias("unit_name")).drop(g)))
     nat = trust.group_by("period").agg(
-        *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in value_cols])
+        *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in value_cols]).sort("period")
     out.append((NATIONAL, nat.with_columns(pl.lit(NATIONAL).alias("unit_code"),
                                            pl.lit("National").alias("unit_name"),
                                            pl.lit(None, pl.String).alias("parent_code"))))
