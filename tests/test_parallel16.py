@@ -43,30 +43,40 @@ def test_two_at_a_time_gives_the_same_results_in_the_same_order(catalogue_path: 
 
 
 def test_the_first_failure_in_catalogue_order_is_raised(catalogue_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second indicator fails slowly and a later one at once: the error is the second's, as when run one
-    after another, and the indicators not yet started are not run."""
+    """The second indicator fails slowly and the third at once: the error is the second's, as when run one after
+    another, and the indicators not yet started are not run. Every indicator after the third is held until the
+    error has been raised, so at most one more (one per thread) can have started by then."""
     real = pipeline.run_indicator
     ids = [s.id for s in load_catalogue(catalogue_path).catalogue.indicators]
     started: list[str] = []
     lock = threading.Lock()
+    raised = threading.Event()
 
     def flaky(spec, *args, **kwargs):
         with lock:
             started.append(spec.id)
         if spec.id == ids[1]:
-            time.sleep(0.5)
+            time.sleep(0.3)
             msg = f"{spec.id}: the risk model could not be fitted (test)"
             raise AuditMetricsError(msg)
         if spec.id == ids[2]:
             msg = f"{spec.id}: later failure"
             raise AuditMetricsError(msg)
+        if spec.id != ids[0]:
+            raised.wait(10)
         return real(spec, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "run_indicator", flaky)
     monkeypatch.setattr(pipeline, "_INDICATOR_WORKERS", 2)
-    with pytest.raises(AuditMetricsError, match=f"^{ids[1]}: the risk model could not be fitted"):
-        pipeline.run_audit(load_catalogue(catalogue_path))
-    assert len(started) < len(ids)  # the rest were cancelled
+    releaser = threading.Timer(1.0, raised.set)  # the held thread is released after the error has been raised
+    releaser.start()
+    try:
+        with pytest.raises(AuditMetricsError, match=f"^{ids[1]}: the risk model could not be fitted"):
+            pipeline.run_audit(load_catalogue(catalogue_path))
+    finally:
+        releaser.cancel()
+        raised.set()
+    assert set(ids[:4]) <= set(started) <= set(ids[:5])  # the other indicators were cancelled, never started
 
 
 def test_the_cache_is_shared_safely(catalogue_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
