@@ -245,6 +245,9 @@ def compile_expression(text: str, schema: pl.Schema | dict[str, pl.DataType], *,
         except (_TooDeep, pl.exceptions.ComputeError):
             msg = f"expression {text!r} nests its arithmetic too deeply to be checked"
             raise ExpressionProblem(msg, "derive the value as a column of the extract") from None
+    # the columns the expression reads (a dataset has dozens; building frames of all of them for each of a
+    # catalogue's ~40 expressions cost 0.2 s of a national run)
+    schema = {name: schema[name] for name in expr.meta.root_names()}
     try:
         dtype = pl.DataFrame(schema=schema).select(expr.alias("_x")).schema["_x"]
     except Exception as exc:
