@@ -265,7 +265,20 @@ def _transcoded(path: Path, encoding: str, folder: str) -> Path:
     return target
 
 
+# names the loader and the pipeline give columns of their own beside the extract's
+_RESERVED = (ROW, REASON, "__event", "__expected")
+
+
+def _check_reserved(path: Path, header: Sequence[str], line: int = 1) -> None:
+    """Refuse a column named as one of the tool's own (it would be overwritten, or collide)."""
+    for name in header:
+        if name.strip() in _RESERVED:
+            raise ExtractError(Problem(str(path), f"column {name.strip()!r} has a name audit_metrics uses for its "
+                                       "own bookkeeping", line, name.strip(), hint="rename the column in the file"))
+
+
 def _check_header(path: Path, header: Sequence[str], line: int = 1) -> None:
+    _check_reserved(path, header, line)
     seen: set[str] = set()
     for name in header:
         if not name:
@@ -751,6 +764,7 @@ def _tidy(df: pl.DataFrame, path: Path, header: int, names: Sequence[str] | None
           spec: DatasetSpec | None = None) -> tuple[pl.DataFrame, TableLayout]:
     """Name the columns, set aside empty unnamed ones and the rows below the table, number the rows."""
     raw_names = list(names) if names is not None else list(df.columns)
+    _check_reserved(path, [*raw_names, *df.columns], header)  # before the row numbers are added beside them
     df = _with_row_numbers(df, header + 1)
     # rows below the table: after the last row with at least two cells filled (a note or a footnote
     # fills one), or, in a table of one or two columns, after the last row with anything in it. Only
@@ -1313,6 +1327,14 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     # the codes as they are (text, trimmed, no merger applies): nothing to recode
     same_codes = typed.schema[unit_column] == pl.String and per_code["code"].equals(per_code["raw"])
     for col, (lo, hi) in spec.ranges.items():
+        if col in typed.columns and not typed.schema[col].is_numeric():  # a code, a category, a date or a flag
+            dtype = typed.schema[col]
+            held = "text" if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum) else _type_word(dtype)
+            raise ExtractError(Problem(str(path), f"column {col!r} has an allowed range [{lo:g}, {hi:g}] "
+                                       f"(datasets.{name}.ranges) but holds {held}, not numbers",
+                                       max(layout.header_line, 1), col,
+                                       hint="a range applies to a column of numbers: remove it from ranges, or "
+                                       "check the column name"))
         if col in typed.columns:
             first(~pl.col(col).is_between(lo, hi) & pl.col(col).is_not_null(),
                   f"{col} outside the allowed range [{lo:g}, {hi:g}]")

@@ -210,3 +210,47 @@ def test_row_numbers_follow_the_chunks_of_the_table(sizes: list[int]) -> None:
     assert got[ROW].to_list() == list(range(7, 7 + frame.height))
     assert got.drop(ROW).equals(frame)
     assert got.select(pl.all()).n_chunks("all") == [max(len(sizes), 1)] * 3
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("name", ["__row", "__reason", "__event", " __expected "])
+def test_a_column_named_as_the_tools_own_is_refused_with_its_name(tmp_path: Path, fmt: str, name: str) -> None:
+    """A Parquet file with a '__row' column raised polars' DuplicateError (the load adds its row numbers beside
+    the columns), and before that was silently overwritten; now a located problem names the column."""
+    from audit_metrics.exceptions import ExtractError
+
+    frame = pl.DataFrame({"pid": [1, 2], "code": ["A01", "A01"], name: [7, 8]})
+    path = tmp_path / f"x.{fmt}"
+    frame.write_parquet(path) if fmt == "parquet" else frame.write_csv(path)
+    with pytest.raises(ExtractError) as info:
+        load_dataset("x", path, DatasetSpec(path=path.name, key=["pid"]), UNITS, unit_column="code")
+    problem = info.value.problem
+    assert problem.file == str(path) and problem.column == name.strip() and problem.line == 1
+    assert "audit_metrics uses for its own bookkeeping" in problem.message
+
+
+@pytest.mark.parametrize(("column", "values", "held"), [
+    ("period", ["2021/22", "2022/23"], "text"),
+    ("code", ["A01", "A01"], "text"),
+    ("stage", pl.Series(["1", "2"], dtype=pl.Categorical), "text"),
+    ("stage", pl.Series(["1", "2"], dtype=pl.Enum(["1", "2"])), "text"),
+    ("when", [dt.date(2020, 1, 1), dt.date(2021, 1, 1)], "a date (YYYY-MM-DD)"),
+    ("flag", [True, False], "true/false"),
+])
+def test_a_range_on_a_column_that_is_not_numbers_is_a_located_problem(tmp_path: Path, column: str, values: object,
+                                                                       held: str) -> None:
+    """A range on the period or unit column, or on a categorical, date or true/false column, failed inside polars
+    (a traceback); now the problem names the column, the range and what the column holds."""
+    from audit_metrics.exceptions import ExtractError
+
+    frame = pl.DataFrame({"pid": [1, 2], "code": ["A01", "A01"], "period": ["2021/22", "2022/23"]})
+    frame = frame.with_columns(pl.Series(column, values))
+    path = tmp_path / "x.parquet"
+    frame.write_parquet(path)
+    spec = DatasetSpec(path="x.parquet", key=["pid"], period_column="period", ranges={column: (0, 5)})
+    with pytest.raises(ExtractError) as info:
+        load_dataset("x", path, spec, UNITS, unit_column="code")
+    problem = info.value.problem
+    assert problem.column == column and problem.line == 1
+    assert problem.message == (f"column {column!r} has an allowed range [0, 5] (datasets.x.ranges) but holds {held}, "
+                               "not numbers")

@@ -50,9 +50,27 @@ SNIPPETS = {
 }
 
 
+# one edit each to the bundled catalogue that LibYAML read and the pure-Python parser refused, or read otherwise
+# (found by review16's fuzzing): such texts go to the pure-Python parser
+EDITS = {
+    "question mark in a flow value": ("{column: sex, label: sex}", "{column: sex, label: Sex?}"),
+    "tab before a comment": ("limits: [0.95, 0.998]          # alert", "limits: [0.95, 0.998]\t# alert"),
+    "tab after a colon": ("version: 1", "version:\t1"),
+    "tab inside a flow list": ("limits: [0.95, 0.998]", "limits: [0.95,\t0.998]"),
+    "comment after a block indicator": (
+        "description: Of people who had major bowel cancer surgery, the share who died (from any cause) within 90 days.",
+        "description: >#\n      Of people who had major bowel cancer surgery."),
+    "second byte-order mark": ("# yaml-language-server", "\ufeff\ufeff# yaml-language-server"),
+    "byte-order mark in a flow list": ("limits: [0.95, 0.998]", "limits: [0.95,\n\ufeff0.998]"),
+}
+
+
 def _texts() -> dict[str, str]:
     texts = {f"snippet {k}": v for k, v in SNIPPETS.items()}
     texts["indicators.yaml"] = (ROOT / "indicators.yaml").read_text(encoding="utf-8")
+    for label, (old, new) in EDITS.items():
+        assert old in texts["indicators.yaml"], label
+        texts[f"edit: {label}"] = texts["indicators.yaml"].replace(old, new, 1)
     for path in sorted((ROOT / "tests" / "catalogues").glob("*.yaml")):
         texts[f"catalogues/{path.name}"] = path.read_text(encoding="utf-8")
     return texts
