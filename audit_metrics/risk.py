@@ -476,7 +476,8 @@ def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -
 def _column_code(series: pl.Series) -> np.ndarray:
     """``column_codes`` of one column."""
     n = series.len()
-    if series.dtype == pl.String:  # this cast's own numbering: 0, 1, ... in order of first appearance
+    if series.dtype == pl.String:  # polars' category numbers: process-wide (strings cast before keep theirs), so
+        # in no particular order; only equality matters, and far-apart numbers are replaced by ranks below
         whole = series.cast(pl.Categorical).to_physical().cast(pl.Int64)
     elif series.dtype.is_integer() or series.dtype == pl.Boolean:
         whole = series.cast(pl.Int64)
