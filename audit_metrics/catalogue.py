@@ -640,6 +640,7 @@ def _tagged_value_error(root: yaml.Node, exc: Exception) -> yaml.MarkedYAMLError
 # where LibYAML is more lenient than the pure-Python parser (it reads text that one refuses, or reads it otherwise):
 # tabs, '?' (flow keys), a byte-order mark after the start, a comment straight after a block scalar's indicator
 # (found by review16 fuzzing 135,000 edits of catalogues; none of these is in the bundled catalogue)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _PURE_ONLY = re.compile(r"[\t?]|[|>][-+0-9]*#")
 
 
@@ -661,6 +662,11 @@ def parse_catalogue(text: str, *, file: str = "indicators.yaml",
                     base_dir: Path | None = None, limits: YamlLimits | None = None) -> LoadedCatalogue:
     """Parse and schema-check catalogue text (no dataset access). Raises ``CatalogueError``."""
     problems: list[Problem] = []
+    lone = _LONE_SURROGATE.search(text)  # only from text handed over as such (the editor): a file read as UTF-8 has none
+    if lone:
+        raise CatalogueError([Problem(file, f"the catalogue holds a character that is not text (U+{ord(lone.group()):04X}, "
+                                      "half of a surrogate pair)", text.count("\n", 0, lone.start()) + 1,
+                                      hint="delete or retype the character")])
     try:
         bound, root, data = _read_yaml(text, file, limits or YamlLimits())
         if bound is not None:

@@ -106,3 +106,13 @@ def test_libyaml_on_the_hostile_catalogues(variant, tmp_path: Path, monkeypatch:
 
 def test_the_fast_loader_is_used_when_installed() -> None:
     assert cat._FAST_LOADER is getattr(yaml, "CSafeLoader", None)
+
+
+@pytest.mark.parametrize(("text", "line"), [("version: 1\nunits:\n  file: a\ud800b.csv\n", 3), ("\udfff", 1)])
+def test_a_lone_surrogate_is_a_located_problem(text: str, line: int) -> None:
+    """Text handed over as such (the dashboard's editor) can hold half of a surrogate pair, which neither YAML
+    parser can encode: a UnicodeEncodeError escaped to the caller (review16); now a located problem."""
+    with pytest.raises(CatalogueError) as info:
+        cat.parse_catalogue(text, file="indicators.yaml", base_dir=ROOT)
+    (problem,) = info.value.problems
+    assert problem.line == line and "half of a surrogate pair" in problem.message
