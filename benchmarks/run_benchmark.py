@@ -1,7 +1,7 @@
 """National-scale benchmark: `python benchmarks/run_benchmark.py` (see README "Performance").
 
 For each size (default 250k, 500k, 1M and 2M patient rows: ~140 trusts, 21 alliances, 8 tumour
-sites, 3 years, the full bundled catalogue with 12 risk-adjusted indicators) it times, in a fresh
+sites, 3 years, the full bundled catalogue: 25 indicators, 13 risk-adjusted) it times, in a fresh
 process each: loading; cohort aggregation; model fitting; funnel/overdispersion/classification;
 writing results; total wall time and peak RSS. Alongside, a straightforward baseline (pandas groupby
 + a statsmodels formula GLM per risk-adjusted indicator) on the same data gives the speed-up as a
@@ -287,7 +287,11 @@ def _cli_markdown(report: dict[str, object]) -> str:
              "writing), median of the runs listed; CPU is user + system over all threads; RSS is the process's "
              "own peak. The 1-minute load average before and after each run is recorded: this machine is "
              "shared, and wall time under load is not the tool's speed on a quiet machine.", ""]
-    labels = {"catalogue_parquet": "full bundled catalogue (24 indicators, 12 models), Parquet",
+    from audit_metrics.catalogue import load_catalogue
+
+    specs = load_catalogue(ROOT / "indicators.yaml").catalogue.indicators
+    models = sum(1 for s in specs if s.risk_adjustment)
+    labels = {"catalogue_parquet": f"full bundled catalogue ({len(specs)} indicators, {models} models), Parquet",
               "one_model_parquet": "one 5-covariate logistic model on every patient -> O/E -> funnel, Parquet",
               "one_model_csv": "the same model, CSV"}
     for n, row in report["cli"].items():
