@@ -235,6 +235,11 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
     if show == RUG:
         st.html(_NARROW_RUG)  # static: no data-derived text (HTML for the CSS, not Markdown)
+        if highlight is not None and highlight not in set(shown_grid["unit_code"].to_list()):
+            # the chosen trust narrowed away by the filters: say so, rather than lose its outline without a word
+            name = (trust_label(run.units.frame) if run.units else {}).get(highlight, highlight)
+            st.caption(f"{md(name)} is not among the trusts shown, so no row is outlined for it: widen the "
+                       "filters above to see it.")
         synthetic = bool(st.session_state.get("synthetic_data"))
         st.session_state["ov_flagged_keys"] = frozenset(f"{i}|{u}" for i, u in zip(
             listed["indicator_id"], listed["unit_code"], strict=True))
