@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,11 +174,28 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
     ok = np.asarray(assessable, dtype=bool)
     kw = {"statistic": statistic, "method": options.limit_method, "transform": options.transform,
           "target": target}
-    scores = unit_scores(o, x, **kw)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit_metrics_units") if o.size >= _PARALLEL_UNITS \
+            else nullcontext() as pool:
+        return _assess(o, x, ok, kw, pool, statistic=statistic, options=options, target=target,
+                       target_estimated=target_estimated, centre=centre, worse=worse)
+
+
+# from this many units, the unadjusted scores and the limits are computed in a second thread beside the
+# overdispersion estimate and the adjusted scores (independent passes of scipy's special functions, which run
+# outside Python's lock): 20,000 units, 0.061 -> 0.045 s measured; below it a thread costs more than it saves
+_PARALLEL_UNITS = 5_000
+
+
+def _assess(o: np.ndarray, x: np.ndarray, ok: np.ndarray, kw: dict, pool: ThreadPoolExecutor | None, *,
+            statistic: str, options: MethodOptions, target: float | np.ndarray, target_estimated: bool,
+            centre: float | np.ndarray | None, worse: str | None) -> Assessment:
+    """:func:`assess_units` once its inputs are arrays; ``pool`` (or None) runs independent passes beside."""
+    unadjusted = pool.submit(unit_scores, o, x, **kw) if pool is not None else None
     middle = target if centre is None else centre
     middle = np.asarray(middle)[ok] if np.ndim(middle) else middle
     od = _estimate(o[ok], x[ok], statistic=statistic, options=options, middle=middle,
                    target_estimated=target_estimated or centre is not None)
+    scores = unadjusted.result() if unadjusted is not None else unit_scores(o, x, **kw)
     limit_method = options.limit_method
     if (options.estimator == "dersimonian_laird" and statistic == "ratio" and limit_method == "transformed"
             and od.method != "none" and not od.applied):
@@ -184,6 +203,8 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
         limit_method = "exact_ci"
         kw = {**kw, "method": limit_method}
         scores = unit_scores(o, x, **kw)
+    lims_kw = {"coverages": options.limits, "tau2": od.applied_tau2, "phi": od.factor_phi, **kw}
+    limits_beside = pool.submit(limits_by_coverage, x, **lims_kw) if pool is not None else None
     if limit_method == "exact" and od.applied:
         z = unit_scores(o, x, tau2=od.applied_tau2, phi=od.factor_phi, **kw).z
     elif scores.se is not None and od.applied:
@@ -204,7 +225,7 @@ def assess_units(observed: np.ndarray, exposure: np.ndarray, assessable: np.ndar
     finite = ok & np.isfinite(p)
     if finite.any():
         q[finite] = bh_q_values(p[finite])
-    lims = limits_by_coverage(x, coverages=options.limits, tau2=od.applied_tau2, phi=od.factor_phi, **kw)
+    lims = limits_beside.result() if limits_beside is not None else limits_by_coverage(x, **lims_kw)
     status = np.full(o.shape, "not_assessed", dtype=object)
     status[ok] = "within"
     levels = [("alert", options.limits[0])]
