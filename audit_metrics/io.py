@@ -1313,7 +1313,6 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         trimmed = c.cast(pl.String).str.strip_chars()
         return trimmed.replace(mergers) if mergers else trimmed
 
-    code = _per_distinct(typed[unit_column], recode, pl.String())
     seen = typed[unit_column].unique()
     per_code = pl.DataFrame({"raw": seen.drop_nulls()}).with_columns(
         recode(pl.col("raw")).alias("code"), pl.col("raw").cast(pl.String).str.strip_chars().alias("trimmed"))
@@ -1381,7 +1380,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
                                     layout.below[:_MAX_EXAMPLES]))
     notes: list[str] = list(layout.notes())
     unknown = (failed.select(REASON, unit_column).filter(pl.col(REASON) == f"unknown unit code in {unit_column}")
-               .select(code.alias("code")).group_by("code").len().sort("code"))
+               .select(recode(pl.col(unit_column)).alias("code")).group_by("code").len().sort("code"))
     if unknown.height:
         shown = unknown.head(10)
         listed = ", ".join(f"{c} ({n:,} row{'s' if n != 1 else ''})" for c, n in shown.iter_rows())

@@ -872,17 +872,16 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
     # indicators are independent: two at a time, as much of each runs in polars, numpy and scipy outside
     # Python's lock; results are taken (and progress told, errors raised) in catalogue order
     workers = min(_INDICATOR_WORKERS, os.cpu_count() or 1, len(specs))
-    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="audit_metrics_indicator") as pool:
-        futures = [pool.submit(compute, spec) for spec in specs] if workers > 1 else []
-        try:
-            for i, spec in enumerate(specs, start=1):
-                if progress:
-                    progress(i, len(specs), spec.id)
-                results[spec.id] = futures[i - 1].result() if futures else compute(spec)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit_metrics_indicator") if workers > 1 else None
+    futures = [pool.submit(compute, spec) for spec in specs] if pool is not None else None
+    try:
+        for i, spec in enumerate(specs, start=1):
+            if progress:
+                progress(i, len(specs), spec.id)
+            results[spec.id] = futures[i - 1].result() if futures is not None else compute(spec)
+    finally:  # after a failure, the indicators not yet started are not run
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     unit_rows = {
         name: ds.frame.group_by(pl.col(cat.datasets[name].unit_column or cat.units.code).alias("unit_code"))
         .agg(pl.len().alias("records"))
