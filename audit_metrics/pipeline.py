@@ -656,8 +656,11 @@ _DEFINITION = {"dataset", "cohort", "numerator", "denominator", "expected", "per
 
 def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, period_column: str | None) -> tuple[str, ...]:
     """Cache key: the extract's bytes and row accounting, and the parts of the definition that
-    change the cohort or the model (not the limits or overdispersion options)."""
-    definition = json.dumps(spec.model_dump(include=_DEFINITION), sort_keys=True, default=str)
+    change the cohort or the model (not the limits or overdispersion options). The indicator's id too: its
+    row accounting and model are labelled with it, so two indicators defined alike (the same counts on two
+    scales) are each given their own; one got the other's label, and, with indicators run two at a time,
+    which one did depended on timing."""
+    definition = json.dumps(spec.model_dump(include={"id", *_DEFINITION}), sort_keys=True, default=str)
     accounting = json.dumps([ds.accounting.rows_used, [(e.reason, e.rows) for e in ds.accounting.exclusions]])
     # the unit codes as used (after merger recoding): the same bytes recoded differently are other counts
     codes = _unit_codes_hash(ds.frame, unit_column) if unit_column in ds.frame.columns else ""

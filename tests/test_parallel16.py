@@ -101,3 +101,17 @@ def test_the_cache_is_shared_safely(catalogue_path: Path, monkeypatch: pytest.Mo
         t.join()
     assert len(out) == 4 and all(o.equals(out[0]) for o in out)
     assert len(pipeline._PREPARED) == 1
+
+
+def test_indicators_defined_alike_keep_their_own_accounting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/shmi has two indicators on the same counts (two scales): the second's cohort accounting was the
+    first's, labelled with the first's id (shared cache entry), or its own when the two ran at the same time."""
+    root = Path(__file__).resolve().parents[1]
+    loaded = load_catalogue(root / "examples" / "shmi" / "indicators.yaml")
+    ids = [s.id for s in loaded.catalogue.indicators]
+    assert len(ids) == 2
+    for workers in (1, 2):
+        monkeypatch.setattr(pipeline, "_INDICATOR_WORKERS", workers)
+        monkeypatch.setattr(pipeline, "_PREPARED", type(pipeline._PREPARED)())
+        run = pipeline.run_audit(loaded)
+        assert [run.results[i].accounting.dataset for i in ids] == ids
