@@ -476,10 +476,9 @@ def _fit_imputed(frame: pl.DataFrame, y: np.ndarray, spec: RiskAdjustmentSpec) -
 def _column_code(series: pl.Series) -> np.ndarray:
     """``column_codes`` of one column."""
     n = series.len()
-    if series.dtype == pl.String:  # polars' category numbers: process-wide (strings cast before keep theirs), so
-        # in no particular order; only equality matters, and far-apart numbers are replaced by ranks below
-        whole = series.cast(pl.Categorical).to_physical().cast(pl.Int64)
-    elif series.dtype.is_integer() or series.dtype == pl.Boolean:
+    if series.dtype == pl.String:
+        return _text_code(series)
+    if series.dtype.is_integer() or series.dtype == pl.Boolean:
         whole = series.cast(pl.Int64)
     else:
         whole = series.rank("dense").cast(pl.Int64)
@@ -493,6 +492,21 @@ def _column_code(series: pl.Series) -> np.ndarray:
     codes = whole.to_numpy(writable=True)  # a copy of polars' memory, changed in place: one new array
     codes -= lowest - 1  # the least value 1, a blank 0
     return codes
+
+
+def _text_code(series: pl.Series) -> np.ndarray:
+    """Text coded 1, 2, ... in the order of the text itself (a blank 0), through polars' categories.
+
+    polars numbers categories across the process: strings cast before keep their numbers, and two indicators
+    run at once cast at once. The covariate patterns come in the order of their codes and the model's sums
+    follow that order, so codes in polars' numbering made results differ in the last digits from run to run.
+    """
+    categories = series.cast(pl.Categorical)
+    present = categories.unique().drop_nulls()  # a few distinct values
+    numbers = present.to_physical().cast(pl.Int64).to_numpy()
+    lookup = np.zeros(int(numbers.max()) + 2 if numbers.size else 1, dtype=np.int64)  # the last slot: blanks
+    lookup[numbers[present.cast(pl.String).arg_sort().to_numpy()]] = np.arange(1, numbers.size + 1)
+    return lookup[categories.to_physical().cast(pl.Int64).fill_null(lookup.size - 1).to_numpy()]
 
 
 def _without_gaps(codes: np.ndarray) -> np.ndarray:
