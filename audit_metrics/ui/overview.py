@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -101,21 +102,24 @@ def _rug(key: tuple[int, int], _grid: pl.DataFrame, *, title: str, group: str | 
                        coverage=dict(coverage), footnote=footnote, watermark=watermark, alarm=alarm)
 
 
-def _limit_words(run: AuditRun) -> tuple[str, str]:
-    """The inner (alert) and outer (alarm) limits in words for text about every indicator at once: '95%' and
-    '99.8%' when every indicator uses those, else 'inner (alert)' and 'outer (alarm)' (the catalogue can set
-    other limits, per indicator too)."""
-    inner = {r.options.limits[0] for r in run.results.values()}
-    outer = {r.options.limits[-1] for r in run.results.values()}
+def _limit_words(run: AuditRun, indicators: Collection[str] | None = None) -> tuple[str, str]:
+    """The inner (alert) and outer (alarm) limits in words for text about several indicators at once (every one,
+    or ``indicators``): '95%' and '99.8%' when all of them use those, else 'inner (alert)' and 'outer (alarm)'
+    (the catalogue can set other limits, per indicator too). Read from the run's options: the limits used."""
+    results = [r for k, r in run.results.items() if indicators is None or k in indicators]
+    inner = {r.options.limits[0] for r in results}
+    outer = {r.options.limits[-1] for r in results}
     return (f"{coverage_label(inner.pop())}%" if len(inner) == 1 else "inner (alert)",
             f"{coverage_label(outer.pop())}%" if len(outer) == 1 else "outer (alarm)")
 
 
-def _rug_footnote(run: AuditRun, period: str) -> tuple[str, ...]:
-    """Where the rug's results come from and how each square was judged (the picture's footnote)."""
-    audits = sorted({r.spec.audit for r in run.results.values() if r.spec.audit})
-    files = sorted({Path(a.file).name for a in run.datasets.values()})
-    limits = sorted({c for r in run.results.values() for c in r.options.limits})
+def _rug_footnote(run: AuditRun, period: str, indicators: Collection[str]) -> tuple[str, ...]:
+    """Where the rug's results come from and how each square was judged (the picture's footnote), for the
+    ``indicators`` it shows: a rug narrowed to one site names that site's audits and files, not the whole run's."""
+    shown = [r for k, r in run.results.items() if k in indicators]
+    audits = sorted({r.spec.audit for r in shown if r.spec.audit})
+    files = sorted({Path(run.datasets[r.spec.dataset].file).name for r in shown if r.spec.dataset in run.datasets})
+    limits = sorted({c for r in shown for c in r.options.limits})
     return (f"Source: {', '.join(audits) or 'audit data'} ({', '.join(files)}); {period}.",
             "Each square: a trust's result against its indicator's funnel limits ("
             + " and ".join(f"{coverage_label(c)}%" for c in limits) + "), risk-adjusted where the indicator is; "
@@ -232,6 +236,8 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     # what the screen shows is suppressed like the exports (#12 defect 3): a count of 1-7 is never in a hover
     rule = loaded.catalogue.defaults.suppression if loaded is not None else SuppressionSpec()
     shown_grid = export.suppress(grid, rule)
+    shown_indicators = frozenset(shown_grid["indicator_id"].to_list())
+    alert, alarm = _limit_words(run, shown_indicators)  # the rug's legend and the counts below: what they show
     listed = views.flagged_cells(shown_grid, risk_adjusted=risk_adjusted, coverage=dict(rug_coverage), group=family)
     if show == RUG:
         st.html(_NARROW_RUG)  # static: no data-derived text (HTML for the CSS, not Markdown)
@@ -245,7 +251,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
             listed["indicator_id"], listed["unit_code"], strict=True))
         built = _rug(_grid_key(shown_grid), shown_grid, title=title, group=family,
                      risk_adjusted=tuple(risk_adjusted), highlight=highlight, coverage=rug_coverage,
-                     footnote=_rug_footnote(run, period), watermark="Synthetic data" if synthetic else None,
+                     footnote=_rug_footnote(run, period, shown_indicators), watermark="Synthetic data" if synthetic else None,
                      alarm=alarm)
         with st.container(key="tartan"):
             rug_view.show(built, on_open=_open_clicked)
