@@ -67,11 +67,13 @@ _ARIAL_WIDTHS = {**dict.fromkeys("ijl", 222), **dict.fromkeys("ft .,/", 278), **
 class Rug:
     """The rug as SVG markup, with what a caller needs to know about it."""
 
-    svg: str
+    svg: str  # the whole picture: the page shows it, the download is it
     width: int  # px
     height: int  # px
     cells: int  # squares drawn (results)
     flagged: int  # of them flagged (a mark and a button each)
+    rows: str = ""  # the row labels' column alone, for the page to hold in place over the squares (see below)
+    rows_top: int = 0  # px: where ``rows`` goes in ``svg`` (its left edge is the picture's)
 
 
 def text_px(text: str, size: float = FONT) -> float:
@@ -164,6 +166,25 @@ def _mark(mark: str, cx: float, cy: float) -> str:
     return f'<path d="{_TRIANGLES[mark]}" transform="translate({cx:g},{cy:g})" {paint}/>'
 
 
+def _row_labels(rows_names: Sequence[object], names: Sequence[str], groups_of_rows: Sequence[str],
+                group_labels: Mapping[str, str], *, top: float, group_w: float, right: float) -> list[str]:
+    """The rows' labels: each group's label at its first row (a divider above it, to ``right``) and the names
+    (their full name as a ``<title>``). Hidden from screen readers: each flagged square's button names its trust
+    and indicator (before, ~200 names were read as one run of text ahead of the first button)."""
+    out, previous = [], None
+    for i, name in enumerate(names):
+        y = top + i * CELL_H
+        if groups_of_rows and groups_of_rows[i] != previous:
+            previous = groups_of_rows[i]
+            out.append(f'<text class="am-label" aria-hidden="true" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
+                       f'<title>{_esc(previous)}</title>{_esc(group_labels[previous])}</text>')
+            if i:
+                out.append(f'<line x1="8" x2="{right:g}" y1="{y - 0.5:g}" y2="{y - 0.5:g}" stroke="#425563"/>')
+        out.append(f'<text class="am-label" aria-hidden="true" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
+                   f'<title>{_esc(rows_names[i])}</title>{_esc(name)}</text>')
+    return out
+
+
 def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
             risk_adjusted: Sequence[str] = (), coverage: Mapping[str, float] | None = None,
             highlight: str | None = None, footnote: Sequence[str] = (), watermark: str | None = None,
@@ -172,8 +193,14 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
 
     ``grid`` has columns unit_code, unit_name, indicator_id, indicator_title, tumour_site, status, better,
     status_label, the ``group`` column, and the results' value columns for the hover (a null status: a result
-    withheld as small numbers). ``alarm`` names the outer limit in the legend (e.g. '99.8%'). ``highlight`` is a unit_code whose row is outlined; ``footnote`` lines and a
-    ``watermark`` (e.g. 'Synthetic data') are drawn under and across it.
+    withheld as small numbers). ``alarm`` names the outer limit in the legend (e.g. '99.8%'). ``highlight`` is a
+    unit_code whose row (name and squares) is outlined; ``footnote`` lines and a ``watermark`` (e.g. 'Synthetic
+    data') are drawn under and across it.
+
+    Also returns the row labels' column alone (``Rug.rows``, from the column headings' band to the last row, a
+    white background under the same labels at the same places, ``rows_top`` px down): the page lays it over the
+    picture's own labels and keeps it at the left edge when the squares are scrolled sideways, as a spreadsheet's
+    frozen first column (ui/rug_view.py). The picture (``Rug.svg``) is whole and renders alone.
     """
     by = [group] if group and group in grid.columns else []
     grid = grid.sort([*by, "unit_name"], nulls_last=True)
@@ -236,20 +263,9 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
         x = left + j * CELL_W + CELL_W / 2 + 3
         out.append(f'<text class="am-label" aria-hidden="true" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
                    f'<title>{_esc(t)}</title>{_esc(_cut(t, TITLES_MAX))}</text>')
-    # rows: group labels at each group's first row (a divider above it), trust names. The turned titles, group
-    # labels and names are hidden from screen readers (each flagged square's button names its trust and
-    # indicator; before, ~200 names were read as one run of text ahead of the first button)
-    previous = None
-    for i in range(rows.height):
-        y = top + i * CELL_H
-        if by and groups_of_rows[i] != previous:
-            previous = groups_of_rows[i]
-            out.append(f'<text class="am-label" aria-hidden="true" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
-                       f'<title>{_esc(previous)}</title>{_esc(group_labels[previous])}</text>')
-            if i:
-                out.append(f'<line x1="8" x2="{width - 10}" y1="{y - 0.5:g}" y2="{y - 0.5:g}" stroke="#425563"/>')
-        out.append(f'<text class="am-label" aria-hidden="true" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
-                   f'<title>{_esc(rows["unit_name"][i])}</title>{_esc(names[i])}</text>')
+    # rows: group labels, dividers and trust names (the turned titles above are hidden from screen readers too)
+    row_names = rows["unit_name"].to_list()
+    out += _row_labels(row_names, names, groups_of_rows, group_labels, top=top, group_w=group_w, right=width - 10)
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}
     cells = flagged = 0
@@ -277,10 +293,14 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
                    f'data-indicator="{_esc(r["indicator_id"])}" data-unit="{_esc(r["unit_code"])}" '
                    f'data-mark="{mark}"><title>{tip}</title>{square}'
                    f'{_mark(mark, x + (CELL_W - 1) / 2, y + (CELL_H - 1) / 2)}</g>')
+    # the highlighted trust's row outlined, its name too (the name stays in view when the squares scroll)
+    outline = None
     if highlight is not None and highlight in row_of:
         y = top + row_of[highlight] * CELL_H
-        out.append(f'<rect class="am-highlight" x="{left - 2:g}" y="{y - 1.5:g}" width="{CELL_W * cols.height + 3:g}" '
-                   f'height="{CELL_H + 2:g}" fill="none" stroke="{PALETTE["highlight"]}" stroke-width="2.5"/>')
+        outline = (f'<rect class="am-highlight" x="{5 + group_w:g}" y="{y - 1.5:g}" '
+                   f'width="{left - 5 - group_w + CELL_W * cols.height + 1:g}" height="{CELL_H + 2:g}" fill="none" '
+                   f'stroke="{PALETTE["highlight"]}" stroke-width="2.5"/>')
+        out.append(outline)
     y = top + grid_h + 8
     for line in notes:
         y += 12
@@ -294,4 +314,14 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
                    f'fill-opacity="0.18" text-anchor="middle" transform="rotate(-30 {width / 2:g} {top + grid_h / 2:g})" '
                    f'pointer-events="none">{_esc(watermark)}</text>')
     out.append("</svg>")
-    return Rug(svg="".join(out), width=width, height=height, cells=cells, flagged=flagged)
+    # the row labels' column alone, 4 px short of the squares (the outline's left edge stays the picture's)
+    rows_top, rows_w = math.floor(sites_top - 4), left - 4
+    rows_h = math.ceil(top + grid_h + 2) - rows_top
+    column = [f'<svg xmlns="http://www.w3.org/2000/svg" class="am-rug-rows" width="{rows_w}" height="{rows_h}" '
+              f'viewBox="0 {rows_top} {rows_w} {rows_h}" aria-hidden="true" fill="#231F20" '
+              'font-family="Arial, Liberation Sans, Helvetica, sans-serif"><style>.am-label{font-size:9px}</style>',
+              f'<rect y="{rows_top}" width="{rows_w}" height="{rows_h}" fill="white"/>',
+              *_row_labels(row_names, names, groups_of_rows, group_labels, top=top, group_w=group_w, right=rows_w),
+              *([outline] if outline else []), "</svg>"]
+    return Rug(svg="".join(out), width=width, height=height, cells=cells, flagged=flagged, rows="".join(column),
+               rows_top=rows_top)

@@ -175,6 +175,14 @@ def test_rug_escapes_every_name_from_data(run: AuditRun) -> None:
     assert squares(root)[("bowel_mort90", "ZA4")].tip.startswith(f"{hostile}\n{title}\n")
     texts = "".join(root.itertext())
     assert hostile in texts and "<b>Evil</b>" in texts and title in texts
+    # the row labels' column the page holds in place over the squares (rugfix): the same, as text
+    column = parse(built.rows)
+    tags = {e.tag.removeprefix(SVG) for e in column.iter()}
+    assert tags <= {"svg", "style", "rect", "text", "title", "line"}, tags
+    assert not [a for e in column.iter() for a in e.attrib if a.lower().startswith("on")]
+    texts = [t.text for t in column.iter(f"{SVG}title")]
+    assert hostile in texts and "<b>Evil</b> Cancer Alliance" in texts
+    assert column.find(f"{SVG}rect[@class='am-highlight']") is not None  # ZA4's name outlined there too
 
 
 def test_overview_names_the_catalogues_own_limits(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

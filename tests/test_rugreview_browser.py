@@ -35,12 +35,14 @@ def test_hover_box_stays_in_view_beside_the_focused_square_when_scrolled(server:
         page.wait_for_selector("svg.am-rug g.am-flag", timeout=120_000)
         page.evaluate("() => { const b = document.querySelector('.am-rug-box'); b.scrollLeft = b.scrollWidth; }")
         page.wait_for_function("() => document.querySelector('.am-rug-box').scrollLeft > 100")
-        # the flagged squares in view after scrolling to the right end: the rightmost-but-visible ones
+        # the flagged squares in view after scrolling to the right end: the rightmost-but-visible ones (right of
+        # the row labels' column, which stays at the box's left edge over the squares scrolled under it)
         count = page.evaluate("""() => { const box = document.querySelector('.am-rug-box').getBoundingClientRect();
+            const frozen = document.querySelector('svg.am-rug-rows').getBoundingClientRect().right;
             const flags = [...document.querySelectorAll('svg.am-rug g.am-flag')];
             flags.forEach((g, k) => g.dataset.k = k);
             return flags.filter(g => { const r = g.getBoundingClientRect();
-              return r.left >= box.left && r.right <= box.right; }).map(g => g.dataset.k); }""")
+              return r.left >= frozen && r.right <= box.right; }).map(g => g.dataset.k); }""")
         assert len(count) > 2
         for k in (count[0], count[-1]):
             page.locator(f'svg.am-rug g.am-flag[data-k="{k}"]').focus()

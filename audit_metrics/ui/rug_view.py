@@ -10,6 +10,10 @@ data; the script puts it in the page and then only reads it:
   (never over it), inside the part of the rug in view when the rug's box is scrolled sideways, and Escape hides it;
 - a click on a flagged square, or Enter or Space on one reached by Tab, sends its indicator and trust back
   (the ``open`` trigger): the page picks them under "Open a result", as the Plotly rug's selection did;
+- the rows' labels stay in view when the rug's box is scrolled sideways (a 390 px phone; 1024 px with the
+  sidebar open): ``Rug.rows``, the labels' column alone, lies over the picture's own labels (the same labels at
+  the same places) and sticks to the box's left edge (CSS ``position: sticky``), so the squares scroll under it
+  like a spreadsheet's frozen first column; Tab and scroll-into-view stop the squares right of it;
 - once the rug is drawn it tells the page (``am-first-screen``), so the deferred chart-library preload
   (ui/preload.py) starts after the first screen rather than competing with it.
 
@@ -30,8 +34,11 @@ __all__ = ["KEY", "picked", "show"]
 KEY = "ov_rug"
 
 _CSS = """
-.am-rug-box {position: relative; line-height: 0; overflow-x: auto; max-width: 100%;}
-.am-rug-box svg {display: block; max-width: none;}
+.am-rug-box {position: relative; line-height: 0; overflow-x: auto; max-width: 100%; display: grid;
+  justify-content: start;}
+.am-rug-box svg {display: block; max-width: none; grid-area: 1 / 1;}
+.am-rug-box svg.am-rug-rows {position: sticky; left: 0; z-index: 1; align-self: start;}
+.am-rug-box.am-scrolled svg.am-rug-rows {box-shadow: 3px 0 4px -2px rgba(0,0,0,.25);}
 .am-rug-tip {position: absolute; z-index: 20; pointer-events: none; white-space: pre-line; line-height: 1.35;
   width: max-content; max-width: 340px; padding: 6px 8px; background: #fff; color: #231F20; border: 1px solid #425563;
   border-radius: 3px; box-shadow: 0 2px 6px rgba(0,0,0,.18); font: 12px/1.35 Arial, Helvetica, sans-serif;}
@@ -48,8 +55,15 @@ export default function (component) {
     parentElement.appendChild(box);
   }
   if (box.dataset.digest !== data.digest) {
-    box.innerHTML = data.svg;
+    // the picture, and over its left edge its row labels' column alone (from the server, escaped there), which
+    // stays put while the squares scroll sideways under it: a spreadsheet's frozen first column
+    box.innerHTML = data.svg + (data.rows || '');
     box.dataset.digest = data.digest;
+    const rows = box.querySelector(':scope > svg.am-rug-rows');
+    if (rows) rows.style.marginTop = (Number(data.rows_top) || 0) + 'px';
+    // a square reached by Tab or scrolled into view stops right of the frozen column, not under it
+    box.style.scrollPaddingLeft = rows ? rows.getAttribute('width') + 'px' : '';
+    box.classList.toggle('am-scrolled', box.scrollLeft > 0);
     for (const t of box.querySelectorAll('rect > title, g.am-flag > title')) {
       t.parentNode.dataset.tip = t.textContent;
       t.remove();
@@ -93,6 +107,7 @@ export default function (component) {
       else hide();
     });
     box.addEventListener('pointerleave', hide);
+    box.addEventListener('scroll', () => box.classList.toggle('am-scrolled', box.scrollLeft > 0), {passive: true});
     box.addEventListener('click', (e) => open(e.target));
     box.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(e.target); }
@@ -118,7 +133,8 @@ _COMPONENT = st.components.v2.component("audit_metrics.rug", css=_CSS, js=_JS, i
 def show(rug: Rug, *, on_open: Callable[[], None]) -> None:
     """Draw ``rug``; ``on_open`` runs when a flagged square is clicked (read it with :func:`picked`)."""
     digest = hashlib.sha256(rug.svg.encode()).hexdigest()[:16]
-    _COMPONENT(key=KEY, data={"svg": rug.svg, "digest": digest}, on_open_change=on_open, height=rug.height)
+    _COMPONENT(key=KEY, data={"svg": rug.svg, "rows": rug.rows, "rows_top": rug.rows_top, "digest": digest},
+               on_open_change=on_open, height=rug.height)
 
 
 def picked() -> tuple[str, str] | None:
