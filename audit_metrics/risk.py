@@ -524,9 +524,9 @@ def _without_gaps(codes: np.ndarray) -> np.ndarray:
 def column_codes(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Each column's values as whole-number codes: 0 for a blank, then 1, 2, ... (at most 4 per row, plus 1,025).
 
-    Equal values get equal codes, different values different codes; whole numbers keep their order and
-    text is numbered in order of first appearance (each column by its own cast: one query casting several
-    text columns numbers them together, in an order that can vary from run to run). The codes may leave
+    Equal values get equal codes, different values different codes; whole numbers and text keep their order
+    (text by ``_text_code``: never in polars' process-wide category numbers, which depend on what was cast
+    before). The codes may leave
     numbers unused (whole numbers with gaps between them): ``combined_groups`` closes the gaps only where
     the combinations would not fit one count per possible key.
     """

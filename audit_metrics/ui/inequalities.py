@@ -33,7 +33,8 @@ GAP_COLUMNS = {
     "not_assessed_reason": "Not assessed because",
 }
 GROUP_COLUMNS = {
-    "group": "Group", "observed": "Events", "denominator": "Patients", "value": "Value",
+    "group": "Group", "observed": "Events", "denominator": "Patients", "expected": "Expected events",
+    "value": "Value",
     "lower_ci": "Lower 95%", "upper_ci": "Upper 95%", "national_group_value": "National value for the group",
     "status_label": "Against the national value for the group",
 }
@@ -44,7 +45,7 @@ COUNT_TEXT_COLUMNS = ("observed", "denominator")  # export.suppress's text: the 
 # and right-aligned; a blanked (suppressed) or missing number is an empty cell (st.dataframe placeholder="",
 # not Streamlit's faded "None") (#12 polish)
 GAP_DECIMALS = {"sii": 1, "sii_lower": 1, "sii_upper": 1, "rii": 2, "gap": 1}
-GROUP_DECIMALS = {"value": 1, "lower_ci": 1, "upper_ci": 1, "national_group_value": 1}
+GROUP_DECIMALS = {"expected": 1, "value": 1, "lower_ci": 1, "upper_ci": 1, "national_group_value": 1}
 # on the percentage scale (multiplier 100) the values are in % and the differences in percentage points, as the
 # gradient chart's axis and the "In short" sentence say
 PERCENT_COLUMNS = ("value", "lower_ci", "upper_ci", "national_group_value")
@@ -164,6 +165,34 @@ def _columns(loaded: LoadedCatalogue, dataset: str) -> list[str]:
 GRADIENT_TITLE_WIDTH = 34  # characters a title line
 
 
+def past_hundred(rows: pl.DataFrame, *, multiplier: float, label: str) -> str | None:
+    """Why a risk-adjusted percentage passes 100%, with the groups that do (value or upper limit), or None.
+
+    A risk-adjusted value is observed / expected events x the national rate (indirect standardisation). Where a
+    group's patients were expected to do less well than average and nearly all of them had the outcome, it and
+    its interval pass 100%: more than expected, not more than every patient. ``rows`` are the shown group rows
+    (suppressed ones have no value); only the percentage scale of a risk-adjusted indicator has a 100% to pass.
+    ``label`` names the breakdown ("IMD quintile": "IMD quintile 2, this unit: ...").
+    """
+    if multiplier != 100 or rows.height == 0 or not bool(rows["risk_adjusted"].any()):
+        return None
+    value, upper = pl.col("value").cast(pl.Float64) * multiplier, pl.col("upper_ci").cast(pl.Float64) * multiplier
+    over = rows.filter(value.is_finite() & ((value > 100) | (upper > 100))).sort("unit_code", "group_order")
+    if over.height == 0:
+        return None
+    parts = []
+    for r in over.iter_rows(named=True):
+        where = "national" if r["unit_code"] == "national" else "this unit"
+        v, hi = float(r["value"]) * multiplier, float(r["upper_ci"]) * multiplier
+        said = f"{v:.1f}%" if v > 100 else f"upper 95% limit {hi:.1f}%"
+        parts.append(f"{label} {r['group']}, {where}: {said}, {r['observed']} of {r['denominator']} patients against "
+                     f"{float(r['expected']):.1f} expected")
+    return ("Above 100%: " + "; ".join(parts) + ". A risk-adjusted value is observed / expected events times the "
+            "national rate, so where a group's patients were expected to do less well than average and nearly all "
+            "of them had the outcome, it (or its interval) passes 100%: read it as more than expected for those "
+            "patients, not as more than all of them.")
+
+
 def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float, title: str,
                     label: str) -> go.Figure:
     """Value by group with 95% intervals: national, and the chosen unit beside it."""
@@ -188,6 +217,10 @@ def gradient_figure(groups: pl.DataFrame, *, unit: str | None, multiplier: float
                                         rows["denominator"].cast(pl.String).to_list()]),
             hovertemplate="%{x}: %{y:.1f}<br>%{customdata[0]} of %{customdata[1]} patients<extra>" + name
                           + "</extra>"))
+    if multiplier == 100 and bool((shown["upper_ci"].cast(pl.Float64) > 1).any()):
+        # risk-adjusted values can pass 100% (``past_hundred``): the line shows where "every patient" is
+        fig.add_hline(y=100, line={"color": "#888888", "dash": "dot", "width": 1}, annotation_text="100%",
+                      annotation_position="bottom left", annotation_font={"size": 11, "color": "#555555"})
     # the legend under the axis title (at y=-0.2 it sat on the title below 500 px); the title wrapped for the half
     # width it is drawn in (about 270 px at a 1024 px window: at the full width's wrap it lost both ends there)
     fig.update_layout(title=figures.wrap_title(title, GRADIENT_TITLE_WIDTH), xaxis_title=figures.plotly_text(label),
@@ -295,6 +328,10 @@ def view_inequalities(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: 
     if spec.risk_adjustment is not None:
         st.caption("Risk-adjusted: each group's value is its observed / expected events from the indicator's "
                    "case-mix model, times the national rate.")
+    above = past_hundred(groups.filter(pl.col("unit_code").is_in(["national", unit]), pl.col("group") != NOT_RECORDED),
+                         multiplier=m, label=label)
+    if above:
+        st.caption(md(above))
     st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{md(rule.symbol)}', with their values "
                "blanked; a unit's gap is not shown where one of its groups is.")
 
