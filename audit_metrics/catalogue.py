@@ -887,7 +887,13 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                        data: Mapping[str, str | Path] | None = None) -> list[Problem]:
     """Every semantic problem: ids, datasets, columns, expressions and option combinations."""
     # local: io depends on this module
-    from audit_metrics.io import csv_header, dataset_schema, load_units, missing_column_hint
+    from audit_metrics.io import (
+        csv_header,
+        dataset_schema,
+        load_units,
+        missing_column_hint,
+        nested_column_problems,
+    )
 
     cat = loaded.catalogue
     file = str(loaded.path)
@@ -957,6 +963,11 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if col not in schema:
                 add(("datasets", name), f"column {col!r} is not in dataset {name!r}",
                     _close(col, list(schema)))
+        path = loaded.dataset_path(name, data)
+        problems.extend(replace(p, message=f"{p.message} (dataset {name!r}, declared at {file}:"
+                                           f"{lm.line_of(('datasets', name))})")
+                        for p in nested_column_problems(path, schema, [unit_col, spec.period_column or "",
+                                                                       spec.date_column or "", *(spec.key or [])], 1))
 
     all_columns = sorted({c for schema in schemas.values() for c in schema})
     # a catalogue-wide breakdown applies where a dataset has the column; one that applies to nothing while

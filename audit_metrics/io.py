@@ -277,6 +277,26 @@ def _check_reserved(path: Path, header: Sequence[str], line: int = 1) -> None:
                                        "own bookkeeping", line, name.strip(), hint="rename the column in the file"))
 
 
+def _structural(spec: DatasetSpec) -> list[str]:
+    """The period, date and key columns a dataset names."""
+    return [*([spec.period_column] if spec.period_column else []), *([spec.date_column] if spec.date_column else []),
+            *(spec.key or ())]
+
+
+def nested_column_problems(path: Path, schema: Mapping[str, pl.DataType], columns: Sequence[str],
+                           line: int) -> list[Problem]:
+    """A problem for each of ``columns`` (unit, period, date, key or declared columns) that does not hold one plain
+    value per cell: a Parquet list, array or struct, or a Python object. Every check and count reads a cell as one
+    text, number, date or true/false; such a column ended in a polars traceback (#16 review)."""
+    def holds(dtype: pl.DataType) -> str:
+        return ("a list" if isinstance(dtype, (pl.List, pl.Array)) else "a record" if isinstance(dtype, pl.Struct)
+                else "an object")
+
+    return [Problem(str(path), f"holds {holds(schema[c])} in each cell (type {schema[c]}), not one value", line, c,
+                    hint="write one plain value per cell (text, a number, a date or true/false)")
+            for c in dict.fromkeys(columns) if c in schema and (schema[c].is_nested() or schema[c] == pl.Object)]
+
+
 def _check_header(path: Path, header: Sequence[str], line: int = 1) -> None:
     _check_reserved(path, header, line)
     seen: set[str] = set()
@@ -1248,6 +1268,10 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     """
     path = Path(path)
     raw, layout = _read_for_typing(path, spec)
+    nested = nested_column_problems(path, raw.schema, [unit_column, *_structural(spec), *spec.columns, *count_columns,
+                                                       *real_columns], max(layout.header_line, 1))
+    if nested:  # every one named at once
+        raise ExtractError(*nested)
     typed_later = _SHARED is not None and any(raw is table for table, _ in _SHARED.values())
     # a typed column is kept only where typing its text would give the same type: the unit code
     # stays text, counts are whole numbers (true/false is not one), real columns are floats
