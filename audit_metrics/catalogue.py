@@ -1158,6 +1158,11 @@ def _check_risk(ind: IndicatorSpec, schema: pl.Schema, base: tuple[Any, ...], ad
                 f"{ind.id}: unknown covariate column {cov.name!r}", _close(cov.name, list(schema)))
             continue
         categorical = cov.type == "categorical" or cov.name in ra.categorical
+        if schema[cov.name].is_nested() or schema[cov.name] == pl.Object:  # a Parquet list or struct per patient
+            add((*base, "risk_adjustment", "covariates", j),
+                f"{ind.id}: covariate {cov.name!r} holds {schema[cov.name]} values, not one value per patient",
+                "write one plain value per cell (text, a number or true/false) when exporting the extract")
+            continue
         if not categorical and not schema[cov.name].is_numeric():
             add((*base, "risk_adjustment", "covariates", j),
                 f"{ind.id}: covariate {cov.name!r} is {schema[cov.name]}; list it under categorical",

@@ -3,7 +3,8 @@
 A Parquet file can hold lists, fixed-size arrays or records (structs) in a column. As the unit, period or date
 column, a key or a declared column they ended in a polars traceback while loading or counting (found probing the
 #16 review's lead about list-typed keys). A length of time (Duration) compared with a date in a cohort passed the
-catalogue check and failed while running. Each is now refused with the file, the header line, the column and a fix;
+catalogue check and failed while running; a nested covariate failed the model with polars' cast message. Each is
+now refused with the file, the header line, the column and a fix;
 a nested column that nothing reads is left alone, and its rows are used as before.
 """
 
@@ -17,8 +18,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from audit_metrics.catalogue import DatasetSpec
-from audit_metrics.exceptions import ExtractError
+from audit_metrics.catalogue import DatasetSpec, load_catalogue
+from audit_metrics.exceptions import CatalogueError, ExtractError
 from audit_metrics.expressions import ExpressionProblem, compile_expression
 from audit_metrics.io import Units, load_dataset
 
@@ -95,3 +96,20 @@ def test_datetime_compared_with_a_date_still_works() -> None:
     assert got == [w is not None and w.date() < date(2022, 4, 1) for w in frame["when"].to_list()]
     durations = pl.DataFrame({"gap": [timedelta(days=3), timedelta(days=40)]})  # a length against a length: fine
     assert durations.select(compile_expression("gap > gap", durations.schema))["gap"].to_list() == [False, False]
+
+
+@pytest.mark.parametrize("kind", ["list", "struct"])
+def test_nested_covariate_is_a_catalogue_problem_at_each_model(tmp_path: Path, kind: str) -> None:
+    """A nested covariate was 'the risk model could not be fitted (cannot cast List type ...)' at run time."""
+    root = Path(__file__).resolve().parents[1]
+    path = tmp_path / "patients.parquet"
+    pl.read_parquet(root / "sample_data" / "patients.parquet").head(500).with_columns(
+        _nested("sex", kind)).write_parquet(path)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(root / "indicators.yaml", data={"patients": path})
+    models = [i.id for i in load_catalogue(root / "indicators.yaml").catalogue.indicators
+              if i.dataset == "patients" and i.risk_adjustment is not None
+              and "sex" in [c.name for c in i.risk_adjustment.covariates]]
+    said = [p for p in err.value.problems if "covariate 'sex' holds" in p.message]
+    assert models and sorted(p.message.split(":")[0] for p in said) == sorted(models)
+    assert all(p.line is not None and p.file.endswith("indicators.yaml") for p in said)
