@@ -18,6 +18,9 @@ COPY app.py indicators.yaml indicators.schema.json ./
 COPY sample_data ./sample_data
 COPY .streamlit/config.toml ./.streamlit/config.toml
 RUN uv sync --frozen --no-editable && pip uninstall -y -q uv
+# the server imports /app's own copy (its working folder), which the non-root user cannot write bytecode beside:
+# compiled here, not from source at every start
+RUN python -m compileall -q audit_metrics app.py
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin audit
 USER audit

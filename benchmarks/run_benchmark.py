@@ -13,6 +13,7 @@ benchmarks/results/latest.json. Nothing here is a pass/fail test.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -267,6 +268,9 @@ def whole_processes(n: int, repeats: int, baseline_repeats: int) -> dict[str, ob
         "one_model_csv": [sys.executable, "-c", BASELINE_ONE_MODEL, str(csv_path), str(folder / "baseline_out.csv")],
         "catalogue_parquet": [sys.executable, __file__, "--child", "baseline", "--n", str(n)],
     }
+    # as installed: bytecode compiled (scripts/dev.sh does it, as pip does an installed package), so that no run
+    # compiles the package from source where bytecode is not written (PYTHONDONTWRITEBYTECODE)
+    compileall.compile_dir(ROOT / "audit_metrics", quiet=1)
     result: dict[str, object] = {"ours": {}, "baseline": {}}
     for name, cmd in jobs.items():
         result["ours"][name] = _median_of(cmd, repeats)
