@@ -49,6 +49,8 @@ CELL_W = 22  # a column, px (the square is 1 px narrower: a white gap between co
 CELL_H = 15  # a row, px
 FONT = 9  # labels, px (the title 14, the legend 10)
 TITLES_MAX = 230  # the turned indicator titles are cut (with '…') beyond this many px; the hover has them whole
+NARROW_NAME = 80  # on a phone the frozen column's names are cut (with '…') beyond this many px; the hover has them
+_NARROW_GROUP = 14  # on a phone the group labels stand turned in a strip this wide, beside their rows
 _LABEL_GAP = 3  # px kept clear between neighbouring site labels
 _CATEGORIES = ("worse_alarm", "worse_alert", "within", "better_alert", "better_alarm",
                "higher_alarm", "higher_alert", "lower_alert", "lower_alarm", "not_assessed")
@@ -74,6 +76,8 @@ class Rug:
     flagged: int  # of them flagged (a mark and a button each)
     rows: str = ""  # the row labels' column alone, for the page to hold in place over the squares (see below)
     rows_top: int = 0  # px: where ``rows`` goes in ``svg`` (its left edge is the picture's)
+    narrow_rows: str = ""  # the same column for a phone: short names, the group labels turned
+    narrow_shift: int = 0  # px: on a phone the squares and their headings move this far left, beside narrow_rows
 
 
 def text_px(text: str, size: float = FONT) -> float:
@@ -144,14 +148,22 @@ def _category(status: str, better: str) -> str:
     return f"{direction_of(status, better)}_{status.split('_')[0]}"
 
 
+def _legend_items(alarm: str) -> list[tuple[str, str | None, str]]:
+    return [("worse_alert", "▲", "Worse than expected (▲ above, ▼ below)"),
+            ("better_alert", "△", "Better (△ above, ▽ below)"),
+            ("within", None, "As expected"), ("not_assessed", None, "Not assessed"),
+            ("worse_alarm", None, f"Darker: beyond the {alarm} limit")]
+
+
+def _legend_width(alarm: str) -> float:
+    """The legend's drawn width, px."""
+    return sum(16 + text_px(words, 10) + 14 for _, _, words in _legend_items(alarm)) - 14
+
+
 def _legend(y: float, alarm: str) -> list[str]:
     """The key: colours and marks in words (the page's text says the same)."""
-    items = [("worse_alert", "▲", "Worse than expected (▲ above, ▼ below)"),
-             ("better_alert", "△", "Better (△ above, ▽ below)"),
-             ("within", None, "As expected"), ("not_assessed", None, "Not assessed"),
-             ("worse_alarm", None, f"Darker: beyond the {alarm} limit")]
     out, x = [], 0.0
-    for category, mark, words in items:
+    for category, mark, words in _legend_items(alarm):
         out.append(f'<rect x="{x:g}" y="{y - 9:g}" width="12" height="11" fill="{PALETTE[category]}"/>')
         if mark:
             out.append(_mark(mark, x + 6, y - 3.5))
@@ -166,23 +178,61 @@ def _mark(mark: str, cx: float, cy: float) -> str:
     return f'<path d="{_TRIANGLES[mark]}" transform="translate({cx:g},{cy:g})" {paint}/>'
 
 
+def _group_runs(groups_of_rows: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Each group's (name, first row, rows), in order."""
+    runs: list[tuple[str, int, int]] = []
+    for i, g in enumerate(groups_of_rows):
+        if runs and runs[-1][0] == g:
+            runs[-1] = (g, runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((g, i, 1))
+    return runs
+
+
+def _dividers(groups_of_rows: Sequence[str], *, top: float, x1: float, x2: float) -> list[str]:
+    """A line above each group but the first."""
+    return [f'<line x1="{x1:g}" x2="{x2:g}" y1="{top + i * CELL_H - 0.5:g}" y2="{top + i * CELL_H - 0.5:g}" '
+            'stroke="#425563"/>' for _, i, _ in _group_runs(groups_of_rows)[1:]]
+
+
 def _row_labels(rows_names: Sequence[object], names: Sequence[str], groups_of_rows: Sequence[str],
-                group_labels: Mapping[str, str], *, top: float, group_w: float, right: float) -> list[str]:
-    """The rows' labels: each group's label at its first row (a divider above it, to ``right``) and the names
-    (their full name as a ``<title>``). Hidden from screen readers: each flagged square's button names its trust
-    and indicator (before, ~200 names were read as one run of text ahead of the first button)."""
-    out, previous = [], None
-    for i, name in enumerate(names):
-        y = top + i * CELL_H
-        if groups_of_rows and groups_of_rows[i] != previous:
-            previous = groups_of_rows[i]
-            out.append(f'<text class="am-label" aria-hidden="true" x="8" y="{y + CELL_H - 4:g}" font-weight="bold">'
-                       f'<title>{_esc(previous)}</title>{_esc(group_labels[previous])}</text>')
-            if i:
-                out.append(f'<line x1="8" x2="{right:g}" y1="{y - 0.5:g}" y2="{y - 0.5:g}" stroke="#425563"/>')
-        out.append(f'<text class="am-label" aria-hidden="true" x="{8 + group_w:g}" y="{y + CELL_H - 4:g}">'
-                   f'<title>{_esc(rows_names[i])}</title>{_esc(name)}</text>')
+                group_labels: Mapping[str, str], *, top: float, group_w: float) -> list[str]:
+    """The rows' labels: each group's label at its first row and the names (their full name as a ``<title>``).
+    Hidden from screen readers: each flagged square's button names its trust and indicator (before, ~200 names
+    were read as one run of text ahead of the first button)."""
+    out = [f'<text class="am-label" aria-hidden="true" x="8" y="{top + i * CELL_H + CELL_H - 4:g}" '
+           f'font-weight="bold"><title>{_esc(g)}</title>{_esc(group_labels[g])}</text>'
+           for g, i, _ in _group_runs(groups_of_rows)]
+    out += [f'<text class="am-label" aria-hidden="true" x="{8 + group_w:g}" y="{top + i * CELL_H + CELL_H - 4:g}">'
+            f'<title>{_esc(rows_names[i])}</title>{_esc(name)}</text>' for i, name in enumerate(names)]
     return out
+
+
+def _narrow_row_labels(rows_names: Sequence[object], names: Sequence[str], groups_of_rows: Sequence[str],
+                       group_labels: Mapping[str, str], *, top: float) -> list[str]:
+    """The rows' labels for a phone: each group's label turned in a strip beside its rows (cut to their height),
+    and the names cut to ``NARROW_NAME`` px; full names as ``<title>``s."""
+    out = []
+    for g, i, n in _group_runs(groups_of_rows):
+        x, y = _NARROW_GROUP - 4, top + (i + n / 2) * CELL_H
+        out.append(f'<text class="am-label" aria-hidden="true" font-weight="bold" text-anchor="middle" '
+                   f'transform="translate({x:g},{y:g}) rotate(-90)"><title>{_esc(g)}</title>'
+                   f'{_esc(_cut(group_labels[g], n * CELL_H - 4))}</text>')
+    x = 4 + (_NARROW_GROUP if groups_of_rows else 0)
+    out += [f'<text class="am-label" aria-hidden="true" x="{x:g}" y="{top + i * CELL_H + CELL_H - 4:g}">'
+            f'<title>{_esc(rows_names[i])}</title>{_esc(_cut(name, NARROW_NAME))}</text>' for i, name in enumerate(names)]
+    return out
+
+
+def _wrap_px(text: str, room: float, size: float) -> list[str]:
+    """``text`` in lines of at most ``room`` px at ``size`` px (a word longer than that on a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_px(f"{lines[-1]} {word}", size) <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
 
 
 def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
@@ -222,24 +272,33 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
     group_w = (max((text_px(g) for g in group_labels.values()), default=0) + 10) if by else 0
     name_w = max((text_px(n) for n in names), default=0) + 8
     left = math.ceil(8 + group_w + name_w)  # whole pixels: squares on the pixel grid, crisp
-    title_lines = textwrap.wrap(title, 110) or [title]
+    # on a phone: the narrow column's width, and how far left the squares move to sit beside it
+    narrow_left = min(left, math.ceil(4 + (_NARROW_GROUP if by else 0)
+                                      + max((text_px(_cut(n, NARROW_NAME)) for n in names), default=0) + 8))
+    shift = left - narrow_left
+    # wide enough for the legend (a rug of a few columns cut it off), on a phone too
+    key_w = math.ceil(_legend_width(alarm) + 4)
+    width = max(int(left + CELL_W * cols.height + 10), key_w)
+    narrow_w = max(width - shift, key_w)
+    # title and notes wrapped to the narrower picture a phone shows (the picture's right end moves left by shift)
+    title_lines = _wrap_px(title, max(300, narrow_w - 4), 14) or [title]
     legend_y = 14 + 18 * len(title_lines) + 4
     sites_top = legend_y + 14
     titles_h = min(TITLES_MAX, max((text_px(t) for t in titles), default=0)) + 6
     top = math.ceil(sites_top + 2 * 11 + 4 + titles_h)
-    width = int(left + CELL_W * cols.height + 10)
     grid_h = CELL_H * rows.height
     notes = []
+    chars = max(40, int(narrow_w / 5))
     if abbreviated:
-        notes = textwrap.wrap("; ".join(f"{a} {n}" for a, n in abbreviated.items()), max(40, int(width / 5)))
-    foot = [line for text in footnote for line in textwrap.wrap(text, max(40, int(width / 5))) or [""]]
+        notes = textwrap.wrap("; ".join(f"{a} {n}" for a, n in abbreviated.items()), chars)
+    foot = [line for text in footnote for line in textwrap.wrap(text, chars) or [""]]
     height = int(top + grid_h + 8 + 12 * len(notes) + (6 if foot else 0) + 12 * len(foot) + 6)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="am-rug" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="group" aria-label="{_esc(title)}" data-title="{_esc(title)}" '
            f'data-units="{_esc(json.dumps(rows["unit_code"].to_list()))}" '
            f'data-indicators="{_esc(json.dumps(cols["indicator_id"].to_list()))}" data-left="{left:g}" data-top="{top:g}" '
-           f'data-highlight="{_esc(highlight or "")}" '
+           f'data-highlight="{_esc(highlight or "")}" style="--am-shift:{-shift}px;--am-narrow-width:{narrow_w}px" '
            'fill="#231F20" font-family="Arial, Liberation Sans, Helvetica, sans-serif">',
            "<style>.am-legend{font-size:10px}.am-label{font-size:9px}"
            ".am-flag{cursor:pointer}.am-flag:focus{outline:none}.am-flag:focus rect,.am-flag:hover rect"
@@ -247,6 +306,12 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
            f'<rect width="{width}" height="{height}" fill="white"/>']
     out += [f'<text x="0" y="{16 + 18 * k}" font-size="14">{_esc(line)}</text>' for k, line in enumerate(title_lines)]
     out += _legend(legend_y, alarm)
+    # rows: group labels and trust names (the page hides them on a phone: its narrow column shows them)
+    row_names = rows["unit_name"].to_list()
+    out += ['<g class="am-rows">', *_row_labels(row_names, names, groups_of_rows, group_labels, top=top,
+                                                group_w=group_w), "</g>"]
+    # the body: what moves left on a phone (ui/rug_view.py) beside the narrow column
+    out.append('<g class="am-body">')
     # columns: site labels over their columns, dividers between sites, the indicator titles turned
     x0 = left
     for (site, n), lines in zip(runs.items(), site_lines, strict=True):
@@ -263,9 +328,7 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
         x = left + j * CELL_W + CELL_W / 2 + 3
         out.append(f'<text class="am-label" aria-hidden="true" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
                    f'<title>{_esc(t)}</title>{_esc(_cut(t, TITLES_MAX))}</text>')
-    # rows: group labels, dividers and trust names (the turned titles above are hidden from screen readers too)
-    row_names = rows["unit_name"].to_list()
-    out += _row_labels(row_names, names, groups_of_rows, group_labels, top=top, group_w=group_w, right=width - 10)
+    out += _dividers(groups_of_rows, top=top, x1=8, x2=left + CELL_W * cols.height)
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}
     cells = flagged = 0
@@ -293,6 +356,11 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
                    f'data-indicator="{_esc(r["indicator_id"])}" data-unit="{_esc(r["unit_code"])}" '
                    f'data-mark="{mark}"><title>{tip}</title>{square}'
                    f'{_mark(mark, x + (CELL_W - 1) / 2, y + (CELL_H - 1) / 2)}</g>')
+    if watermark:
+        out.append(f'<text x="{width / 2:g}" y="{top + grid_h / 2:g}" font-size="56" fill="#768692" '
+                   f'fill-opacity="0.18" text-anchor="middle" transform="rotate(-30 {width / 2:g} {top + grid_h / 2:g})" '
+                   f'pointer-events="none">{_esc(watermark)}</text>')
+    out.append("</g>")
     # the highlighted trust's row outlined, its name too (the name stays in view when the squares scroll)
     outline = None
     if highlight is not None and highlight in row_of:
@@ -309,19 +377,25 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
     for line in foot:
         y += 12
         out.append(f'<text class="am-label" x="8" y="{y:g}" fill="#425563">{_esc(line)}</text>')
-    if watermark:
-        out.append(f'<text x="{width / 2:g}" y="{top + grid_h / 2:g}" font-size="56" fill="#768692" '
-                   f'fill-opacity="0.18" text-anchor="middle" transform="rotate(-30 {width / 2:g} {top + grid_h / 2:g})" '
-                   f'pointer-events="none">{_esc(watermark)}</text>')
     out.append("</svg>")
     # the row labels' column alone, 4 px short of the squares (the outline's left edge stays the picture's)
-    rows_top, rows_w = math.floor(sites_top - 4), left - 4
+    rows_top = math.floor(sites_top - 4)
     rows_h = math.ceil(top + grid_h + 2) - rows_top
-    column = [f'<svg xmlns="http://www.w3.org/2000/svg" class="am-rug-rows" width="{rows_w}" height="{rows_h}" '
-              f'viewBox="0 {rows_top} {rows_w} {rows_h}" aria-hidden="true" fill="#231F20" '
-              'font-family="Arial, Liberation Sans, Helvetica, sans-serif"><style>.am-label{font-size:9px}</style>',
-              f'<rect y="{rows_top}" width="{rows_w}" height="{rows_h}" fill="white"/>',
-              *_row_labels(row_names, names, groups_of_rows, group_labels, top=top, group_w=group_w, right=rows_w),
-              *([outline] if outline else []), "</svg>"]
-    return Rug(svg="".join(out), width=width, height=height, cells=cells, flagged=flagged, rows="".join(column),
-               rows_top=rows_top)
+
+    def column(kind: str, w: int, labels: list[str], divider_x: float, outline_x: float) -> str:
+        """The labels' column ``w`` px wide, on white, with the group dividers and the outline (from ``outline_x``)."""
+        moved = outline.replace(f'x="{5 + group_w:g}"', f'x="{outline_x:g}"', 1) if outline else None
+        return "".join([
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="am-rug-rows {kind}" width="{w}" height="{rows_h}" '
+            f'viewBox="0 {rows_top} {w} {rows_h}" aria-hidden="true" fill="#231F20" '
+            'font-family="Arial, Liberation Sans, Helvetica, sans-serif"><style>.am-label{font-size:9px}</style>',
+            f'<rect y="{rows_top}" width="{w}" height="{rows_h}" fill="white"/>', *labels,
+            *_dividers(groups_of_rows, top=top, x1=divider_x, x2=w), *([moved] if moved else []), "</svg>"])
+
+    wide = column("am-full", left - 4, _row_labels(row_names, names, groups_of_rows, group_labels, top=top,
+                                                   group_w=group_w), 8, 5 + group_w)
+    narrow = column("am-narrow", narrow_left - 4, _narrow_row_labels(row_names, names, groups_of_rows,
+                                                                      group_labels, top=top),
+                    2, 1 + (_NARROW_GROUP if by else 0))
+    return Rug(svg="".join(out), width=width, height=height, cells=cells, flagged=flagged, rows=wide,
+               rows_top=rows_top, narrow_rows=narrow, narrow_shift=shift)

@@ -44,7 +44,8 @@ def squares(root: ET.Element) -> dict[tuple[str, str], Square]:
         out[key] = Square(*key, fill=rect.get("fill"), tip=title.text if title is not None else "",
                           mark=group.get("data-mark") if group is not None else None, button=group)
 
-    for child in root:
+    body = root.find(f"{SVG}g[@class='am-body']")  # the squares and their headings (moved left on a phone)
+    for child in body if body is not None else root:
         if child.tag == f"{SVG}rect" and child.find(f"{SVG}title") is not None:
             add(child, None)
         elif child.tag == f"{SVG}g" and child.get("class") == "am-flag":

@@ -59,7 +59,7 @@ def test_rug_hover_and_a_flagged_square_click_opens_it_in_chromium(server: str, 
     _wait_for_app(page)
     page.wait_for_selector("svg.am-rug g.am-flag", timeout=60_000)
     assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 0  # no chart drawn
-    plain = page.locator("svg.am-rug > rect[fill='#768692'][data-tip]").first  # a square as expected
+    plain = page.locator("svg.am-rug > .am-body > rect[fill='#768692'][data-tip]").first  # a square as expected
     plain.hover()
     assert "as expected" in _tip(page)[1].lower()
     flags = page.locator("svg.am-rug g.am-flag")
@@ -96,8 +96,11 @@ def test_flagged_results_by_keyboard_and_on_a_phone_in_chromium(server: str, bro
     _wait_for_app(page)
     # the rug keeps a legible width and scrolls sideways (it was squeezed to the phone's 358 px), with a note
     page.wait_for_selector(".st-key-tartan svg.am-rug", timeout=60_000)
-    assert page.evaluate("() => document.querySelector('.st-key-tartan svg.am-rug')"
-                         ".getBoundingClientRect().width") >= 700
+    # (its row labels narrower on a phone since rugfix: the picture 684 px wide, its squares at full size)
+    wide, square = page.evaluate("() => [document.querySelector('.st-key-tartan svg.am-rug')"
+                                 ".getBoundingClientRect().width, document.querySelector('.st-key-tartan svg.am-rug "
+                                 ".am-body > rect[data-tip]').getBoundingClientRect().width]")
+    assert wide >= 600 and square == 21, (wide, square)
     assert page.get_by_text("This screen is narrow").first.is_visible()
     page.get_by_text("List of flagged results", exact=True).first.click()
     _wait_for_app(page)

@@ -67,9 +67,10 @@ def test_rug_is_plain_svg_with_one_mark_per_flagged_square(run: AuditRun) -> Non
     root = parse(built.svg)
     flagged = trusts.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED)).height
     assert 0 < flagged < trusts.height / 10 and built.flagged == flagged and built.cells == trusts.height
-    groups = root.findall(f"{SVG}g")
+    groups = root.findall(f"{SVG}g[@class='am-body']/{SVG}g")  # the squares' part (moved left on a phone)
     assert len(groups) == flagged and all(len(g.findall(f"{SVG}path")) == 1 for g in groups)
     assert not root.findall(f".//{SVG}script") and not root.findall(f".//{SVG}foreignObject")
+    assert len(built.svg.encode() + built.rows.encode() + built.narrow_rows.encode()) < 1_500_000  # what is sent
 
 
 def test_flagged_cells_list_most_urgent_first_on_the_funnels_scale(run: AuditRun) -> None:
@@ -176,13 +177,14 @@ def test_rug_escapes_every_name_from_data(run: AuditRun) -> None:
     texts = "".join(root.itertext())
     assert hostile in texts and "<b>Evil</b>" in texts and title in texts
     # the row labels' column the page holds in place over the squares (rugfix): the same, as text
-    column = parse(built.rows)
-    tags = {e.tag.removeprefix(SVG) for e in column.iter()}
-    assert tags <= {"svg", "style", "rect", "text", "title", "line"}, tags
-    assert not [a for e in column.iter() for a in e.attrib if a.lower().startswith("on")]
-    texts = [t.text for t in column.iter(f"{SVG}title")]
-    assert hostile in texts and "<b>Evil</b> Cancer Alliance" in texts
-    assert column.find(f"{SVG}rect[@class='am-highlight']") is not None  # ZA4's name outlined there too
+    for markup in (built.rows, built.narrow_rows):  # and the narrower one a phone shows
+        column = parse(markup)
+        tags = {e.tag.removeprefix(SVG) for e in column.iter()}
+        assert tags <= {"svg", "style", "rect", "text", "title", "line"}, tags
+        assert not [a for e in column.iter() for a in e.attrib if a.lower().startswith("on")]
+        texts = [t.text for t in column.iter(f"{SVG}title")]
+        assert hostile in texts and "<b>Evil</b> Cancer Alliance" in texts
+        assert column.find(f"{SVG}rect[@class='am-highlight']") is not None  # ZA4's name outlined there too
 
 
 def test_overview_names_the_catalogues_own_limits(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,7 +59,9 @@ def test_width_of_arial_against_chromium_measures() -> None:
 # each site label's drawn box, and its columns' extent from the rug's own geometry (data-left + j * CELL_W)
 _LABELS = """() => {
   const svg = document.querySelector('svg.am-rug'), box = svg.getBoundingClientRect();
-  const left = Number(svg.dataset.left);
+  // the squares' own place as drawn: on a phone they move left beside the narrow row labels (ui/rug_view.py)
+  const sq = svg.querySelector('.am-body > rect[data-tip]');
+  const left = Number(svg.dataset.left) + sq.getBoundingClientRect().left - box.left - Number(sq.getAttribute('x'));
   const labels = [...svg.querySelectorAll('text')].filter(t => t.querySelector('tspan'));
   return {indicators: JSON.parse(svg.dataset.indicators),
           labels: labels.map(t => { const r = t.getBoundingClientRect();

@@ -19,7 +19,8 @@ require_chromium()
 # a name's label in the frozen column, the square drawn at the point 30 px right of the column on the same line,
 # and what the page draws on top at the label's centre (elementFromPoint: the label itself, not a square over it)
 _ROW = """(k) => {
-  const box = document.querySelector('.am-rug-box'), col = box.querySelector('svg.am-rug-rows');
+  const box = document.querySelector('.am-rug-box');
+  const col = [...box.querySelectorAll('svg.am-rug-rows')].find((e) => e.getClientRects().length);
   const names = [...col.querySelectorAll('text:not([font-weight])')];
   const t = names[k], r = t.getBoundingClientRect(), c = col.getBoundingClientRect(), b = box.getBoundingClientRect();
   const cy = (r.top + r.bottom) / 2, top = document.elementFromPoint((r.left + r.right) / 2, cy);
@@ -43,7 +44,8 @@ def _shot(page: object, tmp_path: Path, name: str) -> None:
 def _rows_in_view(page: object) -> list[int]:
     """Indexes of the names whose label is inside the window now."""
     return page.evaluate("""() => { const h = window.innerHeight;
-        return [...document.querySelectorAll('svg.am-rug-rows text:not([font-weight])')].map((t, k) => {
+        const col = [...document.querySelectorAll('svg.am-rug-rows')].find((e) => e.getClientRects().length);
+        return [...col.querySelectorAll('text:not([font-weight])')].map((t, k) => {
           const r = t.getBoundingClientRect(); return r.top >= 80 && r.bottom <= h - 10 ? k : -1; }).filter(k => k >= 0); }""")
 
 
@@ -55,15 +57,31 @@ def test_row_labels_stay_beside_their_squares_when_the_rug_is_scrolled(server: s
         page.goto(f"{server}/?view=Overview")
         page.wait_for_selector("svg.am-rug g.am-flag", timeout=180_000)
         page.wait_for_selector("svg.am-rug-rows text", state="attached")
-        # not scrolled: the frozen column lies exactly over the picture's own labels (the download's picture)
+        # not scrolled: the frozen column lies exactly over the picture's own labels (the download's picture); on
+        # a phone a narrower column (names cut) is shown instead, the squares moved left beside it
         same = page.evaluate("""() => {
             const own = [...document.querySelectorAll('svg.am-rug text[aria-hidden]:not([transform])')];
-            const col = [...document.querySelectorAll('svg.am-rug-rows text')];
+            const col = [...document.querySelectorAll('svg.am-rug-rows.am-full text')];
             const r = (e) => e.getBoundingClientRect();
             return [own.length, col.length, Math.max(...col.map((t, k) => Math.abs(r(t).left - r(own[k]).left)
               + Math.abs(r(t).top - r(own[k]).top))), col.every((t, k) => t.textContent === own[k].textContent)]; }""")
-        assert same[0] == same[1] > 100 and same[2] < 0.5 and same[3], same
-        page.locator("svg.am-rug-rows text:not([font-weight])").nth(30).scroll_into_view_if_needed()
+        assert same[0] == same[1] > 100 and same[3], same
+        shown = page.evaluate("""() => { const r = (e) => e.getBoundingClientRect();
+            const col = [...document.querySelectorAll('svg.am-rug-rows')].filter((e) => e.getClientRects().length);
+            const svg = document.querySelector('svg.am-rug'), x = Number(svg.dataset.left);
+            const first = Math.min(...[...svg.querySelectorAll('.am-body > rect[data-tip]')].map((q) => r(q).left));
+            return {kinds: col.map((e) => e.classList[1]), right: r(col[0]).right, first, left: r(svg).left + x,
+                    box: r(document.querySelector('.am-rug-box')).width,
+                    own: [...svg.querySelectorAll('.am-rows text')].filter((e) => e.getClientRects().length).length};
+            }""")
+        if width > 640:
+            assert same[2] < 0.5 and shown["kinds"] == ["am-full"] and abs(shown["first"] - shown["left"]) < 0.5, shown
+        else:  # the names take under a third of the rug's box, the squares start just right of them
+            assert shown["kinds"] == ["am-narrow"] and shown["own"] == 0, shown
+            assert shown["first"] < shown["left"] - 50 and shown["right"] - 24 < shown["box"] / 3, shown
+        assert shown["right"] <= shown["first"] <= shown["right"] + 8, shown
+        page.locator("svg.am-rug-rows.am-full text:not([font-weight])" if width > 640 else
+                     "svg.am-rug-rows.am-narrow text:not([font-weight])").nth(30).scroll_into_view_if_needed()
         _shot(page, tmp_path, f"{width}_unscrolled")
         rows = _rows_in_view(page)
         assert len(rows) > 10
@@ -98,7 +116,8 @@ def test_row_labels_stay_beside_their_squares_when_the_rug_is_scrolled(server: s
         for _ in range(12):
             page.keyboard.press("Tab")
             g = page.evaluate("""() => { const a = document.activeElement, r = a.getBoundingClientRect();
-                const c = document.querySelector('svg.am-rug-rows').getBoundingClientRect();
+                const c = [...document.querySelectorAll('svg.am-rug-rows')].find((e) => e.getClientRects().length)
+                  .getBoundingClientRect();
                 const b = document.querySelector('.am-rug-box').getBoundingClientRect();
                 const x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2, top = document.elementFromPoint(x, y);
                 return {flag: a.classList.contains('am-flag'), square: [r.left, r.right], column: c.right,
@@ -117,12 +136,12 @@ def test_the_highlighted_trusts_outline_and_name_stay_in_view_when_scrolled(serv
     page = browser.new_page(viewport={"width": 390, "height": 844})
     try:
         page.goto(f"{server}/?view=Overview&trust=ZA4")
-        page.wait_for_selector("svg.am-rug-rows rect.am-highlight", state="attached", timeout=180_000)
-        page.locator("svg.am-rug-rows rect.am-highlight").scroll_into_view_if_needed()
+        page.wait_for_selector("svg.am-rug-rows.am-narrow rect.am-highlight", state="attached", timeout=180_000)
+        page.locator("svg.am-rug-rows.am-narrow rect.am-highlight").scroll_into_view_if_needed()
         page.evaluate("() => { const b = document.querySelector('.am-rug-box'); b.scrollLeft = b.scrollWidth; }")
         page.wait_for_function("() => document.querySelector('.am-rug-box').scrollLeft > 100")
         g = page.evaluate("""() => { const r = (e) => e.getBoundingClientRect();
-            const col = document.querySelector('svg.am-rug-rows'), own = r(col.querySelector('rect.am-highlight'));
+            const col = document.querySelector('svg.am-rug-rows.am-narrow'), own = r(col.querySelector('rect.am-highlight'));
             const whole = r(document.querySelector('svg.am-rug rect.am-highlight')), b = r(col);
             return {own: [own.left, own.top, own.bottom], whole: [whole.top, whole.right, whole.bottom],
                     column: [b.left, b.right], box: r(document.querySelector('.am-rug-box')).right}; }""")

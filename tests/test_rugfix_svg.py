@@ -46,3 +46,37 @@ def test_the_column_holds_the_pictures_row_labels_at_their_places(trusts: pl.Dat
     a, b = column.find(f"{SVG}rect[@class='am-highlight']"), picture.find(f"{SVG}rect[@class='am-highlight']")
     assert (a.get("x"), a.get("y"), a.get("height")) == (b.get("x"), b.get("y"), b.get("height"))
     assert len(squares(picture)) == built.cells == trusts.height
+
+
+@pytest.mark.parametrize("group", [None, "cancer_alliance"])
+def test_the_phones_column_is_narrower_with_every_name_and_group(trusts: pl.DataFrame, group: str | None) -> None:
+    """On a phone the names are cut to NARROW_NAME px (whole in their title and the hover) and the group labels
+    stand turned beside their rows; the squares move left by exactly what the column lost."""
+    built = rug.rug_svg(trusts, title="rug", group=group, highlight="ZA4")
+    picture, wide, narrow = parse(built.svg), parse(built.rows), parse(built.narrow_rows)
+    assert "am-narrow" in narrow.get("class") and "am-full" in wide.get("class")
+    names = [t for t in narrow.iter(f"{SVG}text") if not t.get("font-weight")]
+    full = {str(n) for n in trusts["unit_name"]}
+    assert {t.find(f"{SVG}title").text for t in names} == full and len(names) == len(full)
+    shown = [t.find(f"{SVG}title").tail or "" for t in names]
+    assert all(rug.text_px(x) <= rug.NARROW_NAME for x in shown) and any(x.endswith("…") for x in shown), shown
+    turned = [t for t in narrow.iter(f"{SVG}text") if t.get("font-weight")]
+    assert len(turned) == (trusts[group].n_unique() if group else 0)
+    assert all("rotate(-90)" in t.get("transform") for t in turned)
+    w_wide, w_narrow = float(wide.get("width")), float(narrow.get("width"))
+    assert w_narrow < w_wide * (0.6 if group else 0.7) and built.narrow_shift == w_wide - w_narrow
+    shift, narrow_width = picture.get("style").split(";")
+    assert shift == f"--am-shift:{-built.narrow_shift}px"
+    # the picture that much narrower, or as wide as its legend
+    assert built.width - built.narrow_shift <= float(narrow_width.split(":")[1].removesuffix("px")) < built.width
+    assert narrow.find(f"{SVG}rect[@class='am-highlight']") is not None
+
+
+def test_a_rug_of_two_columns_still_has_room_for_its_legend(trusts: pl.DataFrame) -> None:
+    """A rug of one site's two indicators was narrower than its legend, which the picture cut off."""
+    two = trusts.filter(pl.col("indicator_id").is_in(trusts["indicator_id"].unique().sort()[:2]))
+    built = rug.rug_svg(two, title="rug", group="cancer_alliance")
+    last = [t for t in parse(built.svg).iter(f"{SVG}text") if t.get("class") == "am-legend"][-1]
+    right = float(last.get("x")) + rug.text_px(last.text, 10)
+    on_a_phone = float(parse(built.svg).get("style").split("--am-narrow-width:")[1].removesuffix("px"))
+    assert right <= built.width and right <= on_a_phone, (right, built.width, on_a_phone)

@@ -38,7 +38,8 @@ def test_hover_box_stays_in_view_beside_the_focused_square_when_scrolled(server:
         # the flagged squares in view after scrolling to the right end: the rightmost-but-visible ones (right of
         # the row labels' column, which stays at the box's left edge over the squares scrolled under it)
         count = page.evaluate("""() => { const box = document.querySelector('.am-rug-box').getBoundingClientRect();
-            const frozen = document.querySelector('svg.am-rug-rows').getBoundingClientRect().right;
+            const frozen = [...document.querySelectorAll('svg.am-rug-rows')].find((e) => e.getClientRects().length)
+              .getBoundingClientRect().right;
             const flags = [...document.querySelectorAll('svg.am-rug g.am-flag')];
             flags.forEach((g, k) => g.dataset.k = k);
             return flags.filter(g => { const r = g.getBoundingClientRect();

@@ -13,7 +13,10 @@ data; the script puts it in the page and then only reads it:
 - the rows' labels stay in view when the rug's box is scrolled sideways (a 390 px phone; 1024 px with the
   sidebar open): ``Rug.rows``, the labels' column alone, lies over the picture's own labels (the same labels at
   the same places) and sticks to the box's left edge (CSS ``position: sticky``), so the squares scroll under it
-  like a spreadsheet's frozen first column; Tab and scroll-into-view stop the squares right of it;
+  like a spreadsheet's frozen first column; Tab and scroll-into-view stop the squares right of it. On a phone
+  (up to 640 px) a narrower column (``Rug.narrow_rows``: names cut, full on hover; group labels turned) takes its
+  place and the squares and their headings move left beside it (``Rug.narrow_shift``, CSS), so about half the
+  screen is squares, not a third;
 - once the rug is drawn it tells the page (``am-first-screen``), so the deferred chart-library preload
   (ui/preload.py) starts after the first screen rather than competing with it.
 
@@ -35,10 +38,18 @@ KEY = "ov_rug"
 
 _CSS = """
 .am-rug-box {position: relative; line-height: 0; overflow-x: auto; max-width: 100%; display: grid;
-  justify-content: start;}
+  justify-content: start; scroll-padding-left: var(--am-pad, 0px);}
 .am-rug-box svg {display: block; max-width: none; grid-area: 1 / 1;}
 .am-rug-box svg.am-rug-rows {position: sticky; left: 0; z-index: 1; align-self: start;}
+.am-rug-box svg.am-rug-rows.am-narrow {display: none;}
 .am-rug-box.am-scrolled svg.am-rug-rows {box-shadow: 3px 0 4px -2px rgba(0,0,0,.25);}
+@media (max-width: 640px) {
+  .am-rug-box {scroll-padding-left: var(--am-pad-narrow, 0px);}
+  .am-rug-box svg.am-rug-rows.am-full, .am-rug-box svg.am-rug > .am-rows {display: none;}
+  .am-rug-box svg.am-rug-rows.am-narrow {display: block;}
+  .am-rug-box svg.am-rug {width: var(--am-narrow-width);}
+  .am-rug-box svg.am-rug > .am-body, .am-rug-box svg.am-rug > .am-highlight {transform: translateX(var(--am-shift));}
+}
 .am-rug-tip {position: absolute; z-index: 20; pointer-events: none; white-space: pre-line; line-height: 1.35;
   width: max-content; max-width: 340px; padding: 6px 8px; background: #fff; color: #231F20; border: 1px solid #425563;
   border-radius: 3px; box-shadow: 0 2px 6px rgba(0,0,0,.18); font: 12px/1.35 Arial, Helvetica, sans-serif;}
@@ -57,12 +68,18 @@ export default function (component) {
   if (box.dataset.digest !== data.digest) {
     // the picture, and over its left edge its row labels' column alone (from the server, escaped there), which
     // stays put while the squares scroll sideways under it: a spreadsheet's frozen first column
-    box.innerHTML = data.svg + (data.rows || '');
+    box.innerHTML = data.svg + (data.rows || '') + (data.narrow_rows || '');
     box.dataset.digest = data.digest;
-    const rows = box.querySelector(':scope > svg.am-rug-rows');
-    if (rows) rows.style.marginTop = (Number(data.rows_top) || 0) + 'px';
-    // a square reached by Tab or scrolled into view stops right of the frozen column, not under it
-    box.style.scrollPaddingLeft = rows ? rows.getAttribute('width') + 'px' : '';
+    for (const rows of box.querySelectorAll(':scope > svg.am-rug-rows')) {
+      rows.style.marginTop = (Number(data.rows_top) || 0) + 'px';
+      // a square reached by Tab or scrolled into view stops right of the frozen column, not under it
+      box.style.setProperty(rows.classList.contains('am-narrow') ? '--am-pad-narrow' : '--am-pad',
+                            (Number(rows.getAttribute('width')) || 0) + 'px');
+    }
+    // on a phone (CSS above) the squares move left beside the narrow column and the picture is that much
+    // narrower: cut at its right, not scaled
+    const picture = box.querySelector(':scope > svg.am-rug');
+    if (picture) picture.setAttribute('preserveAspectRatio', 'xMinYMin slice');
     box.classList.toggle('am-scrolled', box.scrollLeft > 0);
     for (const t of box.querySelectorAll('rect > title, g.am-flag > title')) {
       t.parentNode.dataset.tip = t.textContent;
@@ -133,8 +150,8 @@ _COMPONENT = st.components.v2.component("audit_metrics.rug", css=_CSS, js=_JS, i
 def show(rug: Rug, *, on_open: Callable[[], None]) -> None:
     """Draw ``rug``; ``on_open`` runs when a flagged square is clicked (read it with :func:`picked`)."""
     digest = hashlib.sha256(rug.svg.encode()).hexdigest()[:16]
-    _COMPONENT(key=KEY, data={"svg": rug.svg, "rows": rug.rows, "rows_top": rug.rows_top, "digest": digest},
-               on_open_change=on_open, height=rug.height)
+    _COMPONENT(key=KEY, data={"svg": rug.svg, "rows": rug.rows, "narrow_rows": rug.narrow_rows,
+                              "rows_top": rug.rows_top, "digest": digest}, on_open_change=on_open, height=rug.height)
 
 
 def picked() -> tuple[str, str] | None:
