@@ -17,6 +17,11 @@ order (``data-units``, ``data-indicators``, JSON) and where the squares start (`
 (i, j) is at (left + j * CELL_W, top + i * CELL_H). A legend and, for a shared copy, footnote lines and a watermark are
 part of the picture.
 
+The picture is one whole SVG (the download). For the page it also gives its row labels' column alone, twice
+(``Rug.rows``: the picture's own labels at their places; ``Rug.narrow_rows``: a phone's, names cut and group
+labels turned), which the page keeps at the left edge while the squares scroll sideways under it, and the squares'
+part as ``<g class="am-body">``, which a phone moves left beside the narrower column (ui/rug_view.py).
+
 Every piece of text from data (names, titles, hover) is escaped here, once (``_esc``): the SVG is inserted into
 the page as markup.
 """
