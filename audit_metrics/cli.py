@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
@@ -243,5 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``audit-metrics`` command: :func:`main`, then leave at once.
+
+    Every file is written and closed when ``main`` returns (results, limits, accounting, a release committed and
+    its connection closed), so tearing the interpreter down (clearing numpy's, scipy's, polars' and pydantic's
+    modules) does nothing for the user: it took 0.2 s of every run (#16). An exception still leaves the usual way,
+    with its message.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a reader that went away (| head) or a closed stream: nothing to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
