@@ -6,11 +6,13 @@ import hashlib
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
+from audit_metrics import sharing
 from audit_metrics.catalogue import LoadedCatalogue, read_catalogue_text
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
@@ -26,12 +28,32 @@ from audit_metrics.ui.state import (
 from audit_metrics.ui.text import md
 
 MAX_SHOWN = 20
+MAX_NAME = 100  # characters of an uploaded file's name shown in a table cell
+# Problems that mean "the catalogue uses this column and the data lack it" (catalogue check and loader); any
+# other problem naming a column (a duplicate name, a header on another row, a wrong type) is not one.
+_MISSING = [re.compile(p) for p in (
+    r"no unit column '([^']+)'",
+    r"missing column '([^']+)'",
+    r"unknown (?:covariate )?column '([^']+)'",
+    r"column '([^']+)' is not in\b",
+    r"_column '([^']+)' is not a column of",
+    r"column '([^']+)' is in no dataset",
+)]
+_MISSING_LIST = re.compile(r"missing column\(s\) (.+?)(?: \(hint: .*)?$")
 uploads.remove_stale_folders()  # left by an earlier server (a crash or a killed container): once, at start
 
 
 def _missing_columns(problems: list[str], filename: str) -> str | None:
     """One line a person can act on first: the columns the catalogue needs that the file lacks."""
-    names = list(dict.fromkeys(re.findall(r"column '([^']+)'", "\n".join(problems))))
+    found: list[str] = []
+    for line in problems:
+        message = line.split("(hint: ", 1)[0]  # hints name columns found or meant, never missing ones
+        for pattern in _MISSING:
+            found += pattern.findall(message)
+        listed = _MISSING_LIST.search(line)
+        if listed:
+            found += listed.group(1).split(", ")
+    names = list(dict.fromkeys(found))
     if not names:
         return None
     return (f"{md(filename)} lacks {len(names)} column(s) the catalogue uses: {', '.join(map(md, names[:30]))}"
@@ -48,7 +70,8 @@ def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[
         key = hashlib.sha256(text.encode()).hexdigest()
         draft = _parsed(str(path), key, text)
         files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
-        files.append(path.parent / draft.catalogue.units.file)
+        if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed (as in
+            files.append(path.parent / draft.catalogue.units.file)  # state.load, so the cache key is the same)
         compute(str(path), key, tuple(sorted(overrides.items())), _file_identity(files), text)
     except CatalogueError as exc:
         lines = [str(p) for p in exc.problems]
@@ -71,12 +94,31 @@ def _session_folder() -> Path:
     return owner.path
 
 
-def shown_file(file: str, loaded: LoadedCatalogue, overrides: dict[str, str]) -> str:
-    """A data file as a viewer should see it: relative to the catalogue's folder, "uploaded" for this
-    session's uploads, else its name only; never the server's folders (#12 item 9: the Data view showed
-    /srv/.../sample_data/patients.parquet)."""
+def reset_label(*, bundled: bool) -> str:
+    """The button that drops this session's uploads, named for what comes back."""
+    return "Go back to the bundled sample data" if bundled else "Go back to the catalogue's own files"
+
+
+def uploaded_name(name: str) -> str:
+    """An uploaded file's name as it may be shown in a table cell: its last part only, without control,
+    formatting (e.g. right-to-left override) or line-break characters, at most ``MAX_NAME`` characters.
+    Hostile input: Markdown is escaped where it is written as Markdown (``md``)."""
+    name = re.split(r"[\\/]", str(name))[-1]
+    name = "".join(" " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} else c for c in name)
+    name = " ".join(name.split()) or "file"
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
+
+
+def shown_file(file: str, loaded: LoadedCatalogue, overrides: dict[str, str],
+               names: dict[str, str] | None = None) -> str:
+    """A data file as a viewer should see it: relative to the catalogue's folder, "uploaded: NAME" for this
+    session's uploads (``names``: the name each was uploaded under), else its name only; never the server's
+    folders (#12 item 9: the Data view showed /srv/.../sample_data/patients.parquet)."""
     path = Path(file)
     if file in overrides.values() or str(path) in overrides.values():
+        name = (names or {}).get(file, (names or {}).get(str(path)))
+        if name is not None:  # "uploaded: " first, so that the cell never starts as a formula (=, +, -, @)
+            return f"uploaded: {uploaded_name(name)}"
         return f"uploaded for this session ({path.suffix.lstrip('.') or 'file'})"
     try:
         return path.resolve().relative_to(loaded.path.parent.resolve()).as_posix()
@@ -87,7 +129,8 @@ def shown_file(file: str, loaded: LoadedCatalogue, overrides: dict[str, str]) ->
 def _accounting_table(frame: pl.DataFrame, loaded: LoadedCatalogue, overrides: dict[str, str], *, key: str,
                       first: str) -> None:
     """Row accounting with the file as the viewer knows it and plain column names."""
-    files = {f: shown_file(f, loaded, overrides) for f in frame["file"].unique().to_list()}
+    names = st.session_state.get("data_upload_names", {})
+    files = {f: shown_file(f, loaded, overrides, names) for f in frame["file"].unique().to_list()}
     st.dataframe(frame.with_columns(pl.col("file").replace_strict(files, default=pl.col("file"))),
                  hide_index=True, placeholder="", key=key,
                  column_config={"dataset": first, "file": "File", "reason": "Used, or why excluded",
@@ -125,23 +168,32 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
             # file never replaces the one in use
             fd, created = tempfile.mkstemp(dir=folder, prefix=f"{name}.", suffix=suffix)
             target = Path(created)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(upload.getvalue())
-            # read first in a bounded child process (time, memory, rows): the server never reads a file that
-            # would exceed them (#15)
-            with st.spinner(f"Checking {md(upload.name)}..."):
-                check = uploads.check_upload(target, loaded.catalogue.datasets[name], name=upload.name)
-            problems = ([check.problem.replace(str(target), upload.name).replace(str(folder) + "/", "")]
-                        if check.problem else
-                        _problems_with({**overrides, name: str(target)}, shown={str(target): upload.name}))
-            if problems:
-                target.unlink(missing_ok=True)
-                st.session_state["data_problems"] = (name, upload.name, problems)
-            else:
-                old = overrides.get(name)
-                overrides[name] = str(target)
-                if old and Path(old).parent == folder and old != str(target):
-                    Path(old).unlink(missing_ok=True)
+            used = False
+            try:  # the file is removed unless it is put to use, whatever happens while checking it
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(upload.getvalue())
+                # read first in a bounded child process (time, memory, rows): the server never reads a file
+                # that would exceed them (#15)
+                with st.spinner(f"Checking {md(upload.name)}..."):
+                    check = uploads.check_upload(target, loaded.catalogue.datasets[name], name=upload.name)
+                problems = ([check.problem.replace(str(target), upload.name).replace(str(folder) + "/", "")]
+                            if check.problem else
+                            _problems_with({**overrides, name: str(target)}, shown={str(target): upload.name}))
+                if problems:
+                    st.session_state["data_problems"] = (name, upload.name, problems)
+                else:
+                    old = overrides.get(name)
+                    overrides[name] = str(target)
+                    upload_names = st.session_state.setdefault("data_upload_names", {})
+                    upload_names[str(target)] = upload.name
+                    used = True
+                    if old and Path(old).parent == folder and old != str(target):
+                        Path(old).unlink(missing_ok=True)
+                        upload_names.pop(old, None)
+            finally:
+                if not used:
+                    target.unlink(missing_ok=True)
+            if used:
                 st.rerun()
     rejected = st.session_state.get("data_problems")
     if rejected:
@@ -152,7 +204,8 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
         if summary:
             st.markdown(summary)
         st.code("\n".join(problems[:MAX_SHOWN] + ([f"... and {len(problems) - MAX_SHOWN} more"]
-                                                  if len(problems) > MAX_SHOWN else [])), language=None)
+                                                  if len(problems) > MAX_SHOWN else [])),
+                language=None, wrap_lines=True)  # long lines wrap: their hints were cut off at 1280 px
     if editing_enabled():
         typed = st.text_input("...or the path of an extract on this server (editing mode only)", key="data_path")
         if typed and st.button("Use this path", key="data_use_path"):
@@ -163,9 +216,13 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
                 overrides[name] = str(candidate.resolve())
                 st.rerun()
     if overrides:
-        st.info("Using uploaded data for: " + ", ".join(map(md, overrides)))
-        if st.button("Go back to the bundled sample data", key="data_reset"):
+        upload_names = st.session_state.get("data_upload_names", {})
+        st.info("Using uploaded data for: " + ", ".join(
+            md(n) + (f" ({md(uploaded_name(upload_names[p]))})" if p in upload_names else "")
+            for n, p in overrides.items()))
+        if st.button(reset_label(bundled=sharing.uses_bundled_sample(loaded)), key="data_reset"):
             st.session_state["data_overrides"] = {}
+            st.session_state.pop("data_upload_names", None)
             owner = st.session_state.pop("upload_folder", None)
             if owner is not None:
                 owner.remove()  # the uploaded files go with it
