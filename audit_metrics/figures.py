@@ -73,7 +73,7 @@ def status_style(status: str, better: str) -> tuple[str, str, int]:
     return colour, symbol, 13 if level == "alarm" else 10
 
 
-def _axis_title(spec_statistic: str, risk_adjusted: bool, multiplier: float) -> tuple[str, str]:
+def axis_titles(spec_statistic: str, risk_adjusted: bool, multiplier: float) -> tuple[str, str]:
     unit = " (%)" if multiplier == 100 else ""
     if risk_adjusted:
         return "Patients in the cohort", f"Risk-adjusted rate{unit}"
@@ -107,7 +107,7 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
     ``highlight``: the selected units, ringed (and named when there is one), as ``label_highlight``;
     ``peers`` (e.g. the selected trust's alliance's trusts) are ringed more lightly, as ``label_peers``.
     """
-    x_title, y_title = _axis_title(statistic, risk_adjusted, multiplier)
+    x_title, y_title = axis_titles(statistic, risk_adjusted, multiplier)
     scale = float(rows["rate_scale"][0]) if risk_adjusted and rows.height else 1.0
     factor = scale * multiplier
     x_col = "denominator" if risk_adjusted or statistic == "proportion" else (
@@ -126,7 +126,8 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
         for i, c in enumerate(coverage[:2]):
             lab = coverage_label(c)
             dash = "dash" if i == 0 else "solid"
-            name = f"{lab}% limits ({'alert' if i == 0 else 'alarm'})"
+            # one limit: named by its coverage alone (it is the indicator's only limit, not an alert level)
+            name = f"{lab}% limits" + ("" if len(coverage) == 1 else f" ({'alert' if i == 0 else 'alarm'})")
             for j, side in enumerate(("lower", "upper")):
                 fig.add_trace(go.Scatter(
                     x=cx, y=curve[f"{side}_{lab}"].to_numpy() * factor, mode="lines", name=name,

@@ -147,10 +147,27 @@ def _cut(text: str, room: float) -> str:
     return text.rstrip() + "…"
 
 
-def _category(status: str, better: str) -> str:
+def _category(status: str, better: str, *, only_limit: bool = False) -> str:
+    """The square's shade. ``only_limit``: the indicator has one limit, which is its outer limit too (the
+    legend's 'beyond the ... limit' names the outer limit of every indicator), so beyond it is the darker shade."""
     if status in _PLAIN:
         return "not_assessed" if status == "None" else status
-    return f"{direction_of(status, better)}_{status.split('_')[0]}"
+    level = "alarm" if only_limit else status.split("_")[0]
+    return f"{direction_of(status, better)}_{level}"
+
+
+def single_limit_indicators(grid: pl.DataFrame) -> set[str]:
+    """Indicators of ``grid`` with one limit: alert limits and never an alarm limit (pipeline leaves the alarm
+    columns empty for an indicator with ``limits: [c]``)."""
+    if not {"indicator_id", "lower_alert", "lower_alarm"} <= set(grid.columns):
+        return set()
+
+    def present(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.Float64, strict=False).fill_nan(None).is_not_null().any()
+
+    found = grid.group_by("indicator_id").agg(present("lower_alert").alias("alert"),
+                                               present("lower_alarm").alias("alarm"))
+    return set(found.filter(pl.col("alert") & ~pl.col("alarm"))["indicator_id"].cast(pl.String).to_list())
 
 
 def _legend_items(alarm: str) -> list[tuple[str, str | None, str]]:
@@ -336,6 +353,7 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
     out += _dividers(groups_of_rows, top=top, x1=8, x2=left + CELL_W * cols.height)
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}
+    single = single_limit_indicators(grid)
     cells = flagged = 0
     # in reading order (row by row, left to right): the order Tab reaches the flagged squares
     for r in sorted(grid.iter_rows(named=True), key=lambda r: (row_of[r["unit_code"]], col_of[r["indicator_id"]])):
@@ -349,7 +367,7 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
                                                    coverage=cov.get(r["indicator_id"], 0.95))).replace("<br>", "\n")
         tip = _esc(f"{r['unit_name']}\n{r['indicator_title']}\n{text}")
         square = (f'<rect x="{x:g}" y="{y:g}" width="{CELL_W - 1}" height="{CELL_H - 1}" '
-                  f'fill="{PALETTE[_category(status, r["better"])]}"/>')
+                  f'fill="{PALETTE[_category(status, r["better"], only_limit=r["indicator_id"] in single)]}"/>')
         cells += 1
         if status in _PLAIN:
             out.append(square.replace("/>", f"><title>{tip}</title></rect>"))

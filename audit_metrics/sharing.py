@@ -23,6 +23,7 @@ import polars as pl
 from audit_metrics import __version__, export, narrative, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.exceptions import AuditMetricsError
+from audit_metrics.outliers import coverage_label
 from audit_metrics.pipeline import UNIT_LEVEL, AuditRun
 
 __all__ = [
@@ -219,6 +220,7 @@ def build_outlier_export(run: AuditRun, loaded: LoadedCatalogue, filters: Outlie
         flagged = flagged.filter(pl.col("indicator_id").is_in(list(filters.indicators)))
     rule = loaded.catalogue.defaults.suppression
     safe, withheld = views.outliers_for_sharing(flagged, rule)
+    safe = with_limit_coverages(safe, run)
     built_at = built_at or datetime.now(UTC)
     scope = (safe["indicator_id"].unique(maintain_order=True).to_list() if safe.height
              else _indicators_in_scope(run, filters))
@@ -229,6 +231,45 @@ def build_outlier_export(run: AuditRun, loaded: LoadedCatalogue, filters: Outlie
     label = filters.period or (headlines.pop() if len(headlines) == 1 else "headline periods")
     return OutlierExport(table=safe, withheld=withheld, filters=filters, rule=rule, group=group, readme=readme,
                          built_at=built_at, period_label=label)
+
+
+def with_limit_coverages(table: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
+    """``table`` with each row's limit coverages from its indicator's own ``limits`` (``alert_coverage``: the
+    first, or only, limit; ``alarm_coverage``: the second, null with one limit), as the last columns, and
+    ``tau2`` as the between-unit variance actually added to the row's limits (0 where none was: the
+    estimate of an indicator whose limits were not widened, or were widened by phi, is not in its limits)."""
+    if table.is_empty() or "indicator_id" not in table.columns:
+        return table
+    limits = {k: r.options.limits for k, r in run.results.items()}
+    ids = table["indicator_id"].cast(pl.String).to_list()
+    alert = [limits[i][0] if i in limits else None for i in ids]
+    alarm = [limits[i][1] if i in limits and len(limits[i]) > 1 else None for i in ids]
+    out = table.with_columns(pl.Series("alert_coverage", alert, dtype=pl.Float64),
+                             pl.Series("alarm_coverage", alarm, dtype=pl.Float64))
+    if "tau2" in out.columns and {"level", "period"} <= set(out.columns):
+        added = [run.results[i].overdispersion.get((str(lv), str(pd))) if i in run.results else None
+                 for i, lv, pd in zip(ids, out["level"].to_list(), out["period"].to_list(), strict=True)]
+        tau2 = [None if t is None else (t if od is None else od.applied_tau2)
+                for t, od in zip(out["tau2"].to_list(), added, strict=True)]
+        out = out.with_columns(pl.Series("tau2", tau2, dtype=pl.Float64))
+    return out
+
+
+def limits_contents(run: AuditRun, indicators: Sequence[str]) -> str:
+    """What alert and alarm mean in a file of ``indicators``, from their own limits: 'alert: outside the 95%
+    limits; alarm: outside the 99.8% limits' when they share them, else each indicator's."""
+    sets = {i: tuple(run.results[i].options.limits) for i in indicators if i in run.results}
+    if not sets:
+        return "alert: outside the alert (inner) limits; alarm: outside the alarm (outer) limits"
+    if len(set(sets.values())) == 1:
+        limits = next(iter(sets.values()))
+        if len(limits) == 1:
+            return f"alert: outside the {coverage_label(limits[0])}% limits, the only ones; no alarm level"
+        return (f"alert: outside the {coverage_label(limits[0])}% limits; alarm: outside the "
+                f"{coverage_label(limits[1])}% limits")
+    return "; ".join(f"{i}: alert outside {coverage_label(c[0])}%, its only limits" if len(c) == 1 else
+                     f"{i}: alert outside {coverage_label(c[0])}%, alarm outside {coverage_label(c[1])}%"
+                     for i, c in sets.items())
 
 
 def outlier_group(run: AuditRun, table: pl.DataFrame) -> str | None:
@@ -380,25 +421,33 @@ COLUMN_NOTES = {
     "adjusted_value": "risk-adjusted rate (observed/expected x national rate), 0-1; blank if not risk-adjusted",
     "crude_value": "crude value (observed/denominator)",
     "target": "the value the funnel is centred on (the national value, or the audit standard), on the value's scale",
-    "lower_alert": "lower 95% limit for a unit of this size, on the value's scale",
-    "upper_alert": "upper 95% limit for a unit of this size, on the value's scale",
-    "lower_alarm": "lower 99.8% limit for a unit of this size, on the value's scale",
-    "upper_alarm": "upper 99.8% limit for a unit of this size, on the value's scale",
+    "lower_alert": "lower alert limit (the indicator's inner limit, or its only one) for a unit of this size, on "
+                   "the value's scale; its coverage in 'Alert limit coverage'",
+    "upper_alert": "upper alert limit (the indicator's inner limit, or its only one) for a unit of this size, on "
+                   "the value's scale; its coverage in 'Alert limit coverage'",
+    "lower_alarm": "lower alarm limit (the indicator's outer limit) for a unit of this size, on the value's scale; "
+                   "its coverage in 'Alarm limit coverage'; blank for an indicator with one limit",
+    "upper_alarm": "upper alarm limit (the indicator's outer limit) for a unit of this size, on the value's scale; "
+                   "its coverage in 'Alarm limit coverage'; blank for an indicator with one limit",
+    "alert_coverage": "coverage of the row's alert limits (0-1: 0.95 is 95%), from the indicator's own limits",
+    "alarm_coverage": "coverage of the row's alarm limits (0-1: 0.998 is 99.8%); blank for an indicator with one "
+                      "limit",
     "z": "z-score against the target, after any overdispersion adjustment",
     "z_unadjusted": "z-score before overdispersion adjustment",
     "p_value": "p-value of the z-score (two- or one-sided: see 'test')",
     "q_value": "Benjamini-Hochberg false-discovery rate across the indicator's units",
-    "status": "alert_low/alert_high (outside 95%), alarm_low/alarm_high (outside 99.8%)",
+    "status": "alert_low/alert_high (outside the alert limits, not the alarm ones), alarm_low/alarm_high (outside "
+              "the alarm limits); an indicator with one limit flags alert_low/alert_high only",
     "status_label": "the status in words, with its direction (worse/better than expected)",
     "phi": "dispersion ratio of the indicator's funnel",
-    "tau2": "between-unit variance added to the limits (0 when not applied)",
+    "tau2": "between-unit variance added to the limits (0 when none was added)",
     "method": "how the limits were computed and whether overdispersion was allowed for",
     "overdispersion_applied": "TRUE when the limits were widened for overdispersion",
     "overdispersion_note": "why overdispersion was or was not allowed for",
     "overdispersion_p_value": "test of no overdispersion",
     "n_units_overdispersion": "units used to estimate overdispersion",
-    "expected_false_alerts": "units expected outside 95% by chance alone",
-    "expected_false_alarms": "units expected outside 99.8% by chance alone",
+    "expected_false_alerts": "units expected outside the alert limits by chance alone",
+    "expected_false_alarms": "units expected outside the alarm limits by chance alone (blank: one limit only)",
     "test": "two_sided, or one_sided against an external standard",
     "rate_scale": "national rate that turns observed/expected into a risk-adjusted rate",
     "statistic": "proportion, ratio (observed/expected), rate or ratio_of_counts",
@@ -431,10 +480,12 @@ RESULT_HEADERS = {
     "adjusted_value": "Risk-adjusted rate (0-1)",
     "crude_value": "Crude rate (0-1)",
     "target": "Funnel centre (national value or standard)",
-    "lower_alert": "Lower 95% limit",
-    "upper_alert": "Upper 95% limit",
-    "lower_alarm": "Lower 99.8% limit",
-    "upper_alarm": "Upper 99.8% limit",
+    "lower_alert": "Lower alert limit",
+    "upper_alert": "Upper alert limit",
+    "lower_alarm": "Lower alarm limit",
+    "upper_alarm": "Upper alarm limit",
+    "alert_coverage": "Alert limit coverage (0-1)",
+    "alarm_coverage": "Alarm limit coverage (0-1)",
     "z": "z",
     "z_unadjusted": "z before overdispersion adjustment",
     "p_value": "p-value",
@@ -448,8 +499,8 @@ RESULT_HEADERS = {
     "overdispersion_note": "Overdispersion note",
     "overdispersion_p_value": "Overdispersion test p-value",
     "n_units_overdispersion": "Trusts in the overdispersion estimate",
-    "expected_false_alerts": "Trusts expected outside 95% by chance",
-    "expected_false_alarms": "Trusts expected outside 99.8% by chance",
+    "expected_false_alerts": "Trusts expected outside the alert limits by chance",
+    "expected_false_alarms": "Trusts expected outside the alarm limits by chance",
     "test": "Test",
     "rate_scale": "National rate for risk adjustment",
     "statistic": "Statistic",
@@ -499,8 +550,8 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
                    data: Mapping[str, str | Path] | None = None, built_at: datetime) -> export.Readme:
     """The read-me sheet of the outlier list's workbook."""
     about: list[tuple[str, str, object]] = [
-        ("About", "Contents", "Flagged results: trusts whose result lies outside their funnel limits (alert: "
-         "outside the 95% limits; alarm: outside the 99.8% limits), for quality-improvement follow-up. Sheet "
+        ("About", "Contents", "Flagged results: trusts whose result lies outside their funnel limits ("
+         + limits_contents(run, indicators) + "), for quality-improvement follow-up. Sheet "
          "'results' holds one row per flagged result; this sheet says how they were produced."),
         ("About", "Rows in 'results'", rows),
     ]

@@ -14,6 +14,7 @@ import polars as pl
 
 from audit_metrics import __version__, export, narrative
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
+from audit_metrics.outliers import coverage_label
 from audit_metrics.pipeline import ALL_PERIODS, AuditRun, standard_shift
 
 __all__ = [
@@ -431,7 +432,7 @@ def on_scale(row: Mapping[str, object], *, risk_adjusted: bool, standard: float 
         scale = SCALES.get(statistic, "value")
         expected = _number(row.get("expected"))
     name = ("standard" if standard is not None else
-            {"ratio": "expected" if not risk_adjusted else "national rate"}.get(statistic, "national value"))
+            {"ratio": "expected ratio" if not risk_adjusted else "national rate"}.get(statistic, "national value"))
     if statistic == "proportion" and standard is None:
         name = "national rate"
     status = row.get("status")
@@ -510,7 +511,8 @@ def result_sentence(result: ResultOnScale, *, title: str, symbol: str = "*",
         head = (f"{title}: {counts_phrase(result, symbol=symbol)} (a count of {lo}-{hi}, not shown, so neither "
                 "is the rate)")
     else:
-        head = (f"{title}: {result.scale} {f(result.value)} against a {result.comparator_name} of "
+        article = "an" if result.comparator_name[:1] in "aeiou" else "a"
+        head = (f"{title}: {result.scale} {f(result.value)} against {article} {result.comparator_name} of "
                 f"{f(result.comparator)} ({counts_phrase(result)})")
     if result.status is None:
         return f"{head}. Its result is not shown either, as it would reveal the count."
@@ -529,7 +531,7 @@ def range_sentence(result: ResultOnScale, *, unit: str = "trust") -> str | None:
         return None
     f = scale_formatter(result)
     what = f"a {unit} of its size" + (" and case-mix" if result.risk_adjusted else "")
-    return (f"Expected range ({result.coverage:.0%}) for {what}: {f(result.lower)} to {f(result.upper)} "
+    return (f"Expected range ({coverage_label(result.coverage)}%) for {what}: {f(result.lower)} to {f(result.upper)} "
             f"({result.scale}).")
 
 
@@ -544,7 +546,7 @@ def hover_text(result: ResultOnScale) -> str:
         lines.append(f"Crude (unadjusted) rate: {f(result.crude)}")
     if result.lower is not None and result.upper is not None and result.status != "not_assessed":
         what = "its size" + (" and case-mix" if result.risk_adjusted else "")
-        lines.append(f"Expected range ({result.coverage:.0%}) for {what}: {f(result.lower)} to {f(result.upper)}")
+        lines.append(f"Expected range ({coverage_label(result.coverage)}%) for {what}: {f(result.lower)} to {f(result.upper)}")
     label = result.status_label
     lines.append(label[:1].upper() + label[1:])
     return "<br>".join(lines)
@@ -573,7 +575,7 @@ def flagged_cells(grid: pl.DataFrame, *, risk_adjusted: Sequence[str] = (),
         f = scale_formatter(result)
         values.append("" if result.value is None else f"{f(result.value)} ({result.scale})")
         ranges.append("" if result.lower is None or result.upper is None else
-                      f"{f(result.lower)} to {f(result.upper)} ({result.coverage:.0%})")
+                      f"{f(result.lower)} to {f(result.upper)} ({coverage_label(result.coverage)}%)")
     by = [pl.col(group).alias(level_label(group))] if group and group in rows.columns else []
     # short enough for a phone's first column: the rug's mark, then 'Worse (alarm)', 'Better (alert)'
     words = [status_words(str(s), b).replace(" than expected", "") for s, b in zip(rows["status"], rows["better"],

@@ -7,6 +7,7 @@ import streamlit as st
 
 from audit_metrics import export, figures, narrative, sharing, views
 from audit_metrics.catalogue import LoadedCatalogue
+from audit_metrics.outliers import coverage_label
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import (
     as_text,
@@ -21,6 +22,10 @@ from audit_metrics.ui.state import (
 from audit_metrics.ui.text import md
 from audit_metrics.ui.trust import result_for
 
+# the funnel's x axis (figures.axis_titles) in a sentence: "plotted against its number of patients"
+X_WORDS = {"Patients in the cohort": "number of patients", "Expected events": "number of expected events",
+           "Person-time": "person-time", "Comparison count": "comparison count"}
+
 
 def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> None:
     result = run.results[indicator]
@@ -29,13 +34,18 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
     with st.expander("How this was calculated (method)", expanded=False):
         limits_used = result.table.filter(pl.col("level") == level)["method"][0].split(";")[0]
         st.markdown(f"- **Limits:** {limits_used}.")
-        if result.spec.worse_side:
-            st.markdown(f"- **Alert / alarm:** worse than the standard by more than the {opts.limits[0]:.1%} / "
-                        f"{opts.limits[-1]:.1%} limits allow (one-sided: only the worse side is flagged; HQIP "
+        inner, outer = (f"{coverage_label(c)}%" for c in (opts.limits[0], opts.limits[-1]))
+        if len(opts.limits) == 1:  # one limit: named by its coverage, no alert/alarm levels
+            st.markdown(f"- **Flagged:** {'worse than the standard by more than' if result.spec.worse_side else 'outside'}"
+                        f" the {inner} limits{' allow' if result.spec.worse_side else ''}, the indicator's only "
+                        f"limits ({'one-sided: only the worse side is flagged' if result.spec.worse_side else 'two-sided'}).")
+        elif result.spec.worse_side:
+            st.markdown(f"- **Alert / alarm:** worse than the standard by more than the {inner} / "
+                        f"{outer} limits allow (one-sided: only the worse side is flagged; HQIP "
                         "convention: about 2 and 3 standard deviations from the standard).")
         else:
-            st.markdown(f"- **Alert / alarm:** outside the {opts.limits[0]:.1%} / "
-                        f"{opts.limits[-1]:.1%} limits (two-sided; HQIP convention: about 2 and 3 standard "
+            st.markdown(f"- **Alert / alarm:** outside the {inner} / "
+                        f"{outer} limits (two-sided; HQIP convention: about 2 and 3 standard "
                         "deviations).")
         st.markdown(f"- **Overdispersion:** {narrative.overdispersion_sentence(od)}")
         spec = result.spec
@@ -47,9 +57,10 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
         assessed = int((at_level["status"].cast(pl.String) != "not_assessed").sum())
         sides = 0.5 if result.spec.worse_side else 1.0
         st.markdown(f"- **Multiple comparisons:** with {assessed} units assessed, about "
-                    f"{assessed * (1 - opts.limits[0]) * sides:.1f} would be flagged at the {opts.limits[0]:.1%} "
-                    "limits by chance alone (alerts and alarms together)"
-                    + (f" and {assessed * (1 - opts.limits[-1]) * sides:.1f} at {opts.limits[-1]:.1%}"
+                    f"{assessed * (1 - opts.limits[0]) * sides:.1f} would be flagged at the "
+                    f"{coverage_label(opts.limits[0])}% limits by chance alone"
+                    + (" (alerts and alarms together)" if len(opts.limits) > 1 else "")
+                    + (f" and {assessed * (1 - opts.limits[-1]) * sides:.1f} at {coverage_label(opts.limits[-1])}%"
                        if len(opts.limits) > 1 else "")
                     + ". The table's q-value is the Benjamini-Hochberg false-discovery rate.")
         model = result.risk_model
@@ -170,13 +181,18 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     n = rows.filter(pl.col("status").cast(pl.String) != "not_assessed").height
     flagged = rows.filter(pl.col("status").cast(pl.String).is_in(views.FLAGGED))
     what = "risk-adjusted rate" if risk_adjusted else "value"
-    shape = ("its {what} is plotted against its number of patients. The funnel shows the range expected "
-             "from chance alone (dashed: 95%, solid: 99.8%)" if kind == "Funnel plot" else
-             "they are ranked by {what}, each with the range (grey bar, 95%) expected for a unit of its "
-             "size; ranking helps find a unit, it is not a league table").format(what=what)
+    limits = [f"{coverage_label(c)}%" for c in result.options.limits]
+    drawn = (f"dashed: {limits[0]}" if len(limits) == 1 else f"dashed: {limits[0]}, solid: {limits[1]}")
+    x_title = figures.axis_titles(spec.statistic, risk_adjusted, spec.multiplier)[0]
+    shape = (f"its {what} is plotted against its {X_WORDS.get(x_title, x_title.lower())}. The funnel shows the "
+             f"range expected from chance alone ({drawn})" if kind == "Funnel plot" else
+             f"they are ranked by {what}, each with the range (grey bar, {limits[0]}) expected for a unit of its "
+             "size; ranking helps find a unit, it is not a league table")
+    chance = n * (1 - result.options.limits[0]) * (0.5 if spec.worse_side else 1)
+    chance_text = f"{chance:.1f}" if chance < 10 else f"{chance:.0f}"  # 141 x 0.002 = 0.28 is not "about 0"
     st.markdown(f"**What this shows:** each point is one of {n} {md(level_name.lower())} assessed; {shape}. "
-                f"{flagged.height} {'are flagged' if spec.worse_side else 'fall outside the 95% limits'}; about "
-                f"{n * (1 - result.options.limits[0]) * (0.5 if spec.worse_side else 1):.0f} would be by chance alone.")
+                f"{flagged.height} {'are flagged' if spec.worse_side else f'fall outside the {limits[0]} limits'}; "
+                f"about {chance_text} would be by chance alone.")
     if kind == "Funnel plot":
         fig = figures.funnel_figure(rows, curve, title=f"{spec.title} ({period})", better=spec.better,
                                     statistic=spec.statistic, risk_adjusted=risk_adjusted,
@@ -188,7 +204,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     else:
         fig = figures.caterpillar_figure(rows, title=f"{spec.title} ({period})", better=spec.better,
                                          risk_adjusted=risk_adjusted, multiplier=spec.multiplier,
-                                         highlight=highlight_codes[:1])
+                                         highlight=highlight_codes[:1], coverage=result.options.limits[0])
     chart(fig, "ind_chart_fig", footnote=sharing.chart_footnote(run, indicator, level=level, period=period),
           file_name=sharing.chart_file_name("funnel" if kind == "Funnel plot" else "caterpillar", indicator, level, period),
           alt=f"{kind} of {spec.title} ({period}): {n} {level_name.lower()} assessed, "

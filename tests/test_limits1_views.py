@@ -1,0 +1,54 @@
+"""Sentences and the rug from each indicator's own limits (#limits1, review defects 3 and 8).
+
+Oracle: examples/shmi/indicators.yaml (shmi_poisson ``limits: [0.998]``; shmi ``[0.95, 0.998]``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from audit_metrics import rug, views
+from audit_metrics.catalogue import load_catalogue
+from audit_metrics.pipeline import run_audit
+from audit_metrics.rug import PALETTE
+
+SHMI = Path(__file__).resolve().parents[1] / "examples" / "shmi" / "indicators.yaml"
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_audit(load_catalogue(SHMI))
+
+
+def _row(run, indicator: str, unit: str = "RXL") -> dict:
+    t = run.results[indicator].table
+    return t.filter(pl.col("level") == "trust", pl.col("unit_code") == unit).row(0, named=True)
+
+
+def test_expected_range_says_99_8_not_100(run) -> None:
+    result = views.on_scale(_row(run, "shmi_poisson"), risk_adjusted=False,
+                            coverage=run.results["shmi_poisson"].options.limits[0])
+    assert views.range_sentence(result).startswith("Expected range (99.8%) for a trust of its size:")
+    assert "Expected range (99.8%)" in views.hover_text(result)
+
+
+def test_oe_sentence_reads_an_expected_ratio(run) -> None:
+    result = views.on_scale(_row(run, "shmi"), risk_adjusted=False)
+    sentence = views.result_sentence(result, title="SHMI")
+    assert "observed/expected ratio 1.16 against an expected ratio of 1 " in sentence, sentence
+    assert "a expected" not in sentence
+
+
+def test_rug_draws_beyond_an_only_limit_in_the_outer_shade(run) -> None:
+    """The legend says 'Darker: beyond the 99.8% limit'; shmi_poisson's only limit is 99.8%, so RXL (outside
+    it, published PO_UL 1.0695 < 1.156) is dark, as shmi's own alarms are; shmi's RXL (alert only) stays light."""
+    grid = views.pooled(run).filter(pl.col("level") == "trust", pl.col("unit_code") == "RXL")
+    assert rug.single_limit_indicators(grid) == {"shmi_poisson"}
+    svg = rug.rug_svg(grid, title="t", coverage={"shmi": 0.95, "shmi_poisson": 0.998}, alarm="99.8%").svg
+    statuses = dict(zip(grid["indicator_id"], grid["status"].cast(pl.String), strict=True))
+    assert statuses == {"shmi": "alert_high", "shmi_poisson": "alert_high"}
+    assert svg.count(f'fill="{PALETTE["worse_alarm"]}"') == 2  # the legend's darker swatch and shmi_poisson
+    assert svg.count(f'fill="{PALETTE["worse_alert"]}"') == 2  # the legend's swatch and shmi's alert
