@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["INTERPRETATION", "chance_phrase", "format_value", "overdispersion_sentence", "result_sentence"]
+__all__ = ["INTERPRETATION", "chance_phrase", "format_value", "overdispersion_sentence", "p_text", "result_sentence"]
 
 INTERPRETATION = (
     "A flag is a smoke alarm: it prompts a look at the data and at the service, not a verdict on "
@@ -64,6 +64,11 @@ def result_sentence(row: dict[str, Any], *, title: str, risk_adjusted: bool) -> 
             f"{chance}.")
 
 
+def p_text(p: float) -> str:
+    """'p < 0.001' below 0.001 (printed to a few digits such a p reads 'p = 0', or as 4.76e-90), else 'p = 0.012'."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
 def overdispersion_sentence(od: Any) -> str:
     """The method panel's account of overdispersion: estimator, estimate, test and decision, in words."""
     if od is None:
@@ -79,7 +84,7 @@ def overdispersion_sentence(od: Any) -> str:
     if math.isfinite(od.p_value):
         verdict = ("trusts vary more than chance alone would make them" if od.p_value < 0.05
                    else "no clear evidence that trusts vary more than chance")
-        test = f" {od.test[0].upper() + od.test[1:]}: p = {od.p_value:.3g} ({verdict})."
+        test = f" {od.test[0].upper() + od.test[1:]}: {p_text(od.p_value)} ({verdict})."
     if od.applied:
         decision = "The limits are widened by this tau2."
     else:

@@ -187,7 +187,7 @@ def test_indicator_view_funnel_table_and_method() -> None:
     method = " ".join(m.value for m in at.expander[0].markdown)
     assert "phi" in method and "c-statistic" in method and "Limits" in method
     assert "robust maximum likelihood" in method and "Likelihood-ratio test" in method
-    assert "would be flagged at the 95.0% limits by chance alone" in method
+    assert "would be flagged at the 95% limits by chance alone" in method  # coverage_label: "95%", "99.8%" (#limits1)
     at.radio(key="ind_level").set_value("Cancer Alliances").run()
     assert len(at.dataframe[-1].value) == 21
     at.radio(key="ind_chart").set_value("Caterpillar (ranked intervals)").run()

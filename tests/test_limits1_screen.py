@@ -48,3 +48,36 @@ def test_two_limits_still_named_and_caterpillar_bar_coverage(monkeypatch: pytest
     assert "outside the 95% / 99.8% limits" in text
     cat = _text(_indicator(monkeypatch, "shmi_poisson", chart="caterpillar"))
     assert "(grey bar, 99.8%)" in cat
+
+
+def test_method_panel_p_value_and_table_headings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """shmi_poisson's overdispersion test p is 4.8e-90 (not applied, but tested): 'p < 0.001', never 'p = 0';
+    its table's range columns are headed by its only limit, 99.8%, and it has no alarm columns."""
+    from audit_metrics.ui.indicator import table_columns
+
+    at = _indicator(monkeypatch, "shmi_poisson")
+    text = _text(at)
+    assert "p < 0.001" in text and "p = 0 " not in text and "e-90" not in text
+    heads = table_columns(risk_adjusted=False, percent=False, limits=(0.998,))
+    assert heads["lower_alert"] == "Expected range from (99.8%)"
+    shown = at.dataframe[0].value.columns
+    assert "lower_alert" in shown and "lower_alarm" not in shown
+
+
+def test_trust_view_one_indicator_and_its_range(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A catalogue of shmi_poisson alone: 'of 1 indicator', and its range named 99.8% (was '(100%)')."""
+    text = SHMI.read_text()
+    start, end = text.index("  - id: shmi\n"), text.index("  - id: shmi_poisson\n")
+    (tmp_path / "indicators.yaml").write_text(text[:start] + text[end:])
+    (tmp_path / "SHMI-January_2014.csv").symlink_to(SHMI.parent / "SHMI-January_2014.csv")
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(tmp_path / "indicators.yaml"))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["view"] = "Trust profile"
+    at.query_params["trust"] = "RXL"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _text(at)
+    assert "of 1 indicator," in shown and "of 1 indicators" not in shown
+    captions = " ".join(c.value for c in at.caption)
+    assert "Expected range (99.8%) for a trust of its size: 0.934 to 1.07" in captions  # PO_LL/PO_UL 0.9337/1.0695
+    assert "(100%)" not in captions + shown

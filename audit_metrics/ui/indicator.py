@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 import streamlit as st
 
@@ -79,18 +81,24 @@ def _method_panel(run: AuditRun, indicator: str, level: str, period: str) -> Non
                          key=f"coef_{indicator}")
 
 
-def table_columns(*, risk_adjusted: bool, level: str = "Trust", percent: bool = True) -> dict[str, str]:
-    """Plain-English headings for the results table (the data keep the vocabulary's names)."""
+def table_columns(*, risk_adjusted: bool, level: str = "Trust", percent: bool = True,
+                  limits: Sequence[float] = (0.95, 0.998)) -> dict[str, str]:
+    """Plain-English headings for the results table (the data keep the vocabulary's names), the ranges named
+    by the indicator's own ``limits`` (the first is the expected range; the second, if any, the alarm limit)."""
     unit = " (%)" if percent else ""
     rate = "Risk-adjusted rate" if risk_adjusted else "Value"
+    inner = f"{coverage_label(limits[0])}%"
+    outer = f"{coverage_label(limits[1])}%" if len(limits) > 1 else ""
     return {
         "status_label": "Result", "unit_code": "Code", "unit_name": level, "parent_code": "Part of",
         "observed": "Events", "denominator": "Patients", "expected": "Expected events",
         "value": "Observed / expected" if risk_adjusted else f"Value{unit}",
         "adjusted_value": f"Risk-adjusted rate{unit}",
-        "lower_alert": f"Expected range from (95%){unit}" if not risk_adjusted else f"{rate} range from (95%){unit}",
-        "upper_alert": f"Expected range to (95%){unit}" if not risk_adjusted else f"{rate} range to (95%){unit}",
-        "lower_alarm": f"Alarm limit, low (99.8%){unit}", "upper_alarm": f"Alarm limit, high (99.8%){unit}",
+        "lower_alert": (f"Expected range from ({inner}){unit}" if not risk_adjusted
+                        else f"{rate} range from ({inner}){unit}"),
+        "upper_alert": (f"Expected range to ({inner}){unit}" if not risk_adjusted
+                        else f"{rate} range to ({inner}){unit}"),
+        "lower_alarm": f"Alarm limit, low ({outer}){unit}", "upper_alarm": f"Alarm limit, high ({outer}){unit}",
         "z": "Difference (SDs, z)", "p_value": "p-value", "q_value": "False discovery rate (q)",
         "not_assessed_reason": "Why not assessed",
     }
@@ -220,9 +228,12 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     st.caption("Flagged results first, worse before better. Values and limits in % where the indicator is a "
                "percentage; risk-adjusted values and limits are on the adjusted-rate scale. Click a column "
                "heading to sort.")
+    if len(result.options.limits) == 1:  # one limit: no alarm limits to show (the columns are empty)
+        cols = [c for c in cols if c not in ("lower_alarm", "upper_alarm")]
     shown = display_table(views.by_severity(rows, "unit_name")).select([c for c in cols if c in rows.columns])
     st.dataframe(shown, hide_index=True, placeholder="", key="ind_table",
                  column_config=table_columns(risk_adjusted=risk_adjusted, level=level_name[:-1],
+                                             limits=result.options.limits,
                                              percent=spec.multiplier == 100))
     from audit_metrics.ui import trends  # the "Over time" tab (SPC, CUSUM, VLAD)
 

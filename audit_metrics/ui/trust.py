@@ -123,7 +123,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     worse = flagged.filter(pl.col("direction") == "worse").height
     better = flagged.filter(pl.col("direction") == "better").height
     withheld = rows["status"].null_count()
-    st.markdown(f"**In short:** of {rows.height} indicators, {worse} are worse than expected and {better} better "
+    st.markdown(f"**In short:** of {rows.height} indicator{'' if rows.height == 1 else 's'}, {worse} are worse than expected and {better} better "
                 f"than expected (alert or alarm); the rest are within the range expected from chance or not assessed"
                 + (f" ({withheld} not shown because of small numbers)." if withheld else "."))
     asc = run.case_ascertainment().filter(pl.col("unit_code") == code)
