@@ -137,7 +137,8 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
         part = rows.filter(pl.col("status").cast(pl.String) == status, pl.col("value").is_not_null())
         if part.height == 0:
             continue
-        colour, symbol, size = status_style(status, better)
+        # one limit: beyond it is beyond the indicator's outer limit, drawn as the rug draws it (the alarm shade)
+        colour, symbol, size = status_style(status.replace("alert", "alarm") if len(coverage) == 1 else status, better)
         label = str(part["status_label"][0])
         fig.add_trace(go.Scatter(
             x=part[x_col].to_numpy(), y=part["value"].to_numpy() * factor, mode="markers",

@@ -58,8 +58,8 @@ def result_sentence(row: dict[str, Any], *, title: str, risk_adjusted: bool) -> 
     if status == "within":
         return f"{text}; this is within the range expected from chance alone."
     chance = chance_phrase(row.get("p_value"))
-    level = "alarm" if status.startswith("alarm") else "alert"
-    words = label.split(" (")[0]
+    words, _, named = label.partition(" (")  # the label's level: alert/alarm, or an only limit ('outside 99.8%')
+    level = named.removesuffix(")") or ("alarm" if status.startswith("alarm") else "alert")
     return (f"{text}; this is {words} ({level}): a difference this large would arise by chance "
             f"{chance}.")
 

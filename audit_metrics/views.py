@@ -116,7 +116,31 @@ def by_severity(rows: pl.DataFrame, *then: str) -> pl.DataFrame:
 def pooled(run: AuditRun) -> pl.DataFrame:
     """Rows for each indicator's pooled period (all periods together)."""
     parts = [r.table.filter(pl.col("period") == r.pooled_period) for r in run.results.values()]
-    return pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction"))
+    return name_only_limits(pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction")),
+                            run)
+
+
+def level_words(status: str, coverages: Sequence[float]) -> str:
+    """A flag's level in words: 'alert' or 'alarm', or, for an indicator with one limit, that limit by its
+    coverage ('outside 99.8%'): it is the indicator's only limit, not an alert level below an alarm."""
+    if len(coverages) == 1:
+        return f"outside {coverage_label(coverages[0])}%"
+    return "alarm" if status.startswith("alarm") else "alert"
+
+
+def name_only_limits(table: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
+    """``table`` with the results of an indicator with one limit (``limits: [0.998]``) labelled by that limit's
+    coverage: 'worse than expected (outside 99.8%)', where the pipeline's label says '(alert)' (its status
+    code stays alert_high: the first, here only, limit)."""
+    single = {k: r.options.limits for k, r in run.results.items() if len(r.options.limits) == 1}
+    if not single or not {"indicator_id", "status_label"} <= set(table.columns):
+        return table
+    label = pl.col("status_label")
+    for k, c in single.items():
+        label = (pl.when(pl.col("indicator_id") == k)
+                 .then(pl.col("status_label").str.replace(" (alert)", f" ({level_words('alert', c)})", literal=True))
+                 .otherwise(label))
+    return table.with_columns(label.alias("status_label"))
 
 
 def headline_label(run: AuditRun) -> str:
@@ -518,8 +542,9 @@ def result_sentence(result: ResultOnScale, *, title: str, symbol: str = "*",
         return f"{head}. Its result is not shown either, as it would reveal the count."
     if result.status == "within":
         return f"{head}. This is within the range expected from chance alone."
-    words = result.status_label.split(" (")[0]
-    level = "alarm" if result.status.startswith("alarm") else "alert"
+    words, _, named = result.status_label.partition(" (")
+    # the label's own level: alert/alarm, or an only limit by its coverage (name_only_limits)
+    level = named.removesuffix(")") or ("alarm" if result.status.startswith("alarm") else "alert")
     chance = narrative.chance_phrase(result.p_value)
     return (f"{head}. This is {words} ({level})"
             + (f": a difference this large would arise by chance {chance}." if chance else "."))
@@ -578,8 +603,10 @@ def flagged_cells(grid: pl.DataFrame, *, risk_adjusted: Sequence[str] = (),
                       f"{f(result.lower)} to {f(result.upper)} ({coverage_label(result.coverage)}%)")
     by = [pl.col(group).alias(level_label(group))] if group and group in rows.columns else []
     # short enough for a phone's first column: the rug's mark, then 'Worse (alarm)', 'Better (alert)'
-    words = [status_words(str(s), b).replace(" than expected", "") for s, b in zip(rows["status"], rows["better"],
-                                                                                   strict=True)]
+    words = [(str(label) if label and " (" in str(label) else status_words(str(s), b)).replace(" than expected", "")
+             for s, b, label in zip(rows["status"], rows["better"],
+                                    rows["status_label"] if "status_label" in rows.columns else [None] * rows.height,
+                                    strict=True)]
     marks = [RUG_MARKS[(w.split()[0], str(s).split("_")[1])] for w, s in zip(words, rows["status"], strict=True)]
     return rows.select(
         "indicator_id", "unit_code",

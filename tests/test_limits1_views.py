@@ -52,3 +52,16 @@ def test_rug_draws_beyond_an_only_limit_in_the_outer_shade(run) -> None:
     assert statuses == {"shmi": "alert_high", "shmi_poisson": "alert_high"}
     assert svg.count(f'fill="{PALETTE["worse_alarm"]}"') == 2  # the legend's darker swatch and shmi_poisson
     assert svg.count(f'fill="{PALETTE["worse_alert"]}"') == 2  # the legend's swatch and shmi's alert
+
+
+def test_only_limit_is_named_by_its_coverage_in_words(run) -> None:
+    """shmi_poisson's flags read 'worse than expected (outside 99.8%)', in the label, the sentence and the
+    rug's list; shmi's keep alert/alarm."""
+    table = views.pooled(run).filter(pl.col("level") == "trust", pl.col("unit_code") == "RXL")
+    labels = dict(zip(table["indicator_id"], table["status_label"], strict=True))
+    assert labels == {"shmi": "worse than expected (alert)", "shmi_poisson": "worse than expected (outside 99.8%)"}
+    row = table.filter(pl.col("indicator_id") == "shmi_poisson").row(0, named=True)
+    sentence = views.result_sentence(views.on_scale(row, risk_adjusted=False, coverage=0.998), title="SHMI")
+    assert "This is worse than expected (outside 99.8%)" in sentence and "(alert)" not in sentence
+    listed = views.flagged_cells(table, coverage={"shmi": 0.95, "shmi_poisson": 0.998})
+    assert sorted(listed["Status"]) == ["▲ Worse (alert)", "▲ Worse (outside 99.8%)"]
