@@ -883,6 +883,21 @@ def load_catalogue(path: str | Path, *, data: Mapping[str, str | Path] | None = 
 # semantic validation
 
 
+def unknown_data_names(loaded: LoadedCatalogue, data: Mapping[str, str | Path] | None) -> list[Problem]:
+    """A problem for each ``--data NAME=PATH`` whose NAME is no dataset of the catalogue: ignored, the run would use
+    the catalogue's own file while the user believes it used theirs (a real-data review: ``SHMI=`` for ``shmi=``)."""
+    names = list(loaded.catalogue.datasets)
+    case = {n.lower(): n for n in names}
+
+    def hint(name: str) -> str:
+        close = (f"did you mean {case[name.lower()]!r}? (names are case-sensitive)" if name.lower() in case
+                 else _close(name, names))
+        return "; ".join([*([close] if close else []), f"its datasets are: {', '.join(names)}"])
+
+    return [Problem("--data", f"no dataset named {name!r} in {Path(loaded.path).name}", hint=hint(name))
+            for name in (data or {}) if name not in loaded.catalogue.datasets]
+
+
 def validate_catalogue(loaded: LoadedCatalogue, *,
                        data: Mapping[str, str | Path] | None = None) -> list[Problem]:
     """Every semantic problem: ids, datasets, columns, expressions and option combinations."""
@@ -898,7 +913,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
     cat = loaded.catalogue
     file = str(loaded.path)
     lm = _LineMap(loaded.line_map)
-    problems: list[Problem] = []
+    problems: list[Problem] = unknown_data_names(loaded, data)
 
     def add(path: tuple[Any, ...], message: str, hint: str | None = None) -> None:
         problems.append(Problem(file, message, lm.line_of(path), hint=hint))

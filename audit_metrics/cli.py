@@ -223,12 +223,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OUTPUTS = ("out", "limits_out", "accounting_out", "inequalities_out")  # files a command writes (sample's --out: a folder)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Each output file's folder exists, before any work (a missing one was a traceback after the whole run)."""
+    for name in _OUTPUTS if args.command != "sample" else ():
+        value = getattr(args, name, None)
+        if value and not Path(value).parent.is_dir():
+            option = "--" + name.replace("_", "-")
+            msg = (f"{option} {value}: the folder {str(Path(value).parent)!r} does not exist (create it first, or "
+                   "name a file in a folder that exists)")
+            raise AuditMetricsError(msg)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("validate", "run", "outliers"):
         _resolve_catalogue(parser, args)
     try:
+        _check_outputs(args)
         return int(args.func(args))
     except CatalogueError as exc:
         for problem in exc.problems:
@@ -242,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except AuditMetricsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file that cannot be written (no permission, a full disk): said, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write or read{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

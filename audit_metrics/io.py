@@ -23,8 +23,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, UnitsSpec, is_aggregate
-from audit_metrics.exceptions import ExtractError, Problem
+from audit_metrics.catalogue import (
+    DatasetSpec,
+    LoadedCatalogue,
+    UnitsSpec,
+    is_aggregate,
+    unknown_data_names,
+)
+from audit_metrics.exceptions import CatalogueError, ExtractError, Problem
 
 __all__ = [
     "Exclusion",
@@ -1332,14 +1338,19 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     # missing and unknown codes are found among the distinct codes, and the rows are matched against those
     # alone: usually there are none, and no row is looked at (#16)
     mergers = dict(units.mergers)
+    case_folded: dict[str, str] = {}  # codes that match a unit (or a merged code) only ignoring case: see below
 
     def recode(c: pl.Expr) -> pl.Expr:
         trimmed = c.cast(pl.String).str.strip_chars()
-        return trimmed.replace(mergers) if mergers else trimmed
+        merged = trimmed.replace(mergers) if mergers else trimmed
+        return merged.replace(case_folded) if case_folded else merged
 
     seen = typed[unit_column].unique()
     per_code = pl.DataFrame({"raw": seen.drop_nulls()}).with_columns(
         recode(pl.col("raw")).alias("code"), pl.col("raw").cast(pl.String).str.strip_chars().alias("trimmed"))
+    case_folded.update(_case_folded(per_code["code"], units))
+    if case_folded:
+        per_code = per_code.with_columns(pl.col("code").replace(case_folded))
     blank = per_code.filter(pl.col("trimmed") == "")["raw"]  # never so for a typed column (a number, a date)
     if seen.null_count() or blank.len():
         first(pl.col(unit_column).is_null() | pl.col(unit_column).is_in(blank.implode()),
@@ -1416,6 +1427,15 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             notes.append(f"codes in {unit_column} look like numbers that lost their leading zeros ({zeros}): "
                          "the file stores them as numbers (Excel and Parquet drop leading zeros); store the "
                          "column as text, with the zeros, as in the units file")
+    if case_folded:
+        folded = per_code.filter(pl.col("trimmed").replace(mergers).is_in(list(case_folded)))["raw"]
+        matched = int(used.get_column(unit_column).is_in(folded.implode()).sum())
+        if matched:
+            pairs = sorted(case_folded.items())
+            shown = ", ".join(f"{a}→{b}" for a, b in pairs[:10]) + (
+                f" and {len(pairs) - 10:,} more" if len(pairs) > 10 else "")
+            notes.append(f"{matched:,} rows' codes in {unit_column} match a unit only ignoring upper and lower case, "
+                         f"and were matched so ({shown}); NHS (ODS) codes are upper case")
     if units.mergers:
         merged = per_code.filter(pl.col("trimmed").is_in(list(units.mergers)))["raw"]  # codes as written
         recoded = int(used.get_column(unit_column).is_in(merged.implode()).sum())
@@ -1432,6 +1452,23 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
         dataset=name, file=str(path), rows_read=raw.height + len(layout.below), rows_used=used.height,
         exclusions=tuple(exclusions), notes=tuple(notes))
     return LoadedDataset(name, used, accounting, file_digest(path))
+
+
+def _case_folded(codes: pl.Series, units: Units) -> dict[str, str]:
+    """Codes (trimmed, merged) that are no unit but match exactly one unit code, or one merged (old) code, when upper
+    and lower case are ignored: ``r0a`` for ``R0A`` (a real-data review: every third code of a published table
+    lower-cased lost a third of its rows as "unknown"). A code that is itself a unit is never changed, and one that
+    matches two units ignoring case (``Ab`` and ``AB`` both listed) stays unknown."""
+    known = units.frame["unit_code"].to_list()
+    misses = [c for c in codes.drop_nulls().unique().to_list() if c not in set(known)]
+    if not misses:
+        return {}
+    targets: dict[str, set[str]] = {}
+    for code in known:
+        targets.setdefault(code.casefold(), set()).add(code)
+    for old, new in units.mergers.items():
+        targets.setdefault(old.casefold(), set()).add(new)
+    return {c: next(iter(targets[c.casefold()])) for c in misses if len(targets.get(c.casefold(), ())) == 1}
 
 
 _MAX_SLICES = 256
@@ -1571,6 +1608,9 @@ def load_all(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None =
              only: Sequence[str] | None = None) -> tuple[Units, dict[str, LoadedDataset]]:
     """Load the units and every dataset the (selected) indicators use."""
     cat = loaded.catalogue
+    unknown = unknown_data_names(loaded, data)  # checked by load_catalogue too; a caller may have skipped that
+    if unknown:
+        raise CatalogueError(unknown)
     units = load_units(loaded, data=data)
     wanted = [i for i in cat.indicators if only is None or i.id in only]
     datasets: dict[str, LoadedDataset] = {}

@@ -299,7 +299,7 @@ def _extract_rows(kind: str, name: str, counts: list[str]) -> list[Variant]:
         Variant(kind, "unknown_unit", "clean", _cell(name, 2, "trust_code", "ZZ9"), "unknown unit code"),
         Variant(kind, "blank_unit", "clean", _cell(name, 2, "trust_code", ""), "missing unit code"),
         Variant(kind, "spaces_in_unit", "clean", _cell(name, 2, "trust_code", "  T02 ")),
-        Variant(kind, "lower_case_unit", "clean", _cell(name, 2, "trust_code", "t02"), "unknown unit code"),
+        Variant(kind, "lower_case_unit", "clean", _cell(name, 2, "trust_code", "t02"), "ignoring upper and lower case"),
         Variant(kind, "merged_unit_code", "clean", _cell(name, 2, "trust_code", " OLD1 "), "recoded"),
         Variant(kind, "formula_in_unit", "clean", _cell(name, 2, "trust_code", '"=HYPERLINK(""http://x"",""y"")"'),
                 "unknown unit code"),
