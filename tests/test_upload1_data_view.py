@@ -149,3 +149,40 @@ def test_uploaded_names_are_shown_cleaned_and_escaped(monkeypatch: pytest.Monkey
     info = " ".join(i.value for i in at.info)
     assert "Using uploaded data for: shmi (" in info
     assert "\\*1\\*" in info and "\u202e" not in info  # Markdown escaped: no emphasis from the name
+
+
+@pytest.mark.parametrize(("example", "dataset", "header", "columns"), [
+    # oracle: the columns named in each catalogue, read by hand from the YAML (unit, period, units, indicators)
+    ("cwt_faster_diagnosis", "fds", "the column names on row 9 (rows 1 to 8 are skipped)",
+     ["ODS CODE (1)", "TOTAL", "WITHIN 28 DAYS", "REFERRAL ROUTE", "SUSPECTED CANCER OR BREAST SYMPTOMATIC (2)"]),
+    ("shmi_series", "shmi", "the column names on row 1",
+     ["PROVIDER", "DATE", "PROVIDER NAME", "OBSERVED", "EXPECTED"]),
+])
+def test_the_upload_page_says_what_shape_each_dataset_expects(
+        monkeypatch: pytest.MonkeyPatch, example: str, dataset: str, header: str, columns: list[str]) -> None:
+    """Defect 5, upload page: a person whose file has its header elsewhere could not tell what was expected.
+    The page now says where the column names must be, which sheet, and the columns the catalogue uses."""
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.ui.data import used_columns
+
+    catalogue = EXAMPLES / example / "indicators.yaml"
+    assert used_columns(load_catalogue(catalogue), dataset) == columns
+    at = _data_view(monkeypatch, catalogue)
+    assert not at.exception
+    shape = next(m.value for m in at.markdown if m.value.startswith(f"The **{dataset}** dataset's file"))
+    assert header in shape and "first sheet" in shape
+    assert all(f"**{c}**" in shape for c in columns)
+
+
+def test_the_shape_names_a_declared_sheet_and_encoding(tmp_path: Path) -> None:
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.ui.data import expected_shape
+
+    source = EXAMPLES / "shmi" / "indicators.yaml"
+    text = source.read_text(encoding="utf-8").replace("    path: SHMI-January_2014.csv",
+                                                      "    path: SHMI-January_2014.csv\n    sheet: Provider", 1)
+    assert "sheet: Provider" in text
+    (tmp_path / "indicators.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "SHMI-January_2014.csv").write_bytes((EXAMPLES / "shmi" / "SHMI-January_2014.csv").read_bytes())
+    shape = expected_shape(load_catalogue(tmp_path / "indicators.yaml"), "shmi")
+    assert "the sheet named Provider" in shape and "cp1252" in shape

@@ -13,7 +13,7 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import sharing
-from audit_metrics.catalogue import LoadedCatalogue, read_catalogue_text
+from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, is_aggregate, read_catalogue_text
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import uploads
@@ -83,6 +83,85 @@ def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[
     for old, new in replacements.items():
         lines = [line.replace(old, new) for line in lines]
     return lines
+
+
+def used_columns(loaded: LoadedCatalogue, name: str) -> list[str]:
+    """The columns of dataset ``name`` that the catalogue uses, in the order a person meets them (unit, period,
+    units, then each indicator). Columns named inside patient-level conditions (``cohort``, ``numerator``)
+    are found by compiling them against the columns of the file in use; a condition that does not compile
+    there is left out (its problem is reported when the data are checked)."""
+    from audit_metrics.expressions import ExpressionProblem, compile_expression
+
+    cat = loaded.catalogue
+    spec = cat.datasets[name]
+    names: list[str | None] = [spec.unit_column or cat.units.code, spec.period_column, spec.date_column,
+                               *(spec.key or []), *spec.columns, *spec.ranges]
+    if cat.units.from_dataset == name:
+        names += [cat.units.code, cat.units.name, *cat.units.groups, cat.units.expected_cases]
+    schema: dict[str, pl.DataType] | None = None
+    for ind in cat.indicators:
+        if ind.dataset != name:
+            continue
+        conditions = [ind.cohort] + ([] if is_aggregate(ind, cat.datasets) else [ind.numerator])
+        for text in filter(None, conditions):
+            if schema is None:
+                schema = _schema_of(loaded, name)
+            try:
+                names += compile_expression(text, schema).meta.root_names()
+            except (ExpressionProblem, pl.exceptions.PolarsError):  # the data check reports it
+                continue
+        if is_aggregate(ind, cat.datasets):
+            names.append(ind.numerator)
+        names += [ind.denominator, ind.expected, ind.person_time]
+        if ind.risk_adjustment is not None:
+            names += [c.name for c in ind.risk_adjustment.covariates]
+        names += [b.column for b in ind.breakdowns or []]
+    if cat.breakdowns:  # catalogue-wide breakdowns: in whichever dataset has the column
+        schema = _schema_of(loaded, name) if schema is None else schema
+        names += [b.column for b in cat.breakdowns if b.column in schema]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _cached_schema(path: str, identity: str, spec_json: str, _spec: DatasetSpec) -> dict[str, pl.DataType]:
+    del identity, spec_json  # cache keys only
+    from audit_metrics.io import dataset_schema
+
+    try:
+        return dict(dataset_schema(path, _spec))
+    except (AuditMetricsError, OSError):
+        return {}
+
+
+def _schema_of(loaded: LoadedCatalogue, name: str) -> dict[str, pl.DataType]:
+    """The column names and types of the dataset's file in use (empty when it cannot be read), read once per
+    file version (path, size, modification time) and definition."""
+    spec = loaded.catalogue.datasets[name]
+    path = loaded.dataset_path(name, st.session_state.get("data_overrides", {}))
+    return _cached_schema(str(path), _file_identity([Path(path)]), spec.model_dump_json(), spec)
+
+
+def expected_shape(loaded: LoadedCatalogue, name: str) -> str:
+    """What an upload for dataset ``name`` must look like (Markdown): where the column names are, which sheet,
+    the text encoding, and the columns the catalogue uses."""
+    spec = loaded.catalogue.datasets[name]
+    header = spec.header_row or ((spec.skip_rows + 1) if spec.skip_rows is not None else 1)
+    where = (f"the column names on row {header} (rows 1 to {header - 1} are skipped)" if header > 1
+             else "the column names on row 1")
+    parts = [f"a CSV or Excel file has {where}"]
+    if spec.sheet is not None:
+        sheet = f"sheet {spec.sheet}" if isinstance(spec.sheet, int) else f"the sheet named {md(spec.sheet)}"
+        parts.append(f"a workbook's data are on {sheet}")
+    else:
+        parts.append("a workbook's data are on its first sheet")
+    if spec.encoding and spec.encoding != "utf-8":
+        parts.append(f"a CSV is {md(spec.encoding)} text")
+    columns = used_columns(loaded, name)
+    shown = ", ".join(f"**{md(c)}**" for c in columns[:40]) + (" ..." if len(columns) > 40 else "")
+    return (f"The **{md(name)}** dataset's file: " + "; ".join(parts) + "."
+            + (f" The catalogue uses its columns {shown} (other columns are ignored)." if columns else "")
+            + " A file laid out differently is refused: move its column names to that row, or ask the audit team "
+            "to change the catalogue.")
 
 
 def _session_folder() -> Path:
@@ -155,6 +234,7 @@ def view_data(run: AuditRun, loaded: LoadedCatalogue) -> None:
                 "dataset it replaces. It is kept in a temporary folder for this session only.")
     names = list(loaded.catalogue.datasets)
     name = st.selectbox("Replace dataset", names, key="data_name")
+    st.markdown(expected_shape(loaded, name))
     upload = st.file_uploader("Extract", type=["csv", "parquet", "xlsx"], key="data_upload",
                               max_upload_size=MAX_UPLOAD_MB)
     if upload is not None and st.button("Use this file", key="data_use"):
