@@ -532,7 +532,10 @@ def _read_shared(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
         key = (*key, "native")
     if key is not None and _SHARED is not None and key in _SHARED:
         return _SHARED[key]
-    table = _read_table(path, spec, limits, native=native)
+    try:
+        table = _read_table(path, spec, limits, native=native)
+    except ExtractError as exc:
+        raise _header_elsewhere(exc, path, spec) from None
     if key is not None and _SHARED is not None:
         _SHARED[key] = table
     return table
@@ -583,7 +586,8 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
         header = int(rows[0]) + 1  # the first row with anything in it, as Excel readers assume
     if header > grid.height:
         raise ExtractError(Problem(str(path), f"the sheet has {grid.height} rows, so none is row {header} "
-                                   "(header_row)", hint="check header_row: rows count from 1, as Excel numbers them"))
+                                   "(header_row)", hint=_other_sheets(path, spec)
+                                   or "check header_row: rows count from 1, as Excel numbers them"))
     names = ["" if v is None else str(v) for v in grid.row(header - 1)]
     if not any(n.strip() for n in names):
         raise ExtractError(Problem(str(path), f"row {header} (the header) is blank", header,
@@ -1558,6 +1562,36 @@ def _line_naming(path: Path, spec: DatasetSpec | None, column: str) -> int | Non
         if any(v is not None and v.strip() == column for v in row):
             return i
     return None
+
+
+def _header_elsewhere(exc: ExtractError, path: Path, spec: DatasetSpec | None) -> ExtractError:
+    """``exc``, or, where it is about the names on the header row (a name repeated) and the column names
+    seem to be on another row, that row said first: a user who deleted a table's title rows, or a month whose file
+    has fewer of them, was told to "rename or remove the duplicate column" (a real-data review)."""
+    first = exc.problems[0]
+    header = _header_of(spec)
+    # (a column with values and no name already says where the names seem to be)
+    if len(exc.problems) > 1 or not first.message.endswith("appears more than once") or first.line != header:
+        return exc
+    guess = _guess_header_line(path, spec)
+    if guess is None or guess == header:
+        return exc
+    said = f"row {header} (header_row)" if header != 1 else "its first line"
+    return ExtractError(replace(first, message=f"the column names seem to be on row {guess}, but the dataset reads "
+                                f"them from {said} ({first.message})",
+                                hint=f"set header_row: {guess} on the dataset (rows count from 1, as a spreadsheet "
+                                "numbers them)"))
+
+
+def _other_sheets(path: Path, spec: DatasetSpec | None) -> str | None:
+    """Where a workbook's first sheet is read (no ``sheet:``) and it has others: their names and how to pick one."""
+    if spec is not None and spec.sheet is not None:
+        return None
+    names = _sheet_names(path)
+    if not names or len(names) < 2:
+        return None
+    return (f"the first sheet, {names[0]!r}, was read; the workbook has sheets {', '.join(map(repr, names))}: "
+            f"add sheet: {names[1]!r} (or the sheet's number) to the dataset if the table is on another one")
 
 
 def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:
