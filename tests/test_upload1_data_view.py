@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from audit_metrics.catalogue import load_catalogue
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 EXAMPLES = ROOT / "examples"
@@ -186,3 +188,26 @@ def test_the_shape_names_a_declared_sheet_and_encoding(tmp_path: Path) -> None:
     (tmp_path / "SHMI-January_2014.csv").write_bytes((EXAMPLES / "shmi" / "SHMI-January_2014.csv").read_bytes())
     shape = expected_shape(load_catalogue(tmp_path / "indicators.yaml"), "shmi")
     assert "the sheet named Provider" in shape and "cp1252" in shape
+
+
+@pytest.mark.parametrize(("catalogue", "label"), [
+    (ROOT / "examples" / "cwt_faster_diagnosis" / "indicators.yaml", "Go back to the catalogue's own files"),
+    (ROOT / "indicators.yaml", "Go back to the bundled sample data")])
+def test_data_that_cannot_be_used_offers_the_right_way_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                             catalogue: Path, label: str) -> None:
+    """Every view (state.load), not only the Data view, said "bundled sample data" on a real catalogue (upload1's
+    report), and a catalogue problem from an upload (one gone stale: here a file with nothing in it) offered no way
+    back at all. Both show the problem and the right button."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("AUDIT_METRICS_RESULTS_CACHE", "off")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("", encoding="utf-8")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    name = next(iter(load_catalogue(catalogue, check_data=False).catalogue.datasets))
+    at.session_state["data_overrides"] = {name: str(broken)}
+    at.run()
+    assert not at.exception
+    assert at.error and "broken.csv" in "".join(c.value for c in at.code)  # the problem, naming the upload
+    assert [b.label for b in at.button] == [label]
+    at.button[0].click().run()  # and it brings the catalogue's own files back
+    assert not at.error and at.session_state["data_overrides"] == {}

@@ -143,6 +143,7 @@ def dataset_columns(path: Path, spec: DatasetSpec) -> tuple[str, ...]:
 def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
     path = catalogue_path()
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
+    draft: LoadedCatalogue | None = None
     try:
         text = read_catalogue_text(path)  # bounded, regular file, UTF-8: as the command line reads it
         key = hashlib.sha256(text.encode()).hexdigest()
@@ -155,16 +156,27 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {md(path.name)} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
+        _offer_way_back(overrides, draft)
         return None
     except (ExtractError, AuditMetricsError) as exc:
         st.error(f"The data could not be used: {md(exc)}")
-        if overrides and st.button("Go back to the bundled sample data"):
-            st.session_state["data_overrides"] = {}
-            st.rerun()
+        _offer_way_back(overrides, draft)
         return None
     st.session_state["synthetic_data"] = sharing.run_uses_bundled_sample(run)  # charts carry a watermark
     st.sidebar.caption(note)  # where the results came from (stored, computed, and why)
     return loaded, run, key + data_key
+
+
+def _offer_way_back(overrides: dict[str, str], draft: LoadedCatalogue | None) -> None:
+    """Where this session's uploads are in use and the run failed (a problem in an upload, or one gone stale): a
+    button that drops them, named for what comes back, as on the Data view."""
+    # the Data view's own words (that module imports this one)
+    from audit_metrics.ui.data import reset_label
+
+    bundled = draft is not None and sharing.uses_bundled_sample(draft)  # are the catalogue's own files
+    if overrides and st.button(reset_label(bundled=bundled)):
+        st.session_state["data_overrides"] = {}
+        st.rerun()
 
 
 # ------------------------------------------------------------------ small helpers
