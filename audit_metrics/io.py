@@ -127,6 +127,8 @@ class LoadedDataset:
     frame: pl.DataFrame
     accounting: RowAccounting
     digest: str
+    key: tuple[str, ...] = ()  # the dataset's declared key (unique rows): its columns beyond unit and period
+    #                            say that a unit has several rows per period by design (route x modality)
 
 
 @dataclass(frozen=True)
@@ -1455,7 +1457,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     accounting = RowAccounting(
         dataset=name, file=str(path), rows_read=raw.height + len(layout.below), rows_used=used.height,
         exclusions=tuple(exclusions), notes=tuple(notes))
-    return LoadedDataset(name, used, accounting, file_digest(path))
+    return LoadedDataset(name, used, accounting, file_digest(path), tuple(spec.key or ()))
 
 
 def _case_folded(codes: pl.Series, units: Units) -> dict[str, str]:

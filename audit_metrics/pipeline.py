@@ -196,7 +196,8 @@ def cohort_counts(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str,
     keys = [pl.col(unit_column).alias("unit_code"), period.alias("period")]
     extras: dict[str, pl.DataFrame] = {}
     if aggregate if aggregate is not None else not spec.is_patient_level:
-        return _aggregate_counts(spec, ds, keys)
+        by_design = unit_column in ds.key and bool(set(ds.key) - {unit_column, period_column})
+        return _aggregate_counts(spec, ds, keys, by_design=by_design)
 
     schema = frame.schema
     numerator = compile_expression(spec.numerator, schema)
@@ -343,13 +344,14 @@ def _counts_without_model(spec: IndicatorSpec, ds: LoadedDataset, selected: pl.L
     return counts, acc, None, {}
 
 
-def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr]
+def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr], *, by_design: bool = False,
                       ) -> tuple[pl.DataFrame, RowAccounting, None, dict[str, pl.DataFrame]]:
     """Sums per unit and period of an aggregate table, for this indicator's rows only.
 
     ``cohort`` filters rows (one long table can serve many indicators); a row with a blank in one of
     *this* indicator's columns is excluded from this indicator only, and the accounting says so;
-    several rows for one unit and period (after the filter) are summed and reported, never silently.
+    several rows for one unit and period (after the filter) are summed and reported, never silently, unless the
+    dataset's key declares them (``by_design``: the unit and other columns, such as route and modality).
     """
     frame = ds.frame
     exclusions: list[Exclusion] = []
@@ -376,7 +378,10 @@ def _aggregate_counts(spec: IndicatorSpec, ds: LoadedDataset, keys: list[pl.Expr
     counts = frame.group_by(keys).agg(aggs)
     notes: list[str] = []
     repeated = counts.filter(pl.col("_rows") > 1).sort("unit_code", "period")
-    if repeated.height:
+    # ``by_design``: the dataset's key names columns beyond unit and period (one row per trust x route x modality),
+    # so several rows per unit and period are declared, and summing them is the indicator's definition: no warning
+    # (the shipped 62-day example warned on every run, and its advice, key: [unit, period], would break it)
+    if repeated.height and not by_design:
         shown = ", ".join(f"{r['unit_code']} ({r['period']}: {r['_rows']} rows)" for r in repeated.head(10).iter_rows(named=True))
         more = f" and {repeated.height - 10:,} more" if repeated.height > 10 else ""
         notes.append(f"{repeated.height:,} unit-period(s) have more than one row, which were summed: {shown}{more}. "
@@ -664,7 +669,8 @@ def _prepared_key(spec: IndicatorSpec, ds: LoadedDataset, unit_column: str, peri
     accounting = json.dumps([ds.accounting.rows_used, [(e.reason, e.rows) for e in ds.accounting.exclusions]])
     # the unit codes as used (after merger recoding): the same bytes recoded differently are other counts
     codes = _unit_codes_hash(ds.frame, unit_column) if unit_column in ds.frame.columns else ""
-    return (ds.digest, accounting, definition, unit_column, str(period_column), codes)
+    # the dataset's key: whether several rows per unit and period are declared (no warning when they are summed)
+    return (ds.digest, accounting, definition, unit_column, str(period_column), codes, json.dumps(ds.key))
 
 
 _CODES_HASHED: dict[tuple[int, str], tuple[weakref.ref, str]] = {}

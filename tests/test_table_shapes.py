@@ -62,6 +62,18 @@ def test_cohort_filters_a_long_aggregate_table(project_copy: Path) -> None:
     assert not any("more than one row" in w for w in run.results["hna_lung"].warnings)
 
 
+def test_rows_a_declared_key_breaks_down_are_summed_without_a_warning(project_copy: Path) -> None:
+    """A table whose key names the unit and a breakdown (the shipped 62-day example: trust x route x modality)
+    holds several rows per unit and period by design: summing them is the indicator's definition, and the warning
+    (whose advice, key: [unit, period], would break such a table) is not given. The sums are the same."""
+    table = _long_table(project_copy)
+    cat = _catalogue(project_copy, table, [{"id": "hna_all", "title": "HNA (all)", "numerator": "hna_offered"}],
+                     key=["trust_code", "period", "cancer_type"])
+    run = run_audit(cat)
+    assert _national(run.results["hna_all"]) == table["patients"].sum()
+    assert not any("more than one row" in w for w in run.results["hna_all"].warnings)
+
+
 def test_a_blank_cell_excludes_the_row_from_that_indicator_only(project_copy: Path) -> None:
     """Issue 9: one blank care_plan cell dropped the provider-period from every indicator (a lung
     denominator changed from 9,487 to 8,373 when run with the others). Now only care_plan loses it."""
