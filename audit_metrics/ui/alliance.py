@@ -19,6 +19,14 @@ EXCESS_COLUMNS = {
 }
 
 
+def _own_group(table: pl.DataFrame, level: str, trust: object) -> str | None:
+    """The ``level`` group (Cancer Alliance) of ``trust`` in the results, or None."""
+    if not isinstance(trust, str) or level not in table.columns:
+        return None
+    rows = table.filter(pl.col("level") == "trust", pl.col("unit_code") == trust)[level].drop_nulls()
+    return str(rows[0]) if rows.len() else None
+
+
 def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, run_key: str = "") -> None:
     level = views.group_level(run.units.groups if run.units else ())
     if level is None:
@@ -36,7 +44,10 @@ def view_alliance(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue, r
     if pending in alliances:
         st.session_state["alliance"] = pending
     elif st.session_state.get("alliance") not in alliances:
-        st.session_state["alliance"] = alliances[qp_index("alliance", alliances)]
+        # none chosen yet: the alliance of the trust the person was looking at (trust profile, or the indicator's
+        # highlighted trust), not the first in the list; a link's alliance= still wins
+        own = _own_group(table, level, st.session_state.get("trust_code") or st.session_state.get("ind_highlight"))
+        st.session_state["alliance"] = alliances[qp_index("alliance", alliances, own)]
     if level != "cancer_alliance":
         st.caption(f"These units have no Cancer Alliance; they are grouped by {md(name.lower())} (the first level "
                    "listed under `units: groups:` in the catalogue).")
