@@ -47,8 +47,13 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     no_polarity = any(r.spec.better == "neither" for r in run.results.values())
     direction_options = [*sharing.POLARISED, *([NO_POLARITY_OPTION] if no_polarity else [])]
     all_periods = sharing.periods(run)
-    _from_link("out_alliance", "alliance", all_alliances, [])
-    _from_link("out_sites", "site", all_sites, [])
+    # not from a link: the Overview's narrowing carried over (its alliance and sites), so the list is of the trusts
+    # the person was just looking at (a real-data review: the filters were dropped on the way)
+    carried_alliance = [a for a in [st.session_state.get("ov_alliance")] if family == "cancer_alliance"
+                        and a in all_alliances]
+    carried_sites = [s for s in st.session_state.get("ov_sites") or [] if s in all_sites]
+    _from_link("out_alliance", "alliance", all_alliances, carried_alliance)
+    _from_link("out_sites", "site", all_sites, carried_sites if set(carried_sites) != set(all_sites) else [])
     _from_link("out_indicators", "indicator", list(run.results), [])
     _from_link("out_levels", "level", list(sharing.LEVELS), list(sharing.LEVELS))
     _from_link("out_directions", "direction", direction_options, direction_options)
