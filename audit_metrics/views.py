@@ -357,6 +357,8 @@ def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]]
     "Outside 95%" counts alerts and alarms (an alarm is also outside the 95% limits), which is what
     the expected count (units assessed x 5%) refers to; both use the same units (after any filter).
     Indicators in ``one_sided`` flag only the worse side, so half as many are expected by chance.
+    An indicator with one limit (``limits: [0.998]``) counts its flags under both: its only limit is its inner
+    and its outer limit (as the rug, whose darker shade is beyond the outer limit, draws it).
     """
     def sides(k: str) -> float:
         return 0.5 if k in one_sided else 1.0
@@ -365,13 +367,15 @@ def chance_counts(table: pl.DataFrame, coverage: Mapping[str, tuple[float, ...]]
     assessed = status != "not_assessed"
     inner = pl.col("indicator_id").replace_strict({k: (1 - v[0]) * sides(k) for k, v in coverage.items()},
                                                   default=None, return_dtype=pl.Float64)
-    outer = pl.col("indicator_id").replace_strict(
-        {k: (1 - v[-1]) * sides(k) if len(v) > 1 else None for k, v in coverage.items()}, default=None,
-        return_dtype=pl.Float64)
+    outer = pl.col("indicator_id").replace_strict({k: (1 - v[-1]) * sides(k) for k, v in coverage.items()},
+                                                  default=None, return_dtype=pl.Float64)
+    single = [k for k, v in coverage.items() if len(v) == 1]
+    beyond_outer = status.str.starts_with("alarm") | (pl.col("indicator_id").is_in(single)
+                                                      & status.str.starts_with("alert"))
     return (table.group_by("indicator_id", "indicator_title", "tumour_site")
             .agg(assessed.sum().alias("assessed"),
                  (assessed & (status != "within")).sum().alias("outside_inner"),
-                 status.str.starts_with("alarm").sum().alias("outside_outer"),
+                 beyond_outer.sum().alias("outside_outer"),
                  inner.first().alias("_inner"), outer.first().alias("_outer"))
             .with_columns((pl.col("assessed") * pl.col("_inner")).alias("expected_inner"),
                           (pl.col("assessed") * pl.col("_outer")).alias("expected_outer"))

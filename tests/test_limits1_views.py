@@ -65,3 +65,17 @@ def test_only_limit_is_named_by_its_coverage_in_words(run) -> None:
     assert "This is worse than expected (outside 99.8%)" in sentence and "(alert)" not in sentence
     listed = views.flagged_cells(table, coverage={"shmi": 0.95, "shmi_poisson": 0.998})
     assert sorted(listed["Status"]) == ["▲ Worse (alert)", "▲ Worse (outside 99.8%)"]
+
+
+def test_overview_counts_an_only_limit_as_outer_too(run) -> None:
+    """The Overview's 'Outside 99.8%' column said 0 for shmi_poisson while 54 trusts lie outside its 99.8% limits
+    (its flags are coded alert_*). Oracle: the catalogue's limits and the 54 flags; chance 141 x 0.002."""
+    grid = views.pooled(run).filter(pl.col("level") == "trust")
+    coverage = {k: r.options.limits for k, r in run.results.items()}
+    counts = {r["indicator_id"]: r for r in views.chance_counts(grid, coverage).iter_rows(named=True)}
+    poisson = counts["shmi_poisson"]
+    assert poisson["outside_inner"] == poisson["outside_outer"] == 54
+    assert poisson["expected_outer"] == pytest.approx(141 * 0.002)
+    shmi = counts["shmi"]  # two limits: alarms only beyond 99.8%
+    alarms = grid.filter(pl.col("indicator_id") == "shmi", pl.col("status").cast(pl.String).str.starts_with("alarm"))
+    assert shmi["outside_outer"] == alarms.height and shmi["expected_outer"] == pytest.approx(141 * 0.002)
