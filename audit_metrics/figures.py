@@ -321,7 +321,9 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
                                  hoverinfo="skip", showlegend=False))
     fig.add_vline(x=0, line={"color": PALETTE["target"], "width": 1})
     for r in data.iter_rows(named=True):
-        colour, symbol, size = status_style(str(r["status"]), r["better"])
+        only = len((limits or {}).get(r.get("indicator_id"), default)) == 1  # its only limit is its outer one too
+        status = str(r["status"])
+        colour, symbol, size = status_style(status.replace("alert", "alarm") if only else status, r["better"])
         fig.add_trace(go.Scatter(x=[max(min(r["z"], 6), -6)], y=[r["indicator_title"]], mode="markers",
                                  marker={"color": colour, "symbol": symbol, "size": size + 2},
                                  showlegend=False, customdata=[[r["status_label"], r["z"]]],

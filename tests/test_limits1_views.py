@@ -79,3 +79,24 @@ def test_overview_counts_an_only_limit_as_outer_too(run) -> None:
     shmi = counts["shmi"]  # two limits: alarms only beyond 99.8%
     alarms = grid.filter(pl.col("indicator_id") == "shmi", pl.col("status").cast(pl.String).str.starts_with("alarm"))
     assert shmi["outside_outer"] == alarms.height and shmi["expected_outer"] == pytest.approx(141 * 0.002)
+
+
+def test_funnel_and_slice_draw_an_only_limit_as_the_outer_shade(run) -> None:
+    """One meaning for one limit everywhere: beyond it is beyond the indicator's outer limit (rug, funnel, slice)."""
+    from audit_metrics import figures
+
+    table = views.pooled(run).filter(pl.col("level") == "trust")
+    poisson = table.filter(pl.col("indicator_id") == "shmi_poisson")
+    result = run.results["shmi_poisson"]
+    curve = result.curves.filter(pl.col("level") == "trust", pl.col("period") == result.pooled_period)
+    fig = figures.funnel_figure(poisson, curve,
+                                title="t", better="lower", statistic="ratio", risk_adjusted=False, multiplier=1,
+                                coverage=(0.998,))
+    worse = next(t for t in fig.data if t.name == "Worse than expected (outside 99.8%)")
+    assert worse.marker.color == figures.PALETTE["worse_alarm"]
+    assert {t.name for t in fig.data if t.name and "limits" in t.name} == {"99.8% limits"}  # no "(alert)"
+    rxl = table.filter(pl.col("unit_code") == "RXL")
+    sl = figures.slice_figure(rxl, title="t", limits={k: r.options.limits for k, r in run.results.items()})
+    colours = {t.customdata[0][0]: t.marker.color for t in sl.data if t.customdata is not None}
+    assert colours == {"worse than expected (outside 99.8%)": figures.PALETTE["worse_alarm"],
+                       "worse than expected (alert)": figures.PALETTE["worse_alert"]}
