@@ -1534,6 +1534,11 @@ def missing_column_hint(path: Path, spec: DatasetSpec | None, column: str, found
 
     names = [c for c in found if c != ROW]
     listed = f"columns found: {', '.join(names)}" if names else "no columns were found"
+    per_period = [c for c in names if c.startswith(column) and c[len(column):len(column) + 1] in {" ", "_", "-", "."}]
+    if len(per_period) >= 2:  # OBSERVED 2011-10, OBSERVED 2012-01, ...: one column per period (a real-data review)
+        return (f"the table has one {column!r} column for each period ({per_period[0]!r} ... {per_period[-1]!r}, "
+                f"{len(per_period)} columns): it is wide by period; make it long first, one row per unit and period "
+                f"with a period column and one {column!r} column (README, 'Your own data') ({listed})")
     close = difflib.get_close_matches(column, names, n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}? ({listed})"

@@ -63,3 +63,25 @@ def test_notes_sheet_first_names_the_sheets(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert ("the first sheet, 'Notes', was read; the workbook has sheets 'Notes', 'Provider': add sheet: 'Provider'"
             in proc.stderr)
+
+
+def test_a_table_wide_by_period_is_named_as_such(tmp_path: Path) -> None:
+    """The SHMI series (published long: one row per publication and trust) turned wide, one OBSERVED and one EXPECTED
+    column per publication: the hint said "did you mean 'OBSERVED 2014-04'?", which would use one month only."""
+    import polars as pl
+
+    series = ROOT / "examples" / "shmi_series"
+    long = pl.read_csv(series / "shmi_2011-10_to_2014-04.csv", infer_schema=False)
+    long = long.with_columns(pl.col("DATE").str.slice(0, 7))
+    wide = long.pivot(on="DATE", index=["PROVIDER", "PROVIDER NAME"], values=["OBSERVED", "EXPECTED"],
+                      separator=" ")
+    path = tmp_path / "wide.csv"
+    wide.write_csv(path)
+    months = sorted(long["DATE"].unique().to_list())
+    proc = subprocess.run([sys.executable, "-m", "audit_metrics.cli", "validate", str(series / "indicators.yaml"),
+                           "--data", f"shmi={path}"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 1
+    for column in ("OBSERVED", "EXPECTED"):
+        assert (f"the table has one {column!r} column for each period ('{column} {months[0]}' ... "
+                f"'{column} {months[-1]}', {len(months)} columns): it is wide by period") in proc.stderr
+    assert "did you mean" not in proc.stderr
