@@ -37,6 +37,7 @@ import polars as pl
 from scipy import optimize, special
 
 from audit_metrics.funnel import coverage_z, unit_scores
+from audit_metrics.narrative import p_text
 
 __all__ = [
     "ESTIMATORS",
@@ -394,7 +395,7 @@ def estimate_robust_ml(observed: np.ndarray, exposure: np.ndarray, *, statistic:
         phi = float(np.mean((o[keep] - e) ** 2 / var)) if keep.any() else np.nan
     n_used = int(keep.sum())
     aside = f", {n_aside} unit{'s' if n_aside != 1 else ''} beyond the 99.8% limits set aside" if n_aside else ""
-    test = f"likelihood-ratio test p = {p_value:.3g}"
+    test = f"likelihood-ratio test {p_text(p_value)}"
     if method == "none":
         reason = f"not adjusted: no overdispersion adjustment requested ({test})"
         applied = False

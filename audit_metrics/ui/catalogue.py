@@ -6,6 +6,7 @@ import difflib
 import hashlib
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
 
 from audit_metrics import views
@@ -140,6 +141,16 @@ def _show_problems(text: str, problems: list[Problem], file: str) -> None:
         st.caption(f"The first {len(excerpts)} of {located} are shown; fix these and the rest will be listed.")
 
 
+def _method_words(run: AuditRun, indicator_id: str) -> str | None:
+    """The run's own plain-English statement of an indicator's limits and overdispersion handling at trust level
+    (e.g. "exact binomial limits (interpolated, mid-P); random-effects tau2 ..."), not the catalogue's codes."""
+    result = run.results.get(indicator_id)
+    if result is None or "method" not in result.table.columns:
+        return None
+    said = result.table.filter(pl.col("level") == "trust")["method"].drop_nulls()
+    return str(said[0]) if said.len() else None
+
+
 def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
     st.header("Indicator catalogue")
     st.markdown(f"{len(loaded.catalogue.indicators)} indicators defined in {code(loaded.path.name)} "
@@ -152,8 +163,12 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             if not is_aggregate(spec, loaded.catalogue.datasets):
                 lines.append(f"- **Who is counted (cohort):** {code(spec.cohort or 'everyone')}")
                 lines.append(f"- **Event (numerator):** {code(spec.numerator)}")
-            else:
-                lines.append(f"- **Numerator / denominator columns:** {code(spec.numerator)} / {code(spec.denominator)}")
+            else:  # the columns the indicator reads, each named (an O/E table has no denominator)
+                read = [(w, c) for w, c in (("observed" if spec.expected else "numerator", spec.numerator),
+                                             ("denominator", spec.denominator),
+                                             ("expected", spec.expected), ("person-time", spec.person_time)) if c]
+                lines.append(f"- **{' / '.join(w for w, _ in read).capitalize()} columns:** "
+                             + " / ".join(code(c) for _, c in read))
             lines.append("- **Lower is better** " if spec.better == "lower" else
                          "- **Higher is better**" if spec.better == "higher" else "- **No better direction**")
             if spec.target is not None:
@@ -165,8 +180,9 @@ def view_catalogue(run: AuditRun, loaded: LoadedCatalogue) -> None:
             if spec.risk_adjustment:
                 lines.append("- **Case-mix adjustment:** " + ", ".join(md(c.name) for c in spec.risk_adjustment.covariates)
                              + f" (missing values: {spec.risk_adjustment.missing})")
-            lines.append(f"- **Limits:** {opts.limit_method}, {', '.join(f'{c * 100:g}%' for c in opts.limits)}; "
-                         f"overdispersion {opts.overdispersion}; minimum {opts.min_denominator:g} patients")
+            lines.append(f"- **Limits:** {', '.join(f'{c * 100:g}%' for c in opts.limits)}, "
+                         f"{md(_method_words(run, spec.id) or opts.limit_method)}; "
+                         f"minimum {opts.min_denominator:g} patients")
             st.markdown("\n".join(lines))
     st.subheader("Edit the catalogue")
     try:
