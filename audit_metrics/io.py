@@ -1469,12 +1469,17 @@ def _case_folded(codes: pl.Series, units: Units) -> dict[str, str]:
     misses = [c for c in codes.drop_nulls().unique().to_list() if c not in set(known)]
     if not misses:
         return {}
+    # ASCII letters only (ODS codes are): Unicode case rules match more than a reader would (the Kelvin sign K
+    # lower-cases to k, 'ß' folds to 'ss'), and a code written so is no NHS code
     targets: dict[str, set[str]] = {}
     for code in known:
-        targets.setdefault(code.casefold(), set()).add(code)
+        if code.isascii():
+            targets.setdefault(code.lower(), set()).add(code)
     for old, new in units.mergers.items():
-        targets.setdefault(old.casefold(), set()).add(new)
-    return {c: next(iter(targets[c.casefold()])) for c in misses if len(targets.get(c.casefold(), ())) == 1}
+        if old.isascii():
+            targets.setdefault(old.lower(), set()).add(new)
+    return {c: next(iter(targets[c.lower()])) for c in misses
+            if c.isascii() and len(targets.get(c.lower(), ())) == 1}
 
 
 _MAX_SLICES = 256

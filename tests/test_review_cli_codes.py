@@ -109,6 +109,8 @@ def _units(codes: list[str], mergers: dict[str, str] | None = None) -> Units:
     (_units(["R0A", "RAJ"], {"RQ8": "RAJ"}), "rq8", "RAJ"),      # a merged (old) code in lower case
     (_units(["Ab", "AB"]), "ab", None),                            # two units differ by case only: still unknown
     (_units(["abc", "ABC"]), "abc", "abc"),                        # a code that is a unit is never changed
+    (_units(["RK1"]), "R\u212a1", None),                             # Kelvin sign: no ASCII code, not folded
+    (_units(["RSS1"]), "R\u00df1", None),                            # 'ß' folds to 'ss' in Unicode: not here
 ])
 def test_case_folding_rules(tmp_path: Path, units: Units, code: str, kept_as: str | None) -> None:
     path = tmp_path / "x.csv"
