@@ -44,6 +44,7 @@ from audit_metrics.io import (
     load_all,
     reading_once,
 )
+from audit_metrics.narrative import p_text
 from audit_metrics.outliers import (
     STATUS_ENUM,
     UNSCORED_REASON,
@@ -123,8 +124,11 @@ class IndicatorResult:
         phi = f"{od.phi:.3g}" if od and np.isfinite(od.phi) else "-"
         tau2 = f"{od.tau2:.3g}" if od and od.applied and od.method == "additive" else "-"
         assessed = trust.height - n.get("not_assessed", 0)
+        limits = self.options.limits
+        flags = (f"outside {coverage_label(limits[0])}%={alerts + alarms}" if len(limits) == 1  # an only limit
+                 else f"alerts={alerts}, alarms={alarms}")
         return (f"{self.spec.id} [{self.pooled_period}]: {assessed}/{trust.height} units assessed, phi={phi}, tau2={tau2}, "
-                f"alerts={alerts}, alarms={alarms}"
+                f"{flags}"
                 + (f" [{'; '.join(self.warnings)}]" if self.warnings else ""))
 
     @cached_property
@@ -752,12 +756,12 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     table = pl.concat(rows, how="diagonal_relaxed")
     if "completeness" in extras:
         table = table.join(extras["completeness"], on="unit_code", how="left")
-    table = _finish(table, spec, units)
+    table = _finish(table, spec, units, options.limits)
     od_pooled = ods.get((UNIT_LEVEL, headline))
     if od_pooled and options.overdispersion != "none" and not od_pooled.applied:
         warnings.append(od_pooled.reason)
     elif od_pooled and options.overdispersion == "none" and od_pooled.p_value < 0.05:
-        warnings.append(f"units vary more than chance allows (overdispersion test p = {od_pooled.p_value:.2g}) "
+        warnings.append(f"units vary more than chance allows (overdispersion test {p_text(od_pooled.p_value)}) "
                         "but no adjustment was asked for: more units will be flagged than the expected "
                         "number of chance alerts; consider overdispersion: additive")
     return IndicatorResult(spec, options, table, tuple(curves), ods, accounting, national_rate, model,
@@ -837,8 +841,12 @@ def _curve(spec: IndicatorSpec, options: MethodOptions, inputs: CurveInputs) -> 
     return pl.DataFrame(cols)
 
 
-def _finish(table: pl.DataFrame, spec: IndicatorSpec, units: Units) -> pl.DataFrame:
+def _finish(table: pl.DataFrame, spec: IndicatorSpec, units: Units, limits: Sequence[float]) -> pl.DataFrame:
     labels = {s: status_label(s, spec.better) for s in STATUS_ENUM.categories}
+    if len(limits) == 1:  # an only limit is named by its coverage, as every view and export names it (its status
+        #                   code stays alert_*): 'worse than expected (outside 99.8%)', not '(alert)'
+        only = f"outside {coverage_label(limits[0])}%"
+        labels = {s: label.replace(" (alert)", f" ({only})") for s, label in labels.items()}
     out = table.with_columns(
         pl.lit(spec.id).alias("indicator_id"),
         pl.lit(spec.title).alias("indicator_title"),

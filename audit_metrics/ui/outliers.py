@@ -107,11 +107,12 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
                 + md(re.sub(r"^--[a-z]+ ", "", str(exc))))
         return
     safe, withheld, rule = shared.table, shared.withheld, shared.rule
-    st.markdown(f"**{safe.height} flagged results** match.")
+    st.markdown(f"**{safe.height} flagged result{'' if safe.height == 1 else 's'}** match"
+                f"{'es' if safe.height == 1 else ''}.")
     st.caption(f"Counts of {rule.min_count}-{rule.max_count} are shown as '{md(rule.symbol)}', with the values that "
                "would reveal them left blank, here and in the downloads."
-               + (f" {withheld} further flagged result(s) are not listed because the flag alone would reveal "
-                  "such a count." if withheld else ""))
+               + (f" {withheld} further flagged result{' is' if withheld == 1 else 's are'} not listed because the "
+                  "flag alone would reveal such a count." if withheld else ""))
     shown = display_table(safe).select("status_label", "tumour_site", "indicator_title", "unit_name",
                                        *([family] if family else []), "observed", "denominator", "value", "adjusted_value",
                                        "z", "p_value")
