@@ -993,6 +993,10 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         if patient_level and schemas and all(b.column not in schema for schema in schemas.values()):
             add(("breakdowns", j), f"breakdown column {b.column!r} is in no dataset",
                 _close(b.column, all_columns) or "name a column of a patient-level extract")
+        for name, schema in schemas.items():  # a Parquet list or record per patient is no group (red17)
+            if b.column in schema and _nested(schema[b.column]):
+                add(("breakdowns", j), f"breakdown column {b.column!r} holds {schema[b.column]} values in dataset "
+                    f"{name!r}, not one value per patient", _ONE_VALUE)
     seen: dict[str, int] = {}
     for i, ind in enumerate(cat.indicators):
         if ind is None:  # invalid on its own: already reported by the schema check
@@ -1070,6 +1074,9 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if b.column not in schema:
                 add((*base, "breakdowns", j), f"{ind.id}.breakdowns: unknown column {b.column!r} in dataset "
                     f"{ind.dataset!r}", _close(b.column, list(schema)) or "name a column of the indicator's dataset")
+            elif _nested(schema[b.column]):
+                add((*base, "breakdowns", j), f"{ind.id}.breakdowns: column {b.column!r} holds {schema[b.column]} "
+                    "values, not one value per patient", _ONE_VALUE)
         aggregate = is_aggregate(ind, cat.datasets)
         if ind.statistic == "rate" and ind.person_time is None and not (aggregate and ind.denominator):
             add((*base, "statistic"), f"{ind.id}: statistic 'rate' needs person_time",
@@ -1117,6 +1124,14 @@ def _check_units_from_dataset(loaded: LoadedCatalogue, schemas: Mapping[str, pl.
             load_units(loaded, data=data)
         except ExtractError as exc:
             problems.extend(exc.problems)
+
+
+_ONE_VALUE = "write one plain value per cell (text, a number or true/false) when exporting the extract"
+
+
+def _nested(dtype: pl.DataType) -> bool:
+    """A Parquet list, array or record (struct), or a Python object: no one value per cell."""
+    return dtype.is_nested() or dtype == pl.Object
 
 
 def _close(name: str, choices: list[str]) -> str | None:
@@ -1173,10 +1188,10 @@ def _check_risk(ind: IndicatorSpec, schema: pl.Schema, base: tuple[Any, ...], ad
                 f"{ind.id}: unknown covariate column {cov.name!r}", _close(cov.name, list(schema)))
             continue
         categorical = cov.type == "categorical" or cov.name in ra.categorical
-        if schema[cov.name].is_nested() or schema[cov.name] == pl.Object:  # a Parquet list or struct per patient
+        if _nested(schema[cov.name]):  # a Parquet list or struct per patient
             add((*base, "risk_adjustment", "covariates", j),
                 f"{ind.id}: covariate {cov.name!r} holds {schema[cov.name]} values, not one value per patient",
-                "write one plain value per cell (text, a number or true/false) when exporting the extract")
+                _ONE_VALUE)
             continue
         if not categorical and not schema[cov.name].is_numeric():
             add((*base, "risk_adjustment", "covariates", j),

@@ -262,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: cannot write or read{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if type(exc).__module__.startswith("xlsxwriter"):  # FileCreateError (e.g. the workbook open in Excel)
+            print(f"error: cannot write the workbook: {exc} (is it open in another program?)", file=sys.stderr)
+            return 1
+        raise
 
 
 def entry() -> None:
@@ -274,8 +279,17 @@ def entry() -> None:
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):  # a reader that went away (| head) or a closed stream: nothing to say
+        if stream is None:  # started with the stream closed (>&-)
+            continue
+        try:
             stream.flush()
+        except BrokenPipeError:  # a reader that went away (| head): nothing more to say
+            pass
+        except (OSError, ValueError) as exc:  # output lost (a full disk): not a success, as Python's own exit says
+            code = code or 120
+            if stream is sys.stdout and sys.stderr is not None:
+                with suppress(OSError, ValueError):
+                    print(f"error: the output could not be written: {exc}", file=sys.stderr, flush=True)
     os._exit(code)
 
 

@@ -167,8 +167,8 @@ def _probe_frame(schema: pl.Schema | dict[str, pl.DataType]) -> pl.DataFrame:
             values[name] = [True, False, None, True, False, None]
         elif dtype == pl.Date:
             values[name] = [date(1900, 1, 1), date(2999, 12, 31), None, date(2020, 2, 29), date(1970, 1, 1), None]
-        elif isinstance(dtype, pl.Datetime):
-            values[name] = [datetime(1900, 1, 1), datetime(2999, 12, 31, 23, 59), None, datetime(2020, 2, 29, 12),
+        elif isinstance(dtype, pl.Datetime):  # within a nanosecond column's range (1677-2262): pandas' and Spark's
+            values[name] = [datetime(1900, 1, 1), datetime(2200, 12, 31, 23, 59), None, datetime(2020, 2, 29, 12),
                             datetime(1970, 1, 1), None]
         elif isinstance(dtype, pl.Duration):  # a length of time: compared with a date it fails on any value
             values[name] = [timedelta(0), timedelta(days=36500), None, timedelta(days=-1), timedelta(seconds=1), None]

@@ -1392,12 +1392,20 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     columns, label = (spec.key, f"repeated key ({', '.join(spec.key)})") if spec.key else (data_cols, "duplicate row")
     ok = pl.col(REASON).is_null()
     key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    # the unit as it will be counted: ' R0A' and 'r0a' are R0A, so a row published twice so is a repeat (it was
+    # counted twice; red17). Merged codes stay apart here: an old and a new trust's rows are both data, summed.
+    keyed = checked
+    if unit_column in columns:
+        same_unit = _same_unit_codes(per_code, units)
+        if same_unit:
+            codes = checked.get_column(unit_column).cast(pl.String).replace(list(same_unit), list(same_unit.values()))
+            keyed = checked.clone().replace_column(checked.get_column_index(unit_column), codes)
     # only rows whose key occurs more than once can repeat an earlier row: judge those few rows alone
-    shared_key = _shared_key_rows(checked, columns)
+    shared_key = _shared_key_rows(keyed, columns)
     bad = checked.get_column(REASON).is_not_null()
     repeats = pl.Series(dtype=pl.UInt32)
     if shared_key.len():
-        repeats = shared_key.filter(checked[shared_key].select(ok & ~key.is_first_distinct().over(ok)).to_series())
+        repeats = shared_key.filter(keyed[shared_key].select(ok & ~key.is_first_distinct().over(ok)).to_series())
         bad = bad.scatter(repeats, True)
     # usually no row or a handful fail: keep the typed frame as it is, or drop those rows with a precomputed
     # mask; the failed rows are gathered by position and take their reason there (a reason column rewritten for
@@ -1460,13 +1468,24 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     return LoadedDataset(name, used, accounting, file_digest(path), tuple(spec.key or ()))
 
 
+def _same_unit_codes(per_code: pl.DataFrame, units: Units) -> dict[str, str]:
+    """Unit codes as written (``per_code``'s raw text) that name a unit once trimmed and, for ASCII codes, case
+    ignored, where that differs from the text: the code a repeated-key check compares (no merger applied)."""
+    raw = per_code["raw"].cast(pl.String)
+    trimmed = per_code["trimmed"]
+    folded = _case_folded(trimmed, replace(units, mergers={}))
+    out = {r: folded.get(t, t) for r, t in zip(raw.to_list(), trimmed.to_list(), strict=True)}
+    return {r: t for r, t in out.items() if r != t}
+
+
 def _case_folded(codes: pl.Series, units: Units) -> dict[str, str]:
     """Codes (trimmed, merged) that are no unit but match exactly one unit code, or one merged (old) code, when upper
     and lower case are ignored: ``r0a`` for ``R0A`` (a real-data review: every third code of a published table
     lower-cased lost a third of its rows as "unknown"). A code that is itself a unit is never changed, and one that
     matches two units ignoring case (``Ab`` and ``AB`` both listed) stays unknown."""
     known = units.frame["unit_code"].to_list()
-    misses = [c for c in codes.drop_nulls().unique().to_list() if c not in set(known)]
+    listed = set(known)
+    misses = [c for c in codes.drop_nulls().unique().to_list() if c not in listed]
     if not misses:
         return {}
     # ASCII letters only (ODS codes are): Unicode case rules match more than a reader would (the Kelvin sign K
@@ -1539,7 +1558,9 @@ def missing_column_hint(path: Path, spec: DatasetSpec | None, column: str, found
 
     names = [c for c in found if c != ROW]
     listed = f"columns found: {', '.join(names)}" if names else "no columns were found"
-    per_period = [c for c in names if c.startswith(column) and c[len(column):len(column) + 1] in {" ", "_", "-", "."}]
+    # a period in the suffix has a digit (2011-10, Q1 2023, 2023/24): trust_code and trust_name are no periods
+    per_period = [c for c in names if c.startswith(column) and c[len(column):len(column) + 1] in {" ", "_", "-", "."}
+                  and any(ch.isdigit() for ch in c[len(column) + 1:])]
     if len(per_period) >= 2:  # OBSERVED 2011-10, OBSERVED 2012-01, ...: one column per period (a real-data review)
         return (f"the table has one {column!r} column for each period ({per_period[0]!r} ... {per_period[-1]!r}, "
                 f"{len(per_period)} columns): it is wide by period; make it long first, one row per unit and period "
@@ -1603,7 +1624,7 @@ def _other_sheets(path: Path, spec: DatasetSpec | None) -> str | None:
     if not names or len(names) < 2:
         return None
     return (f"the first sheet, {names[0]!r}, was read; the workbook has sheets {', '.join(map(repr, names))}: "
-            f"add sheet: {names[1]!r} (or the sheet's number) to the dataset if the table is on another one")
+            "add sheet: with the name (or number) of the one that holds the table to the dataset")
 
 
 def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from audit_metrics.catalogue import DatasetSpec, load_catalogue
 from audit_metrics.exceptions import CatalogueError, ExtractError
@@ -89,8 +90,12 @@ def test_duration_compared_with_a_date_is_a_catalogue_problem() -> None:
     assert "Duration" in str(err.value)
 
 
-def test_datetime_compared_with_a_date_still_works() -> None:
-    frame = pl.DataFrame({"when": [datetime(2022, 3, 31, 23, 59), datetime(2022, 4, 1), None]})
+@pytest.mark.parametrize("unit", ["us", "ns", "ms"])
+def test_datetime_compared_with_a_date_still_works(unit: str) -> None:
+    """red17: nanosecond timestamps (pandas, pyarrow, Spark) cannot hold the year 2999 the probe first used, so
+    every expression reading one failed the catalogue check."""
+    frame = pl.DataFrame({"when": [datetime(2022, 3, 31, 23, 59), datetime(2022, 4, 1), None]},
+                         schema={"when": pl.Datetime(unit)})
     expr = compile_expression("when < DATE '2022-04-01'", frame.schema)
     got = frame.select(expr.fill_null(False))["when"].to_list()
     assert got == [w is not None and w.date() < date(2022, 4, 1) for w in frame["when"].to_list()]
@@ -113,3 +118,18 @@ def test_nested_covariate_is_a_catalogue_problem_at_each_model(tmp_path: Path, k
     said = [p for p in err.value.problems if "covariate 'sex' holds" in p.message]
     assert models and sorted(p.message.split(":")[0] for p in said) == sorted(models)
     assert all(p.line is not None and p.file.endswith("indicators.yaml") for p in said)
+
+
+def test_a_nested_breakdown_column_is_a_catalogue_problem(tmp_path: Path) -> None:
+    """red17: a list-typed breakdown column passed validate and ended in a polars traceback in the Inequalities view
+    and run --inequalities-out."""
+    root = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((root / "indicators.yaml").read_text(encoding="utf-8"))
+    column = raw["breakdowns"][0]["column"] if isinstance(raw["breakdowns"][0], dict) else raw["breakdowns"][0]
+    path = tmp_path / "patients.parquet"
+    pl.read_parquet(root / "sample_data" / "patients.parquet").head(500).with_columns(
+        _nested(column, "list")).write_parquet(path)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(root / "indicators.yaml", data={"patients": path})
+    said = [p for p in err.value.problems if p.message.startswith(f"breakdown column {column!r} holds List")]
+    assert len(said) == 1 and said[0].line is not None

@@ -122,3 +122,52 @@ def test_case_folding_rules(tmp_path: Path, units: Units, code: str, kept_as: st
         assert ds.frame["code"].to_list() == [kept_as, kept_as]
         assert any("ignoring upper and lower case" in n for n in ds.accounting.notes) == (kept_as != code)
 
+
+
+@pytest.mark.parametrize("written", ["r0a", " R0A ", "r0A"])
+def test_a_row_published_twice_with_its_code_written_differently_is_a_repeat(tmp_path: Path, written: str) -> None:
+    """red17: the 62-day table with one row published again, its ORG CODE in lower case, counted that row twice
+    (R0A 176/377.5 against 175/374.5), with no exclusion and no warning. The repeat is now excluded as a repeated
+    key, and the results are the published table's."""
+    loaded = load_catalogue(CWT62)
+    column = loaded.catalogue.datasets["cwt62"].unit_column
+    src = loaded.dataset_path("cwt62")
+    text = src.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if ",R0A," in line)
+    again = lines[at].replace(",R0A,", f",{written},", 1)
+    path = tmp_path / "cwt62.csv"
+    path.write_text("".join([*lines, again]), encoding="utf-8")
+    clean, mine = tmp_path / "clean.csv", tmp_path / "mine.csv"
+    assert _cli("run", str(CWT62), "--out", str(clean)).returncode == 0
+    proc = _cli("run", str(CWT62), "--data", f"cwt62={path}", "--out", str(mine))
+    assert proc.returncode == 0, proc.stderr
+    assert mine.read_bytes() == clean.read_bytes()
+    assert "1 excluded: repeated key" in proc.stdout and column == "ORG CODE"
+
+
+def test_an_unwritable_workbook_is_a_message(tmp_path: Path) -> None:
+    """red17: xlsxwriter's FileCreateError is no OSError: a workbook that could not be created (here a folder of
+    that name; usually the file open in Excel) was a traceback after the whole run."""
+    (tmp_path / "x.xlsx").mkdir()
+    proc = _cli("run", str(SHMI), "--out", str(tmp_path / "x.xlsx"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error: cannot write the workbook" in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a Linux device that is always full)")
+def test_output_that_cannot_be_written_is_not_a_success() -> None:
+    """red17: with the process leaving by os._exit, a full disk lost the output with exit 0."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "audit_metrics.cli", "validate", str(SHMI)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode != 0 and "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_wide_hint_needs_a_period_in_the_names() -> None:
+    """red17: with unit_column 'trust', the columns trust_code and trust_name were called one column per period."""
+    from audit_metrics.io import missing_column_hint
+
+    hint = missing_column_hint(Path("x.csv"), None, "trust", ["trust_code", "trust_name", "n"])
+    assert "wide by period" not in hint and hint.startswith("did you mean 'trust_")
+    assert "wide by period" in missing_column_hint(Path("x.csv"), None, "n", ["n 2023/24", "n 2024/25"])

@@ -61,7 +61,7 @@ def test_notes_sheet_first_names_the_sheets(tmp_path: Path) -> None:
                 table.write_string(r, c, value.strip('"'))
     proc = _validate(path)
     assert proc.returncode == 1
-    assert ("the first sheet, 'Notes', was read; the workbook has sheets 'Notes', 'Provider': add sheet: 'Provider'"
+    assert ("the first sheet, 'Notes', was read; the workbook has sheets 'Notes', 'Provider': add sheet: with the name"
             in proc.stderr)
 
 

@@ -211,3 +211,18 @@ def test_data_that_cannot_be_used_offers_the_right_way_back(monkeypatch: pytest.
     assert [b.label for b in at.button] == [label]
     at.button[0].click().run()  # and it brings the catalogue's own files back
     assert not at.error and at.session_state["data_overrides"] == {}
+
+
+def test_an_upload_for_a_dataset_the_catalogue_no_longer_has_is_dropped(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """red17: an upload kept in the session for a dataset since renamed in the catalogue made every page say the
+    catalogue had a problem, quoting '--data: no dataset named ...', which the person never typed."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(EXAMPLES / "shmi" / "indicators.yaml"))
+    monkeypatch.setenv("AUDIT_METRICS_RESULTS_CACHE", "off")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["data_overrides"] = {"renamed_since": str(tmp_path / "old.csv")}
+    at.run()
+    assert not at.exception and not at.error
+    assert [w.value for w in at.warning if "no longer used" in w.value]
+    assert "--data" not in "".join(c.value for c in at.code)
+    assert at.session_state["data_overrides"] == {}

@@ -148,6 +148,12 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         text = read_catalogue_text(path)  # bounded, regular file, UTF-8: as the command line reads it
         key = hashlib.sha256(text.encode()).hexdigest()
         draft = _parsed(str(path), key, text)
+        gone = [n for n in overrides if n not in draft.catalogue.datasets]
+        if gone:  # an upload for a dataset the catalogue no longer has (edited since): not a catalogue problem
+            for n in gone:
+                overrides.pop(n)
+            st.warning(f"This session's upload for {', '.join(md(repr(n)) for n in gone)} is no longer used: the "
+                       "catalogue has no dataset of that name now.")
         files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
         if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed
             files.append(path.parent / draft.catalogue.units.file)
