@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import re
 import stat
 import tempfile
 import zipfile
@@ -1558,9 +1559,10 @@ def missing_column_hint(path: Path, spec: DatasetSpec | None, column: str, found
 
     names = [c for c in found if c != ROW]
     listed = f"columns found: {', '.join(names)}" if names else "no columns were found"
-    # a period in the suffix has a digit (2011-10, Q1 2023, 2023/24): trust_code and trust_name are no periods
+    # a period in the suffix holds a year (2011-10, Q1 2023, 2023/24, Oct 2023): trust_code, died_90d, age_band are
+    # other measures, not periods
     per_period = [c for c in names if c.startswith(column) and c[len(column):len(column) + 1] in {" ", "_", "-", "."}
-                  and any(ch.isdigit() for ch in c[len(column) + 1:])]
+                  and re.search(r"(?<!\d)(19|20)\d{2}(?!\d)", c[len(column) + 1:])]
     if len(per_period) >= 2:  # OBSERVED 2011-10, OBSERVED 2012-01, ...: one column per period (a real-data review)
         return (f"the table has one {column!r} column for each period ({per_period[0]!r} ... {per_period[-1]!r}, "
                 f"{len(per_period)} columns): it is wide by period; make it long first, one row per unit and period "

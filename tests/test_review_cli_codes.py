@@ -170,4 +170,6 @@ def test_wide_hint_needs_a_period_in_the_names() -> None:
 
     hint = missing_column_hint(Path("x.csv"), None, "trust", ["trust_code", "trust_name", "n"])
     assert "wide by period" not in hint and hint.startswith("did you mean 'trust_")
+    assert "wide by period" not in missing_column_hint(Path("x.csv"), None, "died", ["died_90d", "died_1y", "died_2y"])
     assert "wide by period" in missing_column_hint(Path("x.csv"), None, "n", ["n 2023/24", "n 2024/25"])
+    assert "wide by period" in missing_column_hint(Path("x.csv"), None, "n", ["n Q1 2023", "n Q2 2023"])
