@@ -253,7 +253,7 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     if n:  # the rows fill the plot, the first and last half a row from its edges (autorange padded ~8 rows for the
         # markers, an empty band above the top unit)
         layout["yaxis"].update(range=[-0.5, n - 0.5], autorange=False)
-    layout["margin"] = {**layout["margin"], "l": min(420, 16 + round(4.6 * max((len(n) for n in labels), default=0)))}
+    layout["margin"] = {**layout["margin"], "l": min(420, 16 + round(max((label_width(n) for n in labels), default=0)))}
     fig.update_layout(layout)
     for name in highlight:
         match = data.filter(pl.col("unit_code") == name)
@@ -268,12 +268,20 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
 RUG_MARKS = views.RUG_MARKS  # one table: the flagged list shows the same marks
 
 
-NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$")
+# case ignored: published tables often write names in capitals ('AIREDALE NHS FOUNDATION TRUST')
+NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$", re.IGNORECASE)
 # the rug's row labels keep the place: 'Kescombe and Lanmouth Teaching Hospitals NHS Foundation Trust' ->
 # 'Kescombe and Lanmouth' (columns then keep enough width for every indicator's label at 1024 px)
 TRUST_WORDS = re.compile(r"(\s+(University|Teaching|Community|General|Acute|Hospitals?|Healthcare))*"
-                          r"\s+(NHS Foundation Trust|NHS Trust)$")
-ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$")
+                          r"\s+(NHS Foundation Trust|NHS Trust)$", re.IGNORECASE)
+ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$", re.IGNORECASE)
+
+
+def label_width(text: str, size: float = 9) -> float:
+    """About how wide ``text`` is drawn at ``size`` px in Plotly's sans-serif font: capitals and digits take about
+    0.68 of the size, other characters 0.51 (a name in capitals, as published tables write them, was cut off at the
+    left of a margin sized at 0.51 for every character; a real-data review)."""
+    return sum(size * (0.68 if c.isupper() or c.isdigit() else 0.51) for c in text)
 
 
 def short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:

@@ -51,3 +51,18 @@ def test_a_unit_without_limits_leaves_a_gap_not_a_crash(trust_rows) -> None:
                                      multiplier=spec.multiplier)
     bars = next(t for t in fig.data if t.mode == "lines")
     assert bars.x[0] is None and bars.x[1] is not None
+
+
+def test_names_in_capitals_are_shortened_and_given_room(trust_rows) -> None:
+    """A real-data review (the Faster Diagnosis table): names written in capitals, as published tables write them,
+    kept their 'NHS FOUNDATION TRUST' ending and were cut off at the left of a margin sized for lower case."""
+    rows, spec = trust_rows
+    capitals = rows.with_columns(pl.col("unit_name").str.to_uppercase())
+    fig = figures.caterpillar_figure(capitals, title="t", better=spec.better, risk_adjusted=True,
+                                     multiplier=spec.multiplier, highlight=[])
+    labels = list(fig.layout.yaxis.ticktext)
+    assert labels and not any(label.endswith(("NHS TRUST", "NHS FOUNDATION TRUST")) for label in labels)
+    widest = max(labels, key=figures.label_width)
+    # capitals take more room: at least 0.68 of the 9 px font each (Arial's capitals average ~0.67 em)
+    assert fig.layout.margin.l >= min(420, 0.68 * 9 * sum(c.isupper() for c in widest))
+    assert figures.label_width("AB") > figures.label_width("ab")
