@@ -213,7 +213,9 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     """
     scale = float(rows["rate_scale"][0]) if risk_adjusted and rows.height else 1.0
     factor = scale * multiplier
-    data = rows.filter(pl.col("value").is_not_null()).sort("value")
+    # a unit with no data has a NaN value (not a null): listed, it was an empty row at the top (the reference
+    # geography's ambulance and mental-health trusts on the Cancer Waiting Times tables; a real-data review)
+    data = rows.filter(pl.col("value").cast(pl.Float64).is_finite()).sort("value")
     fig = go.Figure()
     data = data.with_columns(_plotly_columns("unit_name"))
     y = data["unit_name"].to_list()

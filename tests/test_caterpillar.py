@@ -66,3 +66,19 @@ def test_names_in_capitals_are_shortened_and_given_room(trust_rows) -> None:
     # capitals take more room: at least 0.68 of the 9 px font each (Arial's capitals average ~0.67 em)
     assert fig.layout.margin.l >= min(420, 0.68 * 9 * sum(c.isupper() for c in widest))
     assert figures.label_width("AB") > figures.label_width("ab")
+
+
+def test_units_without_data_are_not_listed() -> None:
+    """A real-data review: on the Faster Diagnosis table, with the reference geography of every NHS trust, the
+    caterpillar listed ambulance and mental-health trusts (no rows in the table: value NaN) as empty rows."""
+    root = Path(__file__).resolve().parents[1]
+    loaded = load_catalogue(root / "examples" / "cwt_faster_diagnosis" / "indicators.yaml")
+    result = run_audit(loaded, only=["fds_lung"]).results["fds_lung"]
+    rows = result.table.filter(pl.col("level") == "trust", pl.col("period") == result.pooled_period)
+    empty = rows.filter(pl.col("value").cast(pl.Float64).is_nan())
+    assert empty.height > 0  # units in the units file with no rows in the table
+    fig = figures.caterpillar_figure(rows, title="t", better=result.spec.better, risk_adjusted=False,
+                                     multiplier=result.spec.multiplier)
+    listed = set(fig.layout.yaxis.tickvals)
+    assert listed == set(rows.filter(pl.col("value").cast(pl.Float64).is_finite())["unit_name"].to_list())
+    assert not listed & set(empty["unit_name"].to_list())

@@ -69,3 +69,30 @@ def test_an_unnarrowed_overview_carries_nothing() -> None:
     at = open_app(timeout=300, view="Overview")
     at.sidebar.radio[0].set_value("Outliers & export").run()
     assert at.multiselect(key="out_alliance").value == [] and at.multiselect(key="out_sites").value == []
+
+
+def test_units_without_any_data_are_left_out_of_the_rug_and_counted(monkeypatch) -> None:
+    """A real-data review: with the reference geography of every NHS trust, the Cancer Waiting Times rug was about
+    100 rows of blank 'not assessed' squares (ambulance, community and mental-health trusts have no cancer rows).
+    Oracle: the run's own table, counted here: units whose every indicator row says 'no data'."""
+    import polars as pl
+    from streamlit.testing.v1 import AppTest
+
+    from audit_metrics.catalogue import load_catalogue
+    from audit_metrics.pipeline import run_audit
+
+    catalogue = ROOT / "examples" / "cwt_faster_diagnosis" / "indicators.yaml"
+    run = run_audit(load_catalogue(catalogue))
+    trusts = pl.concat([r.table.filter(pl.col("level") == "trust", pl.col("period") == r.pooled_period)
+                        .select("unit_code", "unit_name", "not_assessed_reason") for r in run.results.values()])
+    per_unit = trusts.group_by("unit_code", "unit_name").agg(
+        (pl.col("not_assessed_reason") == "no data").fill_null(False).all())
+    empty = per_unit.filter(pl.col("not_assessed_reason"))
+    assert 0 < empty.height < per_unit.height
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("AUDIT_METRICS_RESULTS_CACHE", "off")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    assert not at.exception
+    said = [c.value for c in at.caption if "no data for any indicator shown" in c.value]
+    assert said == [f"{empty.height} units in the units file have no data for any indicator shown and are left out "
+                    "of the rug and the list."]

@@ -224,6 +224,15 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     else:
         new_only = []
     scope += ([] if set(chosen_sites) == set(sites) else [", ".join(chosen_sites)]) + new_only
+    # units with no data for any indicator shown (the reference geography lists every NHS trust; a cancer table has
+    # no ambulance or mental-health trusts): rows of nothing, left out and counted (a real-data review)
+    empty = (grid.group_by("unit_code").agg((pl.col("not_assessed_reason") == "no data").fill_null(False).all()
+                                            .alias("_empty")).filter(pl.col("_empty"))["unit_code"])
+    if empty.len() and empty.len() < grid["unit_code"].n_unique():
+        grid = grid.filter(~pl.col("unit_code").is_in(empty.implode()))
+        st.caption(f"{empty.len()} unit{'s' if empty.len() != 1 else ''} in the units file "
+                   f"{'have' if empty.len() != 1 else 'has'} no data for any indicator shown and "
+                   f"{'are' if empty.len() != 1 else 'is'} left out of the rug and the list.")
     if grid.height == 0:
         st.warning("No results match these filters.")
         return
