@@ -908,6 +908,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         load_units,
         missing_column_hint,
         nested_column_problems,
+        structural_columns,
     )
 
     cat = loaded.catalogue
@@ -981,8 +982,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
         path = loaded.dataset_path(name, data)
         problems.extend(replace(p, message=f"{p.message} (dataset {name!r}, declared at {file}:"
                                            f"{lm.line_of(('datasets', name))})")
-                        for p in nested_column_problems(path, schema, [unit_col, spec.period_column or "",
-                                                                       spec.date_column or "", *(spec.key or [])], 1))
+                        for p in nested_column_problems(path, schema, [unit_col, *structural_columns(spec)], 1))
 
     all_columns = sorted({c for schema in schemas.values() for c in schema})
     # a catalogue-wide breakdown applies where a dataset has the column; one that applies to nothing while
@@ -994,9 +994,9 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             add(("breakdowns", j), f"breakdown column {b.column!r} is in no dataset",
                 _close(b.column, all_columns) or "name a column of a patient-level extract")
         for name, schema in schemas.items():  # a Parquet list or record per patient is no group (red17)
-            if b.column in schema and _nested(schema[b.column]):
+            if b.column in schema and is_nested_type(schema[b.column]):
                 add(("breakdowns", j), f"breakdown column {b.column!r} holds {schema[b.column]} values in dataset "
-                    f"{name!r}, not one value per patient", _ONE_VALUE)
+                    f"{name!r}, not one value per patient", ONE_VALUE_HINT)
     seen: dict[str, int] = {}
     for i, ind in enumerate(cat.indicators):
         if ind is None:  # invalid on its own: already reported by the schema check
@@ -1074,9 +1074,9 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if b.column not in schema:
                 add((*base, "breakdowns", j), f"{ind.id}.breakdowns: unknown column {b.column!r} in dataset "
                     f"{ind.dataset!r}", _close(b.column, list(schema)) or "name a column of the indicator's dataset")
-            elif _nested(schema[b.column]):
+            elif is_nested_type(schema[b.column]):
                 add((*base, "breakdowns", j), f"{ind.id}.breakdowns: column {b.column!r} holds {schema[b.column]} "
-                    "values, not one value per patient", _ONE_VALUE)
+                    "values, not one value per patient", ONE_VALUE_HINT)
         aggregate = is_aggregate(ind, cat.datasets)
         if ind.statistic == "rate" and ind.person_time is None and not (aggregate and ind.denominator):
             add((*base, "statistic"), f"{ind.id}: statistic 'rate' needs person_time",
@@ -1126,10 +1126,10 @@ def _check_units_from_dataset(loaded: LoadedCatalogue, schemas: Mapping[str, pl.
             problems.extend(exc.problems)
 
 
-_ONE_VALUE = "write one plain value per cell (text, a number or true/false) when exporting the extract"
+ONE_VALUE_HINT = "write one plain value per cell (text, a number, a date or true/false) when exporting the extract"
 
 
-def _nested(dtype: pl.DataType) -> bool:
+def is_nested_type(dtype: pl.DataType) -> bool:
     """A Parquet list, array or record (struct), or a Python object: no one value per cell."""
     return dtype.is_nested() or dtype == pl.Object
 
@@ -1188,10 +1188,10 @@ def _check_risk(ind: IndicatorSpec, schema: pl.Schema, base: tuple[Any, ...], ad
                 f"{ind.id}: unknown covariate column {cov.name!r}", _close(cov.name, list(schema)))
             continue
         categorical = cov.type == "categorical" or cov.name in ra.categorical
-        if _nested(schema[cov.name]):  # a Parquet list or struct per patient
+        if is_nested_type(schema[cov.name]):  # a Parquet list or struct per patient
             add((*base, "risk_adjustment", "covariates", j),
                 f"{ind.id}: covariate {cov.name!r} holds {schema[cov.name]} values, not one value per patient",
-                _ONE_VALUE)
+                ONE_VALUE_HINT)
             continue
         if not categorical and not schema[cov.name].is_numeric():
             add((*base, "risk_adjustment", "covariates", j),

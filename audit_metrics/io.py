@@ -25,10 +25,12 @@ import numpy as np
 import polars as pl
 
 from audit_metrics.catalogue import (
+    ONE_VALUE_HINT,
     DatasetSpec,
     LoadedCatalogue,
     UnitsSpec,
     is_aggregate,
+    is_nested_type,
     unknown_data_names,
 )
 from audit_metrics.exceptions import CatalogueError, ExtractError, Problem
@@ -286,7 +288,7 @@ def _check_reserved(path: Path, header: Sequence[str], line: int = 1) -> None:
                                        "own bookkeeping", line, name.strip(), hint="rename the column in the file"))
 
 
-def _structural(spec: DatasetSpec) -> list[str]:
+def structural_columns(spec: DatasetSpec) -> list[str]:
     """The period, date and key columns a dataset names."""
     return [*([spec.period_column] if spec.period_column else []), *([spec.date_column] if spec.date_column else []),
             *(spec.key or ())]
@@ -302,8 +304,8 @@ def nested_column_problems(path: Path, schema: Mapping[str, pl.DataType], column
                 else "an object")
 
     return [Problem(str(path), f"holds {holds(schema[c])} in each cell (type {schema[c]}), not one value", line, c,
-                    hint="write one plain value per cell (text, a number, a date or true/false)")
-            for c in dict.fromkeys(columns) if c in schema and (schema[c].is_nested() or schema[c] == pl.Object)]
+                    hint=ONE_VALUE_HINT)
+            for c in dict.fromkeys(columns) if c in schema and is_nested_type(schema[c])]
 
 
 def _check_header(path: Path, header: Sequence[str], line: int = 1) -> None:
@@ -1281,7 +1283,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
     """
     path = Path(path)
     raw, layout = _read_for_typing(path, spec)
-    nested = nested_column_problems(path, raw.schema, [unit_column, *_structural(spec), *spec.columns, *count_columns,
+    nested = nested_column_problems(path, raw.schema, [unit_column, *structural_columns(spec), *spec.columns, *count_columns,
                                                        *real_columns], max(layout.header_line, 1))
     if nested:  # every one named at once
         raise ExtractError(*nested)

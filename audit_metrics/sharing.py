@@ -169,8 +169,7 @@ def period_table(run: AuditRun, period: str | None) -> pl.DataFrame:
     if not parts:
         msg = f"no indicator reports the period {period!r}; periods in these results: {', '.join(periods(run))}"
         raise AuditMetricsError(msg)
-    return views.name_only_limits(
-        pl.concat(parts, how="diagonal_relaxed").with_columns(views.direction_of().alias("direction")), run)
+    return pl.concat(parts, how="diagonal_relaxed").with_columns(views.direction_of().alias("direction"))
 
 
 def check_filters(filters: OutlierFilters, table: pl.DataFrame, *, group: str | None) -> None:

@@ -116,31 +116,7 @@ def by_severity(rows: pl.DataFrame, *then: str) -> pl.DataFrame:
 def pooled(run: AuditRun) -> pl.DataFrame:
     """Rows for each indicator's pooled period (all periods together)."""
     parts = [r.table.filter(pl.col("period") == r.pooled_period) for r in run.results.values()]
-    return name_only_limits(pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction")),
-                            run)
-
-
-def level_words(status: str, coverages: Sequence[float]) -> str:
-    """A flag's level in words: 'alert' or 'alarm', or, for an indicator with one limit, that limit by its
-    coverage ('outside 99.8%'): it is the indicator's only limit, not an alert level below an alarm."""
-    if len(coverages) == 1:
-        return f"outside {coverage_label(coverages[0])}%"
-    return "alarm" if status.startswith("alarm") else "alert"
-
-
-def name_only_limits(table: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
-    """``table`` with the results of an indicator with one limit (``limits: [0.998]``) labelled by that limit's
-    coverage: 'worse than expected (outside 99.8%)', where the pipeline's label says '(alert)' (its status
-    code stays alert_high: the first, here only, limit)."""
-    single = {k: r.options.limits for k, r in run.results.items() if len(r.options.limits) == 1}
-    if not single or not {"indicator_id", "status_label"} <= set(table.columns):
-        return table
-    label = pl.col("status_label")
-    for k, c in single.items():
-        label = (pl.when(pl.col("indicator_id") == k)
-                 .then(pl.col("status_label").str.replace(" (alert)", f" ({level_words('alert', c)})", literal=True))
-                 .otherwise(label))
-    return table.with_columns(label.alias("status_label"))
+    return pl.concat(parts, how="diagonal_relaxed").with_columns(direction_of().alias("direction"))
 
 
 def headline_label(run: AuditRun) -> str:
@@ -547,7 +523,7 @@ def result_sentence(result: ResultOnScale, *, title: str, symbol: str = "*",
     if result.status == "within":
         return f"{head}. This is within the range expected from chance alone."
     words, _, named = result.status_label.partition(" (")
-    # the label's own level: alert/alarm, or an only limit by its coverage (name_only_limits)
+    # the label's own level: alert/alarm, or an only limit by its coverage (pipeline._finish)
     level = named.removesuffix(")") or ("alarm" if result.status.startswith("alarm") else "alert")
     chance = narrative.chance_phrase(result.p_value)
     return (f"{head}. This is {words} ({level})"

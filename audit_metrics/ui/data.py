@@ -13,16 +13,17 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import sharing
-from audit_metrics.catalogue import DatasetSpec, LoadedCatalogue, is_aggregate, read_catalogue_text
+from audit_metrics.catalogue import LoadedCatalogue, is_aggregate, read_catalogue_text
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import uploads
 from audit_metrics.ui.state import (
     MAX_UPLOAD_MB,
-    _file_identity,
     _parsed,
     catalogue_path,
     compute,
+    data_key,
+    dataset_schema_of,
     editing_enabled,
 )
 from audit_metrics.ui.text import md
@@ -69,10 +70,7 @@ def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[
         text = read_catalogue_text(path)
         key = hashlib.sha256(text.encode()).hexdigest()
         draft = _parsed(str(path), key, text)
-        files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
-        if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed (as in
-            files.append(path.parent / draft.catalogue.units.file)  # state.load, so the cache key is the same)
-        compute(str(path), key, tuple(sorted(overrides.items())), _file_identity(files), text)
+        compute(str(path), key, tuple(sorted(overrides.items())), data_key(path, draft, overrides), text)
     except CatalogueError as exc:
         lines = [str(p) for p in exc.problems]
     except (ExtractError, AuditMetricsError, OSError) as exc:
@@ -122,23 +120,13 @@ def used_columns(loaded: LoadedCatalogue, name: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _cached_schema(path: str, identity: str, spec_json: str, _spec: DatasetSpec) -> dict[str, pl.DataType]:
-    del identity, spec_json  # cache keys only
-    from audit_metrics.io import dataset_schema
-
+def _schema_of(loaded: LoadedCatalogue, name: str) -> dict[str, pl.DataType]:
+    """The column names and types of the dataset's file in use (empty when it cannot be read)."""
     try:
-        return dict(dataset_schema(path, _spec))
+        return dataset_schema_of(loaded.dataset_path(name, st.session_state.get("data_overrides", {})),
+                                 loaded.catalogue.datasets[name])
     except (AuditMetricsError, OSError):
         return {}
-
-
-def _schema_of(loaded: LoadedCatalogue, name: str) -> dict[str, pl.DataType]:
-    """The column names and types of the dataset's file in use (empty when it cannot be read), read once per
-    file version (path, size, modification time) and definition."""
-    spec = loaded.catalogue.datasets[name]
-    path = loaded.dataset_path(name, st.session_state.get("data_overrides", {}))
-    return _cached_schema(str(path), _file_identity([Path(path)]), spec.model_dump_json(), spec)
 
 
 def expected_shape(loaded: LoadedCatalogue, name: str) -> str:

@@ -146,7 +146,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
         st.session_state["ind_period"] = periods[qp_index("period", periods)]
     period = c3.selectbox("Period", periods, key="ind_period")
     set_qp(level=level, period=period)
-    rows = views.name_only_limits(result.table.filter(pl.col("level") == level, pl.col("period") == period), run)
+    rows = result.table.filter(pl.col("level") == level, pl.col("period") == period)
     curve = result.curves.filter(pl.col("level") == level, pl.col("period") == period) if result.curves.height else result.curves
     labels = trust_label(run.units.frame) if run.units else {}
     h1, h2 = st.columns([3, 2])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -128,16 +128,31 @@ def best_by_indicator(run_key: str, _table: pl.DataFrame) -> dict[str, list[str]
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _dataset_columns(path: str, identity: str, spec_json: str, _spec: DatasetSpec) -> tuple[str, ...]:
+def _dataset_schema(path: str, identity: str, spec_json: str, _spec: DatasetSpec) -> dict[str, pl.DataType]:
     del identity, spec_json  # cache keys only
     from audit_metrics.io import dataset_schema
 
-    return tuple(dataset_schema(path, _spec))
+    return dict(dataset_schema(path, _spec))
+
+
+def dataset_schema_of(path: Path, spec: DatasetSpec) -> dict[str, pl.DataType]:
+    """A dataset's column names and types, read once per file version (path, size, modification time) and
+    definition."""
+    return _dataset_schema(str(path), _file_identity([Path(path)]), spec.model_dump_json(), spec)
 
 
 def dataset_columns(path: Path, spec: DatasetSpec) -> tuple[str, ...]:
-    """A dataset's column names, read once per file version (path, size, modification time) and definition."""
-    return _dataset_columns(str(path), _file_identity([Path(path)]), spec.model_dump_json(), spec)
+    """A dataset's column names (``dataset_schema_of``)."""
+    return tuple(dataset_schema_of(path, spec))
+
+
+def data_key(catalogue: Path, draft: LoadedCatalogue, overrides: Mapping[str, str]) -> str:
+    """The identity (path, size, modification time) of every file a run of ``draft`` reads: its datasets, with
+    this session's uploads, and its units file (units taken from a dataset have no file of their own)."""
+    files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
+    if draft.catalogue.units.file is not None:
+        files.append(catalogue.parent / draft.catalogue.units.file)
+    return _file_identity(files)
 
 
 def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
@@ -154,11 +169,8 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
                 overrides.pop(n)
             st.warning(f"This session's upload for {', '.join(md(repr(n)) for n in gone)} is no longer used: the "
                        "catalogue has no dataset of that name now.")
-        files = [draft.dataset_path(n, overrides) for n in draft.catalogue.datasets]
-        if draft.catalogue.units.file is not None:  # units from a dataset: its file is already listed
-            files.append(path.parent / draft.catalogue.units.file)
-        data_key = _file_identity(files)
-        loaded, run, note = compute(str(path), key, tuple(sorted(overrides.items())), data_key, text)
+        files_key = data_key(path, draft, overrides)
+        loaded, run, note = compute(str(path), key, tuple(sorted(overrides.items())), files_key, text)
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {md(path.name)} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
@@ -170,7 +182,7 @@ def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
         return None
     st.session_state["synthetic_data"] = sharing.run_uses_bundled_sample(run)  # charts carry a watermark
     st.sidebar.caption(note)  # where the results came from (stored, computed, and why)
-    return loaded, run, key + data_key
+    return loaded, run, key + files_key
 
 
 def _offer_way_back(overrides: dict[str, str], draft: LoadedCatalogue | None) -> None:
