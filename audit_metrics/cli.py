@@ -115,7 +115,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 def _cmd_outliers(args: argparse.Namespace) -> int:
     """The dashboard's outlier list ('Outliers & export' download) for the same filters, to a file."""
-    from audit_metrics import sharing
+    from audit_metrics import sharing, views
     from audit_metrics.catalogue import load_catalogue
     from audit_metrics.pipeline import run_audit
 
@@ -126,9 +126,14 @@ def _cmd_outliers(args: argparse.Namespace) -> int:
     data = _data_overrides(args.data)
     loaded = load_catalogue(args.indicators, data=data)
     run = run_audit(loaded, data=data)  # every indicator, as the dashboard computes them
+    group = views.group_level(run.units.groups) if run.units else None
+    frame = run.units.frame if run.units else None
+    alliances = ([str(a) for a in frame[group].drop_nulls().unique().to_list()]
+                 if frame is not None and group in frame.columns else [])
     filters = sharing.OutlierFilters(
-        alliances=tuple(args.alliance or ()), tumour_sites=tuple(args.site or ()),
-        indicators=tuple(args.indicator or ()), levels=tuple(args.level or sharing.LEVELS),
+        alliances=_as_written(args.alliance, alliances),
+        tumour_sites=_as_written(args.site, [r.spec.tumour_site for r in run.results.values()]),
+        indicators=_as_written(args.indicator, list(run.results)), levels=tuple(args.level or sharing.LEVELS),
         directions=tuple(args.direction or sharing.DIRECTIONS), period=args.period)
     synthetic = sharing.uses_bundled_sample(loaded, data)
     shared = sharing.build_outlier_export(run, loaded, filters, synthetic=synthetic, data=data)
@@ -140,6 +145,20 @@ def _cmd_outliers(args: argparse.Namespace) -> int:
               + (f"; {shared.withheld} not listed because the flag alone would reveal a small count"
                  if shared.withheld else ""))
     return 0
+
+
+def _as_written(chosen: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:
+    """Each chosen value as the results write it, matched ignoring case and surrounding spaces when that
+    picks exactly one ('--site lung' is 'Lung'); otherwise as typed, for the filter check to refuse with the
+    choices."""
+    folded: dict[str, set[str]] = {}
+    for value in known:
+        folded.setdefault(value.strip().casefold(), set()).add(value)
+    out = []
+    for value in chosen or ():
+        matches = folded.get(value.strip().casefold(), set())
+        out.append(value if value in matches or len(matches) != 1 else next(iter(matches)))
+    return tuple(out)
 
 
 def _write_diff(diff, out: Path) -> None:
