@@ -590,10 +590,15 @@ def _read_table(path: Path, spec: DatasetSpec | None, limits: ReadLimits, *,
             raise ExtractError(Problem(str(path), "the sheet is empty"))
         header = int(rows[0]) + 1  # the first row with anything in it, as Excel readers assume
     if header > grid.height:
+        found = _sheet_naming(path, spec)
         raise ExtractError(Problem(str(path), f"the sheet has {grid.height} rows, so none is row {header} "
-                                   "(header_row)", hint=_other_sheets(path, spec)
+                                   "(header_row)", hint=_pick_sheet_hint(found, header) if found
+                                   else _other_sheets(path, spec)
                                    or "check header_row: rows count from 1, as Excel numbers them"))
     names = ["" if v is None else str(v) for v in grid.row(header - 1)]
+    wrong = _wrong_sheet(path, spec, names, header)
+    if wrong is not None:
+        raise ExtractError(wrong)
     if not any(n.strip() for n in names):
         raise ExtractError(Problem(str(path), f"row {header} (the header) is blank", header,
                                    hint="header_row must be the row that names the columns"))
@@ -1629,6 +1634,57 @@ def _other_sheets(path: Path, spec: DatasetSpec | None) -> str | None:
         return None
     return (f"the first sheet, {names[0]!r}, was read; the workbook has sheets {', '.join(map(repr, names))}: "
             "add sheet: with the name (or number) of the one that holds the table to the dataset")
+
+
+_SHEETS_LOOKED_AT = 20  # other sheets searched for a dataset's columns (an error path; each is size-checked)
+_ROWS_LOOKED_AT = 60
+
+
+def _named_columns(spec: DatasetSpec) -> list[str]:
+    """The columns a dataset names itself: unit, period, date and key columns, declared types and ranges."""
+    return list(dict.fromkeys([*([spec.unit_column] if spec.unit_column else []), *structural_columns(spec),
+                               *spec.columns, *spec.ranges]))
+
+
+def _sheet_naming(path: Path, spec: DatasetSpec | None) -> tuple[str, int] | None:
+    """(sheet, row) of the first other sheet with a row naming every column the dataset names, when its first
+    sheet is read (no ``sheet:``); None when there is none, or nothing to look for."""
+    if spec is None or spec.sheet is not None or not (wanted := _named_columns(spec)):
+        return None
+    sheets = _sheet_names(path) or []
+    for sheet in sheets[1:1 + _SHEETS_LOOKED_AT]:
+        try:
+            grid = _read_sheet(path, spec.model_copy(update={"sheet": sheet})).head(_ROWS_LOOKED_AT)
+        except ExtractError:
+            continue
+        for row, values in enumerate(grid.iter_rows(), start=1):
+            if set(wanted) <= {str(v).strip() for v in values if v is not None}:
+                return sheet, row
+    return None
+
+
+def _pick_sheet_hint(found: tuple[str, int], header: int) -> str:
+    sheet, row = found
+    return (f"sheet {sheet!r} names them on row {row}: add sheet: {sheet!r} to the dataset"
+            + (f", with header_row: {row}" if row != header else ""))
+
+
+def _wrong_sheet(path: Path, spec: DatasetSpec | None, names: Sequence[str], header: int) -> Problem | None:
+    """Where a workbook's first sheet is read (no ``sheet:``) and its header row has none of the columns the dataset
+    names, while another sheet names them all: the wrong sheet, said first (a notes sheet longer than header_row
+    gave a "column has no name" hint on the notes, or every named column reported missing; real-data review)."""
+    if spec is None or spec.sheet is not None:
+        return None
+    wanted = _named_columns(spec)
+    if not wanted or set(wanted) & {n.strip() for n in names}:
+        return None
+    found = _sheet_naming(path, spec)
+    if found is None:
+        return None
+    first = (_sheet_names(path) or ["?"])[0]
+    shown = ", ".join(map(repr, wanted[:4])) + (f" and {len(wanted) - 4} more" if len(wanted) > 4 else "")
+    return Problem(str(path), f"the first sheet, {first!r}, was read and has none of the columns the dataset names "
+                   f"({shown}) on row {header}", header, hint=_pick_sheet_hint(found, header))
 
 
 def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:

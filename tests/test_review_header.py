@@ -8,6 +8,7 @@ variants below move them to known rows."""
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -48,21 +49,62 @@ def test_a_real_duplicate_name_on_the_right_row_keeps_its_message(tmp_path: Path
     assert "column 'TOTAL' appears more than once" in proc.stderr and "seem to be on row" not in proc.stderr
 
 
-def test_notes_sheet_first_names_the_sheets(tmp_path: Path) -> None:
-    path = tmp_path / "fds.xlsx"
-    rows = [line.split(",") for line in PUBLISHED.read_text(encoding="utf-8").splitlines()[:40]]
+def _workbook(path: Path, notes: int, table_from: int = 1, names: bool = True) -> Path:
+    """A 'Notes' sheet of ``notes`` rows, then the published table (its first 40 lines) from row ``table_from``
+    of a 'Provider' sheet; ``names=False`` blanks the row that names the columns."""
+    rows = list(csv.reader(PUBLISHED.read_text(encoding="utf-8").splitlines()[:40]))
     with xlsxwriter.Workbook(str(path)) as book:
-        notes = book.add_worksheet("Notes")
-        notes.write(0, 0, "About this table")
-        notes.write(1, 0, "Published by NHS England")
+        sheet = book.add_worksheet("Notes")
+        for r in range(notes):
+            sheet.write(r, 0, f"Note {r + 1}: about this table, published by NHS England")
+        if notes > 12:
+            sheet.write(12, 1, "a second column of notes")
         table = book.add_worksheet("Provider")
         for r, row in enumerate(rows):
             for c, value in enumerate(row):
-                table.write_string(r, c, value.strip('"'))
-    proc = _validate(path)
-    assert proc.returncode == 1
+                if names or r != 8:
+                    table.write_string(r + table_from - 1, c, value)
+    return path
+
+
+@pytest.mark.parametrize("notes", [2, 9, 30])
+def test_notes_sheet_first_names_the_sheet_that_holds_the_table(tmp_path: Path, notes: int) -> None:
+    """A notes sheet shorter than header_row (2), one just as long (9) and a longer one with a second column (30):
+    the last two gave 'a column has no name ... the column names seem to be on row 13' (the notes') or every named
+    column reported missing."""
+    proc = _validate(_workbook(tmp_path / "fds.xlsx", notes))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "sheet 'Provider' names them on row 9: add sheet: 'Provider' to the dataset" in proc.stderr
+    assert "1 problem found" in proc.stderr and "seem to be on row" not in proc.stderr
+    if notes > 2:
+        assert ("the first sheet, 'Notes', was read and has none of the columns the dataset names ('ODS CODE (1)', "
+                "'TOTAL', 'WITHIN 28 DAYS') on row 9") in proc.stderr
+
+
+def test_the_other_sheet_on_another_row_gives_both_settings(tmp_path: Path) -> None:
+    proc = _validate(_workbook(tmp_path / "fds.xlsx", 30, table_from=4))
+    assert "sheet 'Provider' names them on row 12: add sheet: 'Provider' to the dataset, with header_row: 12" in proc.stderr
+
+
+def test_no_sheet_names_the_columns_lists_the_sheets(tmp_path: Path) -> None:
+    """Where no other sheet names every column, no sheet is guessed: the sheets are listed (short notes) or the
+    missing columns reported as before (long notes)."""
+    proc = _validate(_workbook(tmp_path / "fds.xlsx", 2, names=False))
     assert ("the first sheet, 'Notes', was read; the workbook has sheets 'Notes', 'Provider': add sheet: with the name"
             in proc.stderr)
+    proc = _validate(_workbook(tmp_path / "fds2.xlsx", 30, names=False))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "names them on row" not in proc.stderr
+
+
+def test_the_table_sheet_named_reads_as_the_csv(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "fds.xlsx", 30)
+    catalogue = (FDS / "indicators.yaml").read_text(encoding="utf-8").replace(
+        "    header_row: 9", "    sheet: Provider\n    header_row: 9")
+    (tmp_path / "indicators.yaml").write_text(catalogue.replace("../../reference", str(ROOT / "reference")),
+                                              encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "audit_metrics.cli", "validate", str(tmp_path / "indicators.yaml"),
+                           "--data", f"fds={path}"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_table_wide_by_period_is_named_as_such(tmp_path: Path) -> None:
