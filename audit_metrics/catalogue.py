@@ -77,6 +77,7 @@ ColumnType = Literal["string", "integer", "float", "boolean", "date"]
 MissingMode = Literal["category", "complete_case", "impute"]
 
 _ID = r"^[a-z][a-z0-9_]*$"
+PERIOD_LABEL_MAX = 60  # a dataset's one period ('October 2023'): shown in chart titles, sentences and file names
 
 
 class _Model(BaseModel):
@@ -106,6 +107,10 @@ class DatasetSpec(_Model):
     date_column: str | None = Field(
         None, description="Column with each row's date (e.g. treatment or diagnosis date), for trend charts: "
         "monthly SPC charts, and patients in date order for risk-adjusted CUSUM and VLAD.")
+    period: str | None = Field(
+        None, description="The one period this table covers, for a table with no period column (a single "
+        "month's or year's publication), e.g. 'October 2023'; every result is labelled with it (default: 'all'). "
+        f"At most {PERIOD_LABEL_MAX} characters, on one line. Not together with period_column.")
     periods: list[str] | None = Field(
         None, description="Periods in scope; rows from other periods are excluded and counted.")
     key: list[str] | None = Field(
@@ -128,6 +133,27 @@ class DatasetSpec(_Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("period")
+    @classmethod
+    def _check_period(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        label = value.strip()
+        if not label or len(label) > PERIOD_LABEL_MAX or not label.isprintable():
+            msg = (f"period must be a short label on one line (1 to {PERIOD_LABEL_MAX} printable characters), "
+                   "e.g. period: \"October 2023\"")
+            raise ValueError(msg)
+        return label
+
+    @model_validator(mode="after")
+    def _one_period_source(self) -> DatasetSpec:
+        if self.period is not None and self.period_column is not None:
+            msg = (f"period ({self.period!r}) and period_column ({self.period_column!r}) both given: period "
+                   "labels a table that covers one period; a table with a column of periods takes them from "
+                   "period_column. Remove one of them")
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _one_header(self) -> DatasetSpec:

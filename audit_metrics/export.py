@@ -300,12 +300,15 @@ def slug(text: str, *, max_length: int = 40) -> str:
     return part or "unnamed"
 
 
-def download_name(kind: str, *parts: str | None, on: date | datetime | None, suffix: str) -> str:
+def download_name(kind: str, *parts: str | None, on: date | datetime | None, suffix: str,
+                  max_length: int = 40) -> str:
     """``kind_part_part_YYYY-MM-DD.suffix``: a file name that says what the file holds and when it was made.
 
-    Parts that are None or empty are left out; each part is reduced to a ``slug``.
+    Parts that are None or empty are left out; each part is reduced to a ``slug`` of at most ``max_length``
+    characters (at most 60: a name stays well inside a file system's 255).
     """
-    pieces = [slug(kind), *(slug(p) for p in parts if p)]
+    max_length = min(max_length, 60)
+    pieces = [slug(kind), *(slug(p, max_length=max_length) for p in parts if p)]
     if on is not None:
         pieces.append(on.strftime("%Y-%m-%d"))
     return "_".join(pieces) + "." + slug(suffix.lstrip("."), max_length=8).lower()

@@ -714,12 +714,18 @@ def prepare(spec: IndicatorSpec, ds: LoadedDataset, *, unit_column: str, period_
 def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset, units: Units, *,
                   unit_column: str, period_column: str | None,
                   prepared: tuple[pl.DataFrame, RowAccounting, RiskModel | None, dict[str, pl.DataFrame]] | None = None,
-                  aggregate: bool | None = None) -> IndicatorResult:
-    """Compute the full results for one indicator. ``prepared`` reuses cohort counts and a fitted model."""
+                  aggregate: bool | None = None, period_label: str | None = None) -> IndicatorResult:
+    """Compute the full results for one indicator. ``prepared`` reuses cohort counts and a fitted model.
+
+    ``period_label``: the one period a table without ``period_column`` covers (the dataset's ``period``,
+    e.g. 'October 2023'), which labels every row in place of ``ALL_PERIODS``.
+    """
     counts, accounting, model, extras = prepared or prepare(
         spec, ds, unit_column=unit_column, period_column=period_column, aggregate=aggregate)
+    if period_label is not None and period_column is None:  # relabelled here: the prepared counts stay shared
+        counts = counts.with_columns(pl.lit(period_label, dtype=pl.String).alias("period"))
     period_values = sorted(str(p) for p in counts["period"].unique().drop_nulls())
-    pooled = _pooled_label(period_values)
+    pooled = _pooled_label(period_values) if period_values or period_label is None else period_label
     value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
     pooled_counts = counts.group_by("unit_code").agg(pl.col(value_cols).sum()).with_columns(
         pl.lit(pooled).alias("period"))
@@ -883,7 +889,7 @@ def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None 
         ds_spec = cat.datasets[spec.dataset]
         return run_indicator(spec, loaded.options(spec), datasets[spec.dataset], units,
                              unit_column=ds_spec.unit_column or cat.units.code, period_column=ds_spec.period_column,
-                             aggregate=is_aggregate(spec, cat.datasets))
+                             aggregate=is_aggregate(spec, cat.datasets), period_label=ds_spec.period)
 
     results: dict[str, IndicatorResult] = {}
     # indicators are independent: two at a time, as much of each runs in polars, numpy and scipy outside

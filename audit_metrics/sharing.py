@@ -52,6 +52,7 @@ __all__ = [
     "provenance_rows",
     "result_headers",
     "run_uses_bundled_sample",
+    "source_label",
     "uses_bundled_sample",
 ]
 
@@ -59,6 +60,7 @@ LEVELS = ("alarm", "alert")
 POLARISED = ("worse", "better")  # the dashboard's Direction filter
 NO_POLARITY = ("higher", "lower")  # flags of an indicator with no better direction (`better: neither`)
 DIRECTIONS = POLARISED + NO_POLARITY  # what `audit-metrics outliers --direction` accepts; default all
+SOURCE_NAME_MAX = 60  # characters of the audit's name in a file name ('Cancer-Waiting-Times-62-day-standard-NHS-England')
 HEADLINE = None  # the period filter's default: each indicator's headline (pooled) period
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 SYNTHETIC_STATEMENT = ("Synthetic sample data: every trust, Cancer Alliance, region and patient in this file is "
@@ -81,12 +83,14 @@ class OutlierFilters:
     directions: tuple[str, ...] = DIRECTIONS
     period: str | None = HEADLINE
 
-    def as_rows(self, group_label: str, *, no_polarity: bool = True) -> list[tuple[str, str, object]]:
+    def as_rows(self, group_label: str, *, no_polarity: bool = True,
+                headline: str | None = None) -> list[tuple[str, str, object]]:
         """The filters for the read-me sheet, in words ("all" where none is chosen).
 
         ``no_polarity`` False: no indicator in these results lacks a better direction, so higher/lower
         select nothing and are not listed (the dashboard's worse and better then read as the command
-        line's default, all four).
+        line's default, all four). ``headline``: the one headline period of every exported indicator, named
+        when no period was chosen (a single month's table: 'October 2023', not 'all periods pooled').
         """
         def words(values: Sequence[str]) -> str:
             return "; ".join(values) if values else "all"
@@ -96,7 +100,8 @@ class OutlierFilters:
                 ("Filters", "Indicator", words(self.indicators)),
                 ("Filters", "Level", words(self.levels)),
                 ("Filters", "Direction", words(directions)),
-                ("Filters", "Period", self.period or "each indicator's headline period (all periods pooled)")]
+                ("Filters", "Period", self.period or (f"{headline} (each indicator's headline period)" if headline
+                                                      else "each indicator's headline period (all periods pooled)"))]
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class OutlierExport:
     readme: export.Readme = field(repr=False)
     built_at: datetime
     period_label: str = "headline periods"  # the period chosen, or the one headline period of every indicator
+    source_label: str | None = None     # the audit the exported indicators share, else the catalogue (file_name)
 
     @property
     def exported(self) -> pl.DataFrame:
@@ -129,16 +135,22 @@ class OutlierExport:
         return export.to_excel_bytes(self.exported, self.readme, created=self.built_at, headers=self.headers)
 
     def file_name(self, suffix: str) -> str:
-        """``outliers_<alliance>_<indicator or site>_<period>_<date>.csv``: what the file holds."""
+        """``outliers_<audit>_<alliance>_<indicator or site>_<period>_<date>.csv``: what the file holds, so the
+        lists of two catalogues (the Faster Diagnosis and the 62-day tables) do not overwrite each other in a
+        Downloads folder. The grouping part is left out where the units have no grouping (SHMI's trusts)."""
         f = self.filters
-        noun = views.level_label(self.group or "cancer_alliance", plural=True).lower()
-        where = (f.alliances[0] if len(f.alliances) == 1 else f"{len(f.alliances)} {noun}" if f.alliances
-                 else f"all {noun}")
+        where = None
+        if self.group is not None:
+            noun = views.level_label(self.group, plural=True).lower()
+            where = (f.alliances[0] if len(f.alliances) == 1 else f"{len(f.alliances)} {noun}" if f.alliances
+                     else f"all {noun}")
         what = (f.indicators[0] if len(f.indicators) == 1 else f"{len(f.indicators)} indicators" if f.indicators
                 else f.tumour_sites[0] if len(f.tumour_sites) == 1
                 else f"{len(f.tumour_sites)} sites" if f.tumour_sites else "all indicators")
-        return export.download_name("outliers", where, what, self.period_label, on=self.built_at,
-                                    suffix=suffix)
+        # the audit and the period up to 60 characters, the rest up to 40 as before: at most 228 in all
+        where, what = (export.slug(p) if p else None for p in (where, what))
+        return export.download_name("outliers", self.source_label, where, what, self.period_label,
+                                    on=self.built_at, suffix=suffix, max_length=SOURCE_NAME_MAX)
 
     def write(self, path: str | Path) -> Path:
         """Write to ``path`` (.csv or .xlsx, by its extension)."""
@@ -230,7 +242,22 @@ def build_outlier_export(run: AuditRun, loaded: LoadedCatalogue, filters: Outlie
     headlines = {run.results[i].pooled_period for i in scope if i in run.results}
     label = filters.period or (headlines.pop() if len(headlines) == 1 else "headline periods")
     return OutlierExport(table=safe, withheld=withheld, filters=filters, rule=rule, group=group, readme=readme,
-                         built_at=built_at, period_label=label)
+                         built_at=built_at, period_label=label,
+                         source_label=source_label(run, loaded, _indicators_in_scope(run, filters)))
+
+
+def source_label(run: AuditRun, loaded: LoadedCatalogue, indicators: Sequence[str]) -> str | None:
+    """What a shared file's name says it comes from: the ``audit`` the indicators share ('SHMI (HSCIC, January
+    2014)'); else the catalogue file's stem, unless it is the usual 'indicators'; else how many audits
+    ('10 audits'); None when the indicators name no audit and the catalogue is called indicators.yaml."""
+    audits = {run.results[i].spec.audit for i in indicators if i in run.results}
+    if len(audits) == 1 and None not in audits:
+        return audits.pop()
+    stem = Path(str(loaded.path)).stem
+    if stem.lower() != "indicators":
+        return stem
+    named = audits - {None}
+    return f"{len(named)} audits" if len(named) > 1 else None
 
 
 def with_limit_coverages(table: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
@@ -558,7 +585,9 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
     if synthetic:
         about.insert(0, ("About", "Synthetic data", SYNTHETIC_STATEMENT))
     no_polarity = any(run.results[i].spec.better == "neither" for i in indicators if i in run.results)
-    about += filters.as_rows(views.level_label(group) if group else "Group", no_polarity=no_polarity)
+    headlines = {run.results[i].pooled_period for i in indicators if i in run.results}
+    about += filters.as_rows(views.level_label(group) if group else "Group", no_polarity=no_polarity,
+                             headline=headlines.pop() if len(headlines) == 1 else None)
     about.append(("Suppression", "Rule", suppression_sentence(rule)))
     about.append(("Suppression", "Flagged results not listed (the flag alone would reveal a small count)", withheld))
     about += provenance_rows(run, loaded, data=data, built_at=built_at)

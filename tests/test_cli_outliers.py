@@ -250,12 +250,13 @@ def test_file_names_say_what_the_file_holds(sample) -> None:
         shared = sharing.build_outlier_export(run, loaded, sharing.OutlierFilters(**filters), built_at=on)
         return shared.file_name("csv")
 
-    assert name() == "outliers_all-cancer-alliances_all-indicators_headline-periods_2026-12-02.csv"
+    # the audit the indicators share (else how many audits: #period1), the grouping, the indicators, the period
+    assert name() == "outliers_10-audits_all-cancer-alliances_all-indicators_headline-periods_2026-12-02.csv"
     assert (name(alliances=("Fellside Cancer Alliance",), indicators=("lung_cns",))
-            == "outliers_Fellside-Cancer-Alliance_lung-cns_2021-22-to-2023-24_2026-12-02.csv")
+            == "outliers_National-Lung-Cancer-Audit_Fellside-Cancer-Alliance_lung-cns_2021-22-to-2023-24_2026-12-02.csv")
     assert (name(alliances=("Fellside Cancer Alliance", "Marshby Cancer Alliance"), tumour_sites=("Lung",))
-            == "outliers_2-cancer-alliances_Lung_2021-22-to-2023-24_2026-12-02.csv")
-    assert name(period="2022/23") == "outliers_all-cancer-alliances_all-indicators_2022-23_2026-12-02.csv"
+            == "outliers_National-Lung-Cancer-Audit_2-cancer-alliances_Lung_2021-22-to-2023-24_2026-12-02.csv")
+    assert name(period="2022/23") == "outliers_10-audits_all-cancer-alliances_all-indicators_2022-23_2026-12-02.csv"
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example")', "../../etc/passwd", "<img src=x>",
