@@ -11,7 +11,7 @@ from audit_metrics import sharing, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.pipeline import AuditRun
-from audit_metrics.ui.state import display_table, link_values, set_qp, url_note
+from audit_metrics.ui.state import display_table, kept, link_values, set_qp, url_note
 from audit_metrics.ui.text import md
 
 # The on-screen table's headings: the downloads' (sharing.RESULT_HEADERS), on the screen's scale where the
@@ -49,9 +49,8 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     all_periods = sharing.periods(run)
     # not from a link: the Overview's narrowing carried over (its alliance and sites), so the list is of the trusts
     # the person was just looking at (a real-data review: the filters were dropped on the way)
-    carried_alliance = [a for a in [st.session_state.get("ov_alliance")] if family == "cancer_alliance"
-                        and a in all_alliances]
-    carried_sites = [s for s in st.session_state.get("ov_sites") or [] if s in all_sites]
+    carried_alliance = [a for a in [kept("ov_alliance")] if family == "cancer_alliance" and a in all_alliances]
+    carried_sites = [s for s in kept("ov_sites") or [] if s in all_sites]
     _from_link("out_alliance", "alliance", all_alliances, carried_alliance)
     _from_link("out_sites", "site", all_sites, carried_sites if set(carried_sites) != set(all_sites) else [])
     _from_link("out_indicators", "indicator", list(run.results), [])

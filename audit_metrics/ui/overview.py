@@ -15,7 +15,9 @@ from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import rug_view, trends
 from audit_metrics.ui.state import (
     goto,
+    keep,
     link_values,
+    restore,
     set_qp,
     trust_label,
 )
@@ -181,6 +183,10 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     headline = views.headline_label(run)
     periods = [p for p in views.single_periods(run) if p != headline]
     sites = sorted(trusts["tumour_site"].unique().to_list())
+    # the choices made on the last visit, when another view was opened since (a link's own choices win)
+    restore("ov_show", lambda v: v in (RUG, LIST))
+    restore("ov_period", lambda v: v in (headline, *periods))
+    restore("ov_sites", lambda v: isinstance(v, list) and bool(v) and set(v) <= set(sites))
     _from_link("ov_show", "show", {"rug": RUG, "list": LIST}, RUG)
     _from_link("ov_period", "period", {p: p for p in periods}, headline)
     if "ov_sites" not in st.session_state:  # site=Lung&site=Bowel; none given: every site
@@ -205,14 +211,18 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     # what the rug is narrowed to, named in its title and its download's file name (a copy shown in a meeting
     # says whose results it holds: an alliance's rug is not the national one)
     scope: list[str] = []
+    narrowing = ["ov_show", "ov_period", "ov_sites"]
     for column, group in zip(columns[1:], groups, strict=False):
         # keys kept for the two usual levels, so shared links and tests stay stable
         key = {"cancer_alliance": "ov_alliance", "region": "ov_region"}.get(group, f"ov_group_{group}")
-        chosen = column.selectbox(md(views.level_label(group)), ["All", *sorted(trusts[group].drop_nulls().unique().to_list())],
-                                  key=key)
+        choices = ["All", *sorted(trusts[group].drop_nulls().unique().to_list())]
+        restore(key, lambda v, choices=choices: v in choices)
+        chosen = column.selectbox(md(views.level_label(group)), choices, key=key)
+        narrowing.append(key)
         if chosen != "All":
             grid = grid.filter(pl.col(group) == chosen)
             scope.append(str(chosen))
+    keep(*narrowing)  # for the outlier list, and for coming back here from another view
     if not groups:
         columns[1].caption("No Cancer Alliance or region is defined for these units, so there is nothing to filter "
                            "by; see the Cancer Alliance view for how to add one.")

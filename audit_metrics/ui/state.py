@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -238,6 +238,7 @@ def begin_url_run() -> bool:
     if restored:
         for key in URL_WIDGETS:
             st.session_state.pop(key, None)
+        st.session_state.pop(_KEPT, None)  # the restored page's own choices, not the ones kept since
     st.session_state[_START] = now
     st.session_state[_PENDING] = {}
     st.session_state[_OPENED] = written is None or restored
@@ -335,6 +336,40 @@ def goto(view: str, **params: str) -> None:
     st.session_state["view"] = view
     for k, v in params.items():
         st.session_state[f"pending_{k}"] = v
+
+
+# ------------------------------------------------------------------ narrowing kept between views
+#
+# Streamlit drops a widget's value from the session when a run does not draw it, so the Overview's alliance and
+# sites were lost as soon as another view was opened: going on to the outlier list via a third view listed every
+# result, and coming back opened an unnarrowed Overview (a real-data review). ``keep`` copies the values a view
+# chose; ``kept`` reads them in other views, and ``restore`` sets them again before the view draws its widgets.
+_KEPT = "_kept_choices"
+
+
+def keep(*keys: str) -> None:
+    """Copy these widgets' values, after they are drawn, for other views and for the next visit."""
+    copies = st.session_state.setdefault(_KEPT, {})
+    for key in keys:
+        if key in st.session_state:
+            copies[key] = st.session_state[key]
+
+
+def kept(key: str, default: object = None) -> object:
+    """A widget's value: its own where it is drawn in this session, else the copy its view last kept."""
+    if key in st.session_state:
+        return st.session_state[key]
+    return st.session_state.get(_KEPT, {}).get(key, default)
+
+
+def restore(key: str, valid: Callable[[object], bool]) -> None:
+    """Before a widget is drawn: its kept value again, when it has none of its own, this run opens no link (a link
+    says what it shows) and the value is still ``valid`` for these results."""
+    if key in st.session_state or url_opened():
+        return
+    value = st.session_state.get(_KEPT, {}).get(key)
+    if value is not None and valid(value):
+        st.session_state[key] = value
 
 
 def fmt(value: float | None, multiplier: float) -> str:
