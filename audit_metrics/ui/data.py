@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -13,16 +12,15 @@ import polars as pl
 import streamlit as st
 
 from audit_metrics import sharing
-from audit_metrics.catalogue import LoadedCatalogue, is_aggregate, read_catalogue_text
+from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui import uploads
 from audit_metrics.ui.state import (
     MAX_UPLOAD_MB,
-    _parsed,
+    catalogue_now,
     catalogue_path,
-    compute,
-    data_key,
+    computed,
     dataset_schema_of,
     editing_enabled,
 )
@@ -67,10 +65,7 @@ def _problems_with(overrides: dict[str, str], *, shown: dict[str, str]) -> list[
     what the person knows: the uploaded file's name and the catalogue's name."""
     path = catalogue_path()
     try:
-        text = read_catalogue_text(path)
-        key = hashlib.sha256(text.encode()).hexdigest()
-        draft = _parsed(str(path), key, text)
-        compute(str(path), key, tuple(sorted(overrides.items())), data_key(path, draft, overrides), text)
+        computed(path, overrides, catalogue_now(path))
     except CatalogueError as exc:
         lines = [str(p) for p in exc.problems]
     except (ExtractError, AuditMetricsError, OSError) as exc:

@@ -155,22 +155,38 @@ def data_key(catalogue: Path, draft: LoadedCatalogue, overrides: Mapping[str, st
     return _file_identity(files)
 
 
+def catalogue_now(path: Path) -> tuple[str, str, LoadedCatalogue]:
+    """The catalogue file's text (bounded, regular file, UTF-8: as the command line reads it), its digest, and
+    the catalogue parsed (not yet checked against the data)."""
+    text = read_catalogue_text(path)
+    key = hashlib.sha256(text.encode()).hexdigest()
+    return text, key, _parsed(str(path), key, text)
+
+
+def computed(path: Path, overrides: Mapping[str, str], now: tuple[str, str, LoadedCatalogue]
+             ) -> tuple[LoadedCatalogue, AuditRun, str, str]:
+    """Every result for the catalogue as it is ``now`` with these uploads (computed once, then cached): the
+    checked catalogue, the run, where the results came from, and the data files' identity."""
+    text, key, draft = now
+    files_key = data_key(path, draft, overrides)
+    loaded, run, note = compute(str(path), key, tuple(sorted(overrides.items())), files_key, text)
+    return loaded, run, note, files_key
+
+
 def load() -> tuple[LoadedCatalogue, AuditRun, str] | None:
     path = catalogue_path()
     overrides: dict[str, str] = st.session_state.setdefault("data_overrides", {})
     draft: LoadedCatalogue | None = None
     try:
-        text = read_catalogue_text(path)  # bounded, regular file, UTF-8: as the command line reads it
-        key = hashlib.sha256(text.encode()).hexdigest()
-        draft = _parsed(str(path), key, text)
+        now = catalogue_now(path)
+        _, key, draft = now
         gone = [n for n in overrides if n not in draft.catalogue.datasets]
         if gone:  # an upload for a dataset the catalogue no longer has (edited since): not a catalogue problem
             for n in gone:
                 overrides.pop(n)
             st.warning(f"This session's upload for {', '.join(md(repr(n)) for n in gone)} is no longer used: the "
                        "catalogue has no dataset of that name now.")
-        files_key = data_key(path, draft, overrides)
-        loaded, run, note = compute(str(path), key, tuple(sorted(overrides.items())), files_key, text)
+        loaded, run, note, files_key = computed(path, overrides, now)
     except CatalogueError as exc:
         st.error(f"The indicator catalogue {md(path.name)} has {len(exc.problems)} problem(s):")
         st.code("\n".join(str(p) for p in exc.problems), language=None)
