@@ -3,10 +3,12 @@
 Every CSV and XLSX the tool writes (the dashboard's downloads and ``audit-metrics run``) goes through
 ``to_csv_bytes`` / ``write_workbook`` here, so that
 
-- text cells that a spreadsheet would run as a formula (starting ``= + - @`` TAB or CR) are
+- CSV text cells that a spreadsheet would run as a formula (starting ``= + - @`` TAB or CR) are
   neutralised by a leading single quote (OWASP, "CSV Injection"), whatever the data say;
-- Excel files are written cell by cell with xlsxwriter's string-to-formula and string-to-URL
-  conversion switched off, so a trust name can never become a live formula or hyperlink;
+- Excel files are written cell by cell, text as string cells, with xlsxwriter's string-to-formula and
+  string-to-URL conversion switched off, so a trust name can never become a live formula or hyperlink.
+  A string cell is never evaluated, so its text is written as it is: no quote is added, which Excel would
+  show ("'=HYPERLINK(...)", "'-2+3": new-user review defect 12);
 - missing and non-finite numbers (null, NaN, ±inf) are empty cells, never ``NaN`` or ``#NUM!``.
 """
 
@@ -319,15 +321,15 @@ _COUNT_TEXT = re.compile(r"^[0-9]{1,15}(\.[0-9]+)?$")
 
 def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame,
                  headers: Mapping[str, str] | None = None) -> None:
-    """One sheet, cell by cell: numbers as numbers, text as text (never a formula or link), and
-    missing values as empty cells. Suppressed count columns keep their unsuppressed counts as numbers.
-    ``headers``: the heading written for a column (default its name)."""
+    """One sheet, cell by cell: numbers as numbers, text as string cells as it is (never a formula or link:
+    see the module docstring), and missing values as empty cells. Suppressed count columns keep their
+    unsuppressed counts as numbers. ``headers``: the heading written for a column (default its name)."""
     ws = wb.add_worksheet(name[:31])
     bold = wb.add_format({"bold": True})
-    safe = _safe(frame)
+    safe = _plain(frame)
     titles = _headed(safe.head(0), headers).columns
     for j, column in enumerate(safe.columns):
-        ws.write_string(0, j, neutralise_text(titles[j]), bold)
+        ws.write_string(0, j, titles[j], bold)
         series = safe[column]
         dtype = series.dtype
         counts = column in COUNT_COLUMNS and dtype == pl.String
@@ -342,7 +344,7 @@ def _write_sheet(wb: xlsxwriter.Workbook, name: str, frame: pl.DataFrame,
             elif counts and _COUNT_TEXT.match(v):
                 ws.write_number(i, j, float(v) if "." in v else int(v))
             else:
-                ws.write_string(i, j, neutralise_text(str(v)))
+                ws.write_string(i, j, str(v))
     ws.freeze_panes(1, 0)
     ws.autofit()
 
@@ -355,10 +357,10 @@ def _write_readme(wb: xlsxwriter.Workbook, readme: Readme) -> None:
     for j, title in enumerate(("section", "item", "value")):
         ws.write_string(0, j, title, bold)
     for i, (section, item, value) in enumerate(readme.all_rows(), start=1):
-        ws.write_string(i, 0, neutralise_text(section))
-        ws.write_string(i, 1, neutralise_text(item))
+        ws.write_string(i, 0, section)
+        ws.write_string(i, 1, item)
         if isinstance(value, str):
-            ws.write_string(i, 2, neutralise_text(value), wrap)
+            ws.write_string(i, 2, value, wrap)
         else:
             _write_cell(ws, i, 2, value)
     ws.set_column(0, 0, 36)
@@ -376,7 +378,7 @@ def _write_cell(ws: Any, i: int, j: int, v: object) -> None:
         if math.isfinite(v):
             ws.write_number(i, j, v)
     else:
-        ws.write_string(i, j, neutralise_text(str(v)))
+        ws.write_string(i, j, str(v))
 
 
 def write_workbook(target: str | Path | io.BytesIO, sheets: Mapping[str, pl.DataFrame], *,

@@ -68,7 +68,7 @@ def _check_workbook(data: bytes | Path, original: pl.DataFrame, sheet: str) -> N
     # xlsx stores CR as the escape _x000D_, which openpyxl returns as is (Excel shows a CR)
     names = [r[header.index("unit_name")].value.replace("_x000D_", "\r") for r in rows]
     for want, got in zip(original["unit_name"], names, strict=True):
-        assert got == ("'" + want if want.startswith(export.FORMULA_TRIGGERS) else want)
+        assert got == want  # a string cell, never run: written as it is (no quote shown; #period1)
     z = [r[header.index("z")].value for r in rows]
     for want, got in zip(original["z"], z, strict=True):
         if want is None or not math.isfinite(want):
@@ -83,7 +83,7 @@ def test_excel_download_neutralises_formulas_links_and_nan() -> None:
     _check_workbook(xlsx, frame, "results")
     readme = openpyxl.load_workbook(io.BytesIO(xlsx))[export.README_SHEET]
     values = [c.value for row in readme.iter_rows() for c in row]
-    assert "'" + HOSTILE[1] in values  # provenance text (e.g. a chosen alliance) neutralised too
+    assert HOSTILE[1] in values  # provenance text (e.g. a chosen alliance): a string cell too, as it is
     assert not [c.coordinate for row in readme.iter_rows() for c in row if c.data_type in {"f", "e"}]
 
 
@@ -146,7 +146,7 @@ def test_cli_run_with_hostile_trust_names(project_copy: Path, capsys: pytest.Cap
             wb = openpyxl.load_workbook(out)
             cells = [c for row in wb["results"].iter_rows() for c in row]
             assert not [c.coordinate for c in cells if c.data_type in {"f", "e"} or c.hyperlink is not None]
-            assert "'" + HOSTILE[1] in {c.value for c in cells}
+            assert HOSTILE[1] in {c.value for c in cells}  # as text, without a visible quote
             assert URL_SHAPED[0] in {c.value for c in cells}
 
 
