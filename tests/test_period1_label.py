@@ -134,3 +134,18 @@ def test_shmi_indicator_view_says_its_period(monkeypatch: pytest.MonkeyPatch) ->
     footnote = " ".join(a["text"].replace("<br>", " ") for a in figure["layout"]["annotations"]
                         if a.get("name") == "footnote")
     assert f"; {LABELS['shmi']}" in footnote and "; all" not in footnote
+
+
+def test_outliers_view_period_choice_is_the_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Outliers view offers the headline and 'October 2023' (never 'all'); choosing it lists the same rows."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(EXAMPLES / "cwt_62_day" / "indicators.yaml"))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["view"] = "Outliers & export"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    period = at.selectbox(key="out_period")
+    assert period.options[1:] == ["October 2023"]
+    rows = len(at.dataframe[0].value)
+    period.set_value("October 2023").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe[0].value) == rows > 0
