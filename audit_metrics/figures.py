@@ -155,18 +155,127 @@ def funnel_figure(rows: pl.DataFrame, curve: pl.DataFrame, *, title: str, better
             marker={"color": "rgba(0,0,0,0)", "size": 15, "line": {"width": 1.5, "color": PALETTE["limit"]}}))
     chosen = rows.filter(pl.col("unit_code").is_in(list(highlight)), pl.col("value").is_not_null())
     if chosen.height:
+        # one selected unit is named beside its ring, on the side with room and no other point (centred above it,
+        # a long alliance name ran off the plot's left edge and over a point; real-data review)
+        if chosen.height == 1:
+            name = short_names(chosen["unit_name"].to_list(), NHS_SUFFIX, ALLIANCE_SUFFIX)[0]
+            shown = rows.filter(pl.col("value").is_not_null(), pl.col(x_col) > 0 if log_x else pl.lit(True))
+            xs = np.concatenate([shown[x_col].cast(pl.Float64).to_numpy(), curve["x"].to_numpy() if curve.height else []])
+            ys = np.concatenate([shown["value"].cast(pl.Float64).to_numpy() * factor,
+                                 *([curve[c].to_numpy() * factor for c in curve.columns
+                                    if c == "target" or c.startswith(("lower_", "upper_"))] if curve.height else [])])
+            others = shown.filter(~pl.col("unit_code").is_in(list(highlight)))
+            x_range, y_range = _extent(xs, log=log_x), _extent(ys, log=False)
+            at = (float(chosen[x_col][0]), float(chosen["value"][0]) * factor)
+            points = list(zip(others[x_col].cast(pl.Float64).to_list(),
+                              (others["value"].cast(pl.Float64) * factor).to_list(), strict=True))
+            for width in (POINT_LABEL_PX, 0.7 * POINT_LABEL_PX):  # narrower, on more lines, where a crowd needs it
+                label = wrap_label(name, width, size=POINT_LABEL_SIZE, max_lines=4)
+                dx, dy, gap, free = label_place(at, label, x_range=x_range, y_range=y_range, log_x=log_x,
+                                                points=points)
+                if free:
+                    break
+            # an annotation (x on a log axis in its log10 units, as Plotly takes them), its box centred dx, dy px
+            # from the ring, joined to it by a line when it had to go further out
+            fig.add_annotation(x=float(np.log10(at[0])) if log_x else at[0], y=at[1], text=label, ax=dx, ay=-dy,
+                               axref="pixel", ayref="pixel", showarrow=True, arrowhead=0, arrowwidth=1,
+                               arrowcolor=PALETTE["highlight"] if gap else "rgba(0,0,0,0)", standoff=RING_PX - 2,
+                               font={"size": POINT_LABEL_SIZE, "color": PALETTE["highlight"]},
+                               bgcolor="rgba(255,255,255,0.8)", name="selected_label")
         fig.add_trace(go.Scatter(
-            x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers+text",
+            x=chosen[x_col].to_numpy(), y=chosen["value"].to_numpy() * factor, mode="markers",
             name=plotly_text(label_highlight),
-            text=[plotly_text(n) for n in short_names(chosen["unit_name"].to_list(), NHS_SUFFIX)]
-            if chosen.height == 1 else None,
-            textposition="top center", textfont={"size": 12, "color": PALETTE["highlight"]},
             marker={"color": "rgba(0,0,0,0)", "size": 20, "line": {"width": 3, "color": PALETTE["highlight"]}},
             hoverinfo="skip"))
     fig.update_layout(_layout(title, f"{x_title} (log scale)" if log_x else x_title, y_title))
     if log_x:  # labels at powers of ten only (Plotly's 2..9 minor labels crowd a phone's axis)
         fig.update_xaxes(type="log", dtick=1)
     return fig
+
+
+# the selected unit's name beside its ring: its font size, the longest line (px), and the plot it is placed for (the
+# narrowest: a 390 px phone's funnel is about 280 x 380 px; wider plots only shrink the label against the axes)
+POINT_LABEL_SIZE = 12
+POINT_LABEL_PX = 130
+PLOT_PX = (280.0, 380.0)
+RING_PX = 12.0  # half the selected unit's ring (20 px) and its line: the label starts beyond it
+
+
+def wrap_label(text: str, width_px: float, *, size: float = 9, max_lines: int = 3) -> str:
+    """``text`` as Plotly text broken onto lines of at most ``width_px`` (measured by :func:`label_width`), at most
+    ``max_lines`` of them, the last ending in '…' when the text is longer (the full text stays in the hover)."""
+    words = str(text).split()
+    lines: list[str] = []
+    for word in words:
+        if lines and label_width(f"{lines[-1]} {word}", size) <= width_px:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        while last and label_width(last + "…", size) > width_px and " " in last:
+            last = last.rsplit(" ", 1)[0]
+        lines = [*lines[:max_lines - 1], last + "…"]
+    return "<br>".join(plotly_text(line) for line in lines) or plotly_text(text)
+
+
+def _extent(values: np.ndarray, *, log: bool) -> tuple[float, float]:
+    """The axis range the values span (in log10 units on a log axis)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if v.size == 0:
+        return (0.0, 1.0)
+    v = np.log10(v) if log else v
+    return float(v.min()), float(v.max())
+
+
+def label_place(at: tuple[float, float], label: str, *, points: Sequence[tuple[float, float]],
+                x_range: tuple[float, float], y_range: tuple[float, float], log_x: bool = False,
+                size: float = POINT_LABEL_SIZE, plot_px: tuple[float, float] = PLOT_PX,
+                ) -> tuple[float, float, float, bool]:
+    """Where to put a point's label: ``(dx, dy, gap, free)``, the label box's centre from the point in pixels
+    (``dy`` up), how far beyond the point's ring it is, and whether the place is free (inside, on no point). The box is tried beside the ring on each side and corner, then
+    further out (a line then joins it to the ring), and the first place is taken that stays inside a plot of
+    ``plot_px`` over ``x_range`` x ``y_range`` and covers no other point; failing that, the one least outside, then
+    over fewest points. The box is measured by :func:`label_width`; a point between it and the ring counts as
+    covered, so a place that is free here is free on a wider plot too (the points only move away from the ring
+    sideways, and the plot's height is fixed)."""
+    lines = label.split("<br>")
+    width = max(label_width(html.unescape(line), size) for line in lines) + 4
+    height = 1.3 * size * len(lines) + 4
+    (x0, x1), (y0, y1) = x_range, y_range
+    sx = plot_px[0] / ((x1 - x0) or 1.0)
+    sy = plot_px[1] / ((y1 - y0) or 1.0)
+    px = ((np.log10(at[0]) if log_x else at[0]) - x0) * sx
+    py = (at[1] - y0) * sy
+    others = np.array([(((np.log10(x) if log_x else x) - x0) * sx, (y - y0) * sy) for x, y in points
+                       if x is not None and y is not None and np.isfinite(y) and (not log_x or x > 0)]).reshape(-1, 2)
+    pw, ph = plot_px
+    best: tuple[tuple[float, ...], tuple[float, float, float]] | None = None
+    # sixteen directions, right and left first (a label reads best beside its point), then the diagonals, then
+    # above and below; at each distance in turn
+    angles = [0, 180, 22.5, -22.5, 157.5, -157.5, 45, -45, 135, -135, 67.5, -67.5, 112.5, -112.5, 90, -90]
+    for gap in (0.0, 14.0, 30.0, 50.0, 80.0, 120.0, 170.0):
+        for order, angle in enumerate(angles):
+            cos, sin = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+            # the box's centre: its near edge ``gap`` beyond the ring in this direction
+            cx = px + cos * (RING_PX + gap) + np.sign(round(cos, 6)) * width / 2
+            cy = py + sin * (RING_PX + gap) + np.sign(round(sin, 6)) * height / 2
+            if abs(cos) < 0.5:  # above or below: slid along to stay inside the plot
+                cx = min(max(cx, width / 2), pw - width / 2)
+            left, right, bottom, top = cx - width / 2, cx + width / 2, cy - height / 2, cy + height / 2
+            ring = max(0.0, min(right, px + RING_PX) - max(left, px - RING_PX)) * max(
+                0.0, min(top, py + RING_PX) - max(bottom, py - RING_PX))
+            outside = max(0.0, -left) + max(0.0, right - pw) + max(0.0, -bottom) + max(0.0, top - ph) + ring
+            # points between the ring and the box count too: on a wider plot they move out, towards the box
+            covered = int(np.sum((others[:, 0] >= min(left, px) - 5) & (others[:, 0] <= max(right, px) + 5)
+                                 & (others[:, 1] >= bottom - 5) & (others[:, 1] <= top + 5)))
+            key = (outside, covered, gap, order)
+            if best is None or key < best[0]:
+                best = (key, (cx - px, cy - py, gap, False))
+            if outside == 0 and covered == 0:
+                return cx - px, cy - py, gap, True
+    return best[1] if best else (RING_PX + width / 2, 0.0, 0.0, False)
 
 
 def _hover_data(part: pl.DataFrame, *, risk_adjusted: bool, coverage: float) -> np.ndarray:
@@ -202,6 +311,9 @@ def _layout(title: str, x_title: str, y_title: str) -> dict:
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.24, "x": 0},
         "margin": {"l": 60, "r": 20, "t": title_margin(title), "b": 40}, "height": 520,
     }
+
+
+CATERPILLAR_LABEL_PX = 160  # a unit's label at most this wide (9 px): the ranked intervals keep half a phone's chart
 
 
 def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adjusted: bool,
@@ -249,13 +361,16 @@ def caterpillar_figure(rows: pl.DataFrame, *, title: str, better: str, risk_adju
     # labelled by the name without its shared ending ('Kescombe and Lanmouth' for '... Teaching Hospitals NHS
     # Foundation Trust'; the hover keeps the full name): with whole names the left margin took 320 of a
     # phone's 360 px and left the chart a sliver
-    labels = short_names(y, TRUST_WORDS, NHS_SUFFIX, ALLIANCE_SUFFIX)
+    # and at most CATERPILLAR_LABEL_PX wide, the rest '…' (in capitals, 'PORTSMOUTH HOSPITALS UNIVERSITY NATIONAL
+    # HEALTH SERVICE TRUST' took the whole of a phone's chart: the plot was 2 px wide)
+    labels = [wrap_label(html.unescape(label), CATERPILLAR_LABEL_PX, size=9, max_lines=1)
+              for label in short_names(y, TRUST_WORDS, NHS_SUFFIX, ALLIANCE_SUFFIX)]
     layout["yaxis"] = {"automargin": False, "tickfont": {"size": 9}, "categoryorder": "array",
                        "categoryarray": y, "tickmode": "array", "tickvals": y, "ticktext": labels}
     if n:  # the rows fill the plot, the first and last half a row from its edges (autorange padded ~8 rows for the
         # markers, an empty band above the top unit)
         layout["yaxis"].update(range=[-0.5, n - 0.5], autorange=False)
-    layout["margin"] = {**layout["margin"], "l": min(420, 16 + round(max((label_width(n) for n in labels), default=0)))}
+    layout["margin"] = {**layout["margin"], "l": 16 + round(max((label_width(html.unescape(n)) for n in labels), default=0))}
     fig.update_layout(layout)
     for name in highlight:
         match = data.filter(pl.col("unit_code") == name)
@@ -271,11 +386,11 @@ RUG_MARKS = views.RUG_MARKS  # one table: the flagged list shows the same marks
 
 
 # case ignored: published tables often write names in capitals ('AIREDALE NHS FOUNDATION TRUST')
-NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust)$", re.IGNORECASE)
+NHS_SUFFIX = re.compile(r"\s+(NHS Foundation Trust|NHS Trust|National Health Service Trust)$", re.IGNORECASE)
 # the rug's row labels keep the place: 'Kescombe and Lanmouth Teaching Hospitals NHS Foundation Trust' ->
 # 'Kescombe and Lanmouth' (columns then keep enough width for every indicator's label at 1024 px)
 TRUST_WORDS = re.compile(r"(\s+(University|Teaching|Community|General|Acute|Hospitals?|Healthcare))*"
-                          r"\s+(NHS Foundation Trust|NHS Trust)$", re.IGNORECASE)
+                          r"\s+(NHS Foundation Trust|NHS Trust|National Health Service Trust)$", re.IGNORECASE)
 ALLIANCE_SUFFIX = re.compile(r"\s+Cancer Alliance$", re.IGNORECASE)
 
 
@@ -299,9 +414,31 @@ def short_names(names: list[str], *endings: re.Pattern[str]) -> list[str]:
         for n, sh in zip(full, short, strict=True):
             owners.setdefault(sh, set()).add(n)
         for i, sh in enumerate(short):
-            if not shortened[i] and len(owners[sh]) == 1 and sh:
+            # an ending a name does not have leaves it for the next (a name marked shortened by its first ending,
+            # unchanged, kept ' Cancer Alliance' for the next to take)
+            if not shortened[i] and len(owners[sh]) == 1 and sh and sh != full[i]:
                 labels[i], shortened[i] = sh, True
     return labels if len(set(labels)) == len(set(full)) else full
+
+
+def distinct_titles(titles: Sequence[str], *, shared_words: int = 4) -> list[str]:
+    """Titles without the words they all begin with, when there are at least ``shared_words`` of them, the last of
+    those kept after an '…' ('Told the outcome within 28 days of an urgent referral for suspected breast cancer' ->
+    '…suspected breast cancer' beside '…suspected lung cancer'): shortened to three lines, each of the Faster
+    Diagnosis titles read 'Told the outcome within 28 days of an urgent referral for…'."""
+    words = [str(t).split() for t in titles]
+    if len(words) < 2:
+        return [str(t) for t in titles]
+    shared = 0
+    while all(len(w) > shared + 1 for w in words) and len({w[shared] for w in words}) == 1:
+        shared += 1
+    if shared < shared_words:
+        return [str(t) for t in titles]
+    return ["…" + " ".join(w[shared - 1:]) for w in words]
+
+
+SLICE_LABEL_SIZE = 11
+SLICE_LABEL_PX = 140  # an indicator's label at most this wide: with a 16 px gap, under 40% of a phone's 360 px chart
 
 
 def slice_figure(rows: pl.DataFrame, *, title: str,
@@ -309,14 +446,20 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
     """One row per indicator: the unit's z-score against its alert and alarm bands ("a slice
     through each funnel"). ``rows`` needs indicator_id, indicator_title, z, status, better,
     status_label; ``limits`` gives each indicator's coverages (default 95% and 99.8%), so the bands
-    are each indicator's own."""
+    are each indicator's own.
+
+    Each indicator is labelled by its title on at most three lines of :data:`SLICE_LABEL_PX` (:func:`wrap_label`,
+    the full title in the hover), and the left margin is measured from the labels: sized by Plotly
+    (automargin), whole titles took 60% of a phone's chart and pushed the axis title off its right edge."""
     data = rows.filter(pl.col("z").is_not_null())
-    # titles on two lines (30 characters or half the title): whole, they took 290 of a phone's 360 px (the rest of
-    # the chart 40 px) and were cut off at the left
-    data = data.with_columns(_plotly_columns("indicator_title")).with_columns(
-        pl.col("indicator_title").map_elements(lambda t: "<br>".join(textwrap.wrap(t, max(30, len(t) // 2 + 6))) or t,
-                                               return_dtype=pl.String))
-    y = data["indicator_title"].to_list()
+    if "indicator_id" not in data.columns:
+        data = data.with_columns(pl.col("indicator_title").alias("indicator_id"))
+    data = data.with_columns(pl.col("indicator_id").cast(pl.String))
+    # rows are the indicators' ids (unique: two titles shortened alike stay two rows), labelled by their titles
+    y = data["indicator_id"].to_list()
+    titles = [str(t) for t in data["indicator_title"].to_list()]
+    labels = [wrap_label(t, SLICE_LABEL_PX, size=SLICE_LABEL_SIZE) for t in distinct_titles(titles)]
+    lines = max((label.count("<br>") + 1 for label in labels), default=1)
     fig = go.Figure()
     default = (0.95, 0.998)
     for level, colour in ((-1, "#F0F4F5"), (0, "#DDE5E8")):  # alarm band behind, alert band in front
@@ -326,27 +469,33 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
             coverage = (limits or {}).get(r.get("indicator_id"), default)
             zc = coverage_z(coverage[level])
             xs += [-zc, zc, None]
-            ys += [r["indicator_title"], r["indicator_title"], None]
+            ys += [r["indicator_id"], r["indicator_id"], None]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 18},
                                  hoverinfo="skip", showlegend=False))
     fig.add_vline(x=0, line={"color": PALETTE["target"], "width": 1})
-    for r in data.iter_rows(named=True):
+    for r, full in zip(data.iter_rows(named=True), titles, strict=True):
         only = len((limits or {}).get(r.get("indicator_id"), default)) == 1  # its only limit is its outer one too
         status = str(r["status"])
         colour, symbol, size = status_style(status.replace("alert", "alarm") if only else status, r["better"])
-        fig.add_trace(go.Scatter(x=[max(min(r["z"], 6), -6)], y=[r["indicator_title"]], mode="markers",
+        fig.add_trace(go.Scatter(x=[max(min(r["z"], 6), -6)], y=[r["indicator_id"]], mode="markers",
                                  marker={"color": colour, "symbol": symbol, "size": size + 2},
-                                 showlegend=False, customdata=[[r["status_label"], r["z"]]],
-                                 hovertemplate="<b>%{y}</b><br>%{customdata[0]}<br>z = %{customdata[1]:.2f}<extra></extra>"))
-    coverages = {tuple((limits or {}).get(r, default)) for r in data["indicator_id"]} if "indicator_id" in data.columns else {default}
-    bands = (" and ".join(f"{c * 100:g}%" for c in next(iter(coverages))) + " limits" if len(coverages) == 1 else
-             "each indicator's alert and alarm limits")
-    # short lines (the caption under the chart gives the limits in standard deviations): the longer title
+                                 showlegend=False, customdata=[[r["status_label"], r["z"], plotly_text(full)]],
+                                 hovertemplate="<b>%{customdata[2]}</b><br>%{customdata[0]}<br>z = %{customdata[1]:.2f}"
+                                               "<extra></extra>"))
+    coverages = {tuple((limits or {}).get(r, default)) for r in y}
+    bands = (" and ".join(f"{coverage_label(c)}%" for c in next(iter(coverages)))
+             + (" limits" if len(next(iter(coverages))) > 1 else " limit") if len(coverages) == 1 else
+             "each indicator's limits")
+    # two short lines (the caption under the chart gives the limits in standard deviations): the longer title
     # ran past a phone's edge, and with a 40 px margin its first line sat on the tick numbers
     layout = _layout(title, f"Difference from expected (z)<br>bands: {bands}", "")
-    layout["height"] = max(300, 34 * len(y) + 80 + layout["margin"]["t"])
-    layout["margin"] = {**layout["margin"], "b": 70}
+    layout["height"] = max(300, (14 * lines + 20) * len(y) + 80 + layout["margin"]["t"])
+    layout["margin"] = {**layout["margin"], "b": 70, "l": 16 + round(max(
+        (label_width(html.unescape(line), SLICE_LABEL_SIZE) for label in labels for line in label.split("<br>")),
+        default=0))}
     layout["xaxis"]["range"] = [-6.3, 6.3]
-    layout["yaxis"] = {"automargin": True, "categoryorder": "array", "categoryarray": y[::-1], "tickfont": {"size": 11}}
+    layout["xaxis"]["title"] = {"text": layout["xaxis"]["title"], "font": {"size": 13}}
+    layout["yaxis"] = {"automargin": False, "categoryorder": "array", "categoryarray": y[::-1],
+                       "tickmode": "array", "tickvals": y, "ticktext": labels, "tickfont": {"size": SLICE_LABEL_SIZE}}
     fig.update_layout(layout)
     return fig
