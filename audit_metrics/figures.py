@@ -448,7 +448,7 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
     status_label; ``limits`` gives each indicator's coverages (default 95% and 99.8%), so the bands
     are each indicator's own.
 
-    Each indicator is labelled by its title on at most three lines of :data:`SLICE_LABEL_PX` (:func:`wrap_label`,
+    Each indicator is labelled by its title on at most four lines of :data:`SLICE_LABEL_PX` (:func:`wrap_label`,
     the full title in the hover), and the left margin is measured from the labels: sized by Plotly
     (automargin), whole titles took 60% of a phone's chart and pushed the axis title off its right edge."""
     data = rows.filter(pl.col("z").is_not_null())
@@ -458,7 +458,7 @@ def slice_figure(rows: pl.DataFrame, *, title: str,
     # rows are the indicators' ids (unique: two titles shortened alike stay two rows), labelled by their titles
     y = data["indicator_id"].to_list()
     titles = [str(t) for t in data["indicator_title"].to_list()]
-    labels = [wrap_label(t, SLICE_LABEL_PX, size=SLICE_LABEL_SIZE) for t in distinct_titles(titles)]
+    labels = [wrap_label(t, SLICE_LABEL_PX, size=SLICE_LABEL_SIZE, max_lines=4) for t in distinct_titles(titles)]
     lines = max((label.count("<br>") + 1 for label in labels), default=1)
     fig = go.Figure()
     default = (0.95, 0.998)

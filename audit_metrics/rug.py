@@ -45,6 +45,7 @@ from audit_metrics.figures import (
     PALETTE,
     TRUST_WORDS,
     direction_of,
+    distinct_titles,
     short_names,
 )
 
@@ -290,6 +291,9 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
         runs[s] = runs.get(s, 0) + 1
     site_lines, abbreviated = rug_site_labels(list(runs), list(runs.values()), CELL_W)
     titles = [str(t) for t in cols["indicator_title"]]
+    # turned, without the opening every title shares ('…suspected breast cancer'): cut at TITLES_MAX, the Faster
+    # Diagnosis columns all read 'Told the outcome within 28 days of an urgent referral for…' (the hover has it whole)
+    shown = distinct_titles(titles)
     # geometry: the group labels' column, the trust labels' column, then the squares
     group_w = (max((text_px(g) for g in group_labels.values()), default=0) + 10) if by else 0
     name_w = max((text_px(n) for n in names), default=0) + 8
@@ -306,7 +310,7 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
     title_lines = _wrap_px(title, max(300, narrow_w - 4), 14) or [title]
     legend_y = 14 + 18 * len(title_lines) + 4
     sites_top = legend_y + 14
-    titles_h = min(TITLES_MAX, max((text_px(t) for t in titles), default=0)) + 6
+    titles_h = min(TITLES_MAX, max((text_px(t) for t in shown), default=0)) + 6
     top = math.ceil(sites_top + 2 * 11 + 4 + titles_h)
     grid_h = CELL_H * rows.height
     notes = []
@@ -346,10 +350,10 @@ def rug_svg(grid: pl.DataFrame, *, title: str, group: str | None = None,
             out.append(f'<line x1="{x0 - 0.5:g}" x2="{x0 - 0.5:g}" y1="{sites_top - 2:g}" y2="{top + grid_h:g}" '
                        'stroke="#425563" stroke-width="1"/>')
         x0 += n * CELL_W
-    for j, t in enumerate(titles):
+    for j, (t, label) in enumerate(zip(titles, shown, strict=True)):
         x = left + j * CELL_W + CELL_W / 2 + 3
         out.append(f'<text class="am-label" aria-hidden="true" transform="translate({x:g},{top - 4:g}) rotate(-90)">'
-                   f'<title>{_esc(t)}</title>{_esc(_cut(t, TITLES_MAX))}</text>')
+                   f'<title>{_esc(t)}</title>{_esc(_cut(label, TITLES_MAX))}</text>')
     out += _dividers(groups_of_rows, top=top, x1=8, x2=left + CELL_W * cols.height)
     # the squares: one per result; a flagged one is a button with its mark
     cov = coverage or {}
