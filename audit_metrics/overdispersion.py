@@ -172,6 +172,10 @@ class _Units(NamedTuple):
     weight: np.ndarray
     distinct_size: np.ndarray
     size_index: np.ndarray
+    distinct_o: np.ndarray      # O and n - O, each once (``o_index``, ``rest_index``): with one mean, the score's
+    o_index: np.ndarray         # ψ(O + a) and ψ(n - O + b) depend on them alone (20,000 units: 13,111 merged
+    distinct_rest: np.ndarray   # rows, 630 distinct O, 3,587 distinct n - O)
+    rest_index: np.ndarray
 
 
 def _canonical_units(o: np.ndarray, n: np.ndarray, m: np.ndarray) -> _Units:
@@ -199,7 +203,10 @@ def _sized(o: np.ndarray, n: np.ndarray, m: np.ndarray, weight: np.ndarray) -> _
     """Merged rows in canonical order, with their distinct sizes indexed."""
     new_size = np.ones(n.size, dtype=bool)
     new_size[1:] = n[1:] != n[:-1]
-    return _Units(o, n, m, weight, n[new_size], np.cumsum(new_size) - 1)
+    distinct_o, o_index = np.unique(o, return_inverse=True)
+    distinct_rest, rest_index = np.unique(n - o, return_inverse=True)
+    return _Units(o, n, m, weight, n[new_size], np.cumsum(new_size) - 1, distinct_o, o_index, distinct_rest,
+                  rest_index)
 
 
 def _kept_units(u: _Units, group: np.ndarray, keep: np.ndarray) -> _Units:
@@ -245,8 +252,12 @@ def _score_beta_binomial(rho: float, u: _Units) -> float:
     a, b = p * scale, (1 - p) * scale
     # ψ(n + s) - ψ(s) depends on n only: once per distinct size
     by_size = (special.digamma(u.distinct_size + scale) - special.digamma(scale))[u.size_index]
-    return float(np.sum(u.weight * (p * (special.digamma(u.o + a) - special.digamma(a))
-                                    + (1 - p) * (special.digamma(u.n - u.o + b) - special.digamma(b))
+    if p.ndim == 0:  # one mean: each ψ once per distinct O and n - O (the same values, gathered)
+        by_o = special.digamma(u.distinct_o + a)[u.o_index]
+        by_rest = special.digamma(u.distinct_rest + b)[u.rest_index]
+    else:
+        by_o, by_rest = special.digamma(u.o + a), special.digamma(u.n - u.o + b)
+    return float(np.sum(u.weight * (p * (by_o - special.digamma(a)) + (1 - p) * (by_rest - special.digamma(b))
                                     - by_size)))
 
 
@@ -254,8 +265,8 @@ def _score_negative_binomial(c: float, u: _Units) -> float:
     """dℓ/dk of the negative binomial at shape k = 1/c; zero at the ML estimate."""
     k = 1 / c
     mu = u.mean
-    return float(np.sum(u.weight * (special.digamma(u.o + k) - special.digamma(k) + np.log(k / (k + mu))
-                                    + (mu - u.o) / (k + mu))))
+    return float(np.sum(u.weight * (special.digamma(u.distinct_o + k)[u.o_index] - special.digamma(k)
+                                    + np.log(k / (k + mu)) + (mu - u.o) / (k + mu))))
 
 
 def fit_between_unit_variance(observed: np.ndarray, size: np.ndarray, mean: np.ndarray, *,
