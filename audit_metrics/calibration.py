@@ -17,7 +17,10 @@ Outcomes (``kind``):
     a binary outcome ≈ 5% whose expected proportion varies with each trust's case-mix (2.5-10%),
     assessed against each trust's own expected proportion (the pipeline's risk-adjusted path);
 ``poisson_oe``
-    observed/expected counts with E from 5 to 200 (aggregate O/E tables).
+    observed/expected counts with E from 5 to 200 (aggregate O/E tables);
+``high_share``
+    a proportion ≈ 95%, as waiting-times standards are (treated within 31 days), 20-2,000 patients; the
+    national value is estimated from the data, as for ``common``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from audit_metrics.overdispersion import tau2_on_scale
 
 __all__ = ["ESTIMATOR_SETTINGS", "KINDS", "Scenario", "draw_units", "false_alert_rates", "grid", "power"]
 
-KINDS = ("common", "rare", "risk_adjusted", "poisson_oe")
+KINDS = ("common", "rare", "risk_adjusted", "poisson_oe", "high_share")
+_NATIONAL = ("common", "high_share")  # compared with the national value estimated from the same data
 
 # every estimator the catalogue offers, as a user would declare it
 ESTIMATOR_SETTINGS: dict[str, dict[str, object]] = {
@@ -69,8 +73,8 @@ def draw_units(scenario: Scenario, rng: np.random.Generator, *, effect: np.ndarr
         e = np.exp(rng.uniform(np.log(5), np.log(200), k))
         return rng.poisson(e * np.exp(u)).astype(float), e, np.ones(k), "ratio"
     n = np.round(np.exp(rng.uniform(np.log(20), np.log(2000), k)))
-    if scenario.kind == "common":
-        p = np.full(k, 0.10)
+    if scenario.kind in _NATIONAL:
+        p = np.full(k, 0.95 if scenario.kind == "high_share" else 0.10)
     elif scenario.kind == "rare":
         p = rng.uniform(0.01, 0.03, k)
     else:
@@ -81,7 +85,7 @@ def draw_units(scenario: Scenario, rng: np.random.Generator, *, effect: np.ndarr
 
 def _assess(o: np.ndarray, x: np.ndarray, expected: np.ndarray, statistic: str, kind: str,
             settings: dict[str, object]):
-    if kind == "common":  # the national value is estimated from the data, as in an audit
+    if kind in _NATIONAL:  # the national value is estimated from the data, as in an audit
         target: float | np.ndarray = float(o.sum() / x.sum())
     elif statistic == "ratio":
         target = 1.0
@@ -135,7 +139,7 @@ def power(scenario: Scenario, settings: dict[str, object], *, shift: float, size
 def _known_tau2_z(o: np.ndarray, x: np.ndarray, expected: np.ndarray, statistic: str, scenario: Scenario) -> float:
     """The planted unit's z under exact limits with the true τ² (delta method from the simulated SD)."""
     if statistic == "proportion":
-        target = float(o.sum() / x.sum()) if scenario.kind == "common" else expected
+        target = float(o.sum() / x.sum()) if scenario.kind in _NATIONAL else expected
         centre = float(np.mean(target))
         # logit SD sd: Var(p) = (sd p(1-p))^2 = rho p(1-p), so rho = sd^2 p(1-p)
         tau2 = tau2_on_scale(scenario.sd**2 * centre * (1 - centre), kind="proportion", scale="arcsine",

@@ -47,6 +47,9 @@ method is defined for them, by the continuous extension of the count distributio
   is beyond the limit's level. (The incomplete beta/gamma in the count itself,
   :math:`I_{1-p}(n - O, O + 1)`, is an equally continuous extension but not the one the limits are drawn
   with: a half count could then sit inside its limits and be flagged, or the reverse.)
+* for a share above a half the counts are taken as non-events, n - O of Binomial(n, 1 - θ0), so that the mass
+  a non-whole n leaves beyond ⌊n⌋ lies at the unlikely end (``CountDistribution._flipped``); for a whole n this is
+  the same mid-P test;
 * ``exact_ci`` places O on the Gamma distribution function (continuous in O); ``normal`` and
   ``transformed`` use O/x.
 
@@ -342,17 +345,66 @@ class CountDistribution:
             return r.reshape(shape), f_r.reshape(shape), f_below.reshape(shape)
         return r[0], f_r[0], f_below[0]
 
+    def _flipped(self) -> np.ndarray | None:
+        """Where counts are taken as non-events (``position``): a binomial on a non-whole n with a mean share above ½.
+
+        The continuous extension of the binomial (class docstring) leaves its last mass, 1 - F(⌊n⌋), beyond ⌊n⌋.
+        Counted as events, that mass sits at the top, beside the likely counts when the share is high (a 96%
+        standard on an overdispersed proportion's effective size n/(1 + (n - 1)ρ), which is seldom whole): a trust
+        with every patient treated in time then scored below the centre (723 of 723 against 98%, z < 0), and by
+        how much depended on the fraction of n (a real-data review). Counted as non-events, n - O of Binomial(n,
+        1 - θ), it lies at the unlikely end instead. For a whole n both ways give the same mid-P (it is symmetric:
+        1 - mid-P of n - O), and the events are used as before.
+        """
+        if self.kind != "binomial":
+            return None
+        n = np.asarray(self.size, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flip = (n % 1 > 0) & (np.asarray(self.mean) > n / 2)
+        return flip if np.any(flip) else None
+
+    def _non_events(self) -> CountDistribution:
+        return CountDistribution(self.kind, self.size, self.size - self.mean, self.scale, self.observed_factor)
+
     def position(self, observed: np.ndarray) -> np.ndarray:
         """Mid-P position G(c - ½) of observed counts, G the linearly interpolated CDF.
 
-        For an integer count this is F(O - 1) + ½P(O).
+        For an integer count this is F(O - 1) + ½P(O); see ``_flipped`` for a binomial on a non-whole n.
         """
-        c = np.asarray(observed, dtype=float) * self.observed_factor - 0.5
+        c = np.asarray(observed, dtype=float) * self.observed_factor
+        flip = self._flipped()
+        if flip is None:
+            return self._events_position(c)
+        shape = np.broadcast(c, self.size, self.mean).shape
+        c, flip = np.broadcast_to(c, shape), np.broadcast_to(flip, shape)
+        out = np.empty(shape)
+        keep = ~flip
+        out[keep] = self._subset(keep)._events_position(c[keep])
+        other = self._subset(flip)
+        out[flip] = 1 - other._non_events()._events_position(other.size - c[flip])
+        return out if shape else out[()]
+
+    def _events_position(self, c: np.ndarray) -> np.ndarray:
+        c = c - 0.5
         base = np.floor(c)
         return self.cdf(base) + (c - base) * self.pmf(base + 1)
 
     def interpolated_quantile(self, p: float) -> np.ndarray:
-        """Count at which G(count - ½) = p: r_p - α + ½ (Spiegelhalter's interpolation, mid-P)."""
+        """Count at which G(count - ½) = p: r_p - α + ½ (Spiegelhalter's interpolation, mid-P); for counts taken
+        as non-events (``_flipped``), n less that of the non-events at 1 - p."""
+        flip = self._flipped()
+        if flip is None:
+            return self._events_quantile(p)
+        shape = np.broadcast(self.size, self.mean).shape
+        flip = np.broadcast_to(flip, shape)
+        out = np.empty(shape)
+        keep = ~flip
+        out[keep] = self._subset(keep)._events_quantile(p)
+        other = self._subset(flip)
+        out[flip] = other.size - other._non_events()._events_quantile(1 - p)
+        return out if shape else out[()]
+
+    def _events_quantile(self, p: float) -> np.ndarray:
         r, f_r, f_below = self._ppf(p)
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = np.where(f_r > f_below, (f_r - p) / (f_r - f_below), 0.0)

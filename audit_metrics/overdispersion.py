@@ -326,8 +326,15 @@ def _maximise(loglik, score, null: float, lo: float, hi: float, start: float | N
     to be unimodal in θ, as the beta-binomial and negative-binomial ones are in practice; the tests
     compare the result with a general-purpose optimiser on scipy.stats' likelihoods."""
     with np.errstate(all="ignore"):
+        def on_log(v: float) -> float:  # the score on log θ, the scale Brent's method searches
+            return score(float(np.exp(v)))
+
         def rising(theta: float) -> bool:
-            return score(theta) < 0
+            # judged by the very values Brent's method starts from: near θ = 0 the score is a difference of large
+            # digamma terms whose sign is rounding noise, and exp(log θ) is not always θ, so judging score(θ)
+            # itself could bracket with two ends of one sign ("f(a) and f(b) must have different signs": a 97%
+            # share, trusts differing a little; a calibration run)
+            return on_log(float(np.log(theta))) < 0
 
         left = lo if start is None or start <= lo else max(lo, start / _NEAR)
         if not rising(left):
@@ -343,7 +350,7 @@ def _maximise(loglik, score, null: float, lo: float, hi: float, start: float | N
                 break
             left, right = right, min(hi, right * 4)
         else:
-            u = optimize.brentq(lambda v: score(float(np.exp(v))), np.log(left), np.log(right), xtol=1e-13, rtol=1e-13)
+            u = optimize.brentq(on_log, float(np.log(left)), float(np.log(right)), xtol=1e-13, rtol=1e-13)
             theta = float(np.exp(u))
         top = loglik(theta)
     if not top > null:

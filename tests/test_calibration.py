@@ -119,7 +119,7 @@ def test_robust_ml_sets_aside_a_planted_outlier() -> None:
 # ---------------------------------------------------------------- calibration (fast seeded study)
 
 
-@pytest.mark.parametrize("kind", ["common", "rare", "risk_adjusted", "poisson_oe"])
+@pytest.mark.parametrize("kind", ["common", "rare", "risk_adjusted", "poisson_oe", "high_share"])
 def test_default_is_calibrated_when_trusts_differ_a_little(kind: str) -> None:
     """Between-trust SD 0.2 (logit/log), no true outliers, 40 replicates x 140 trusts: the default
     flags 3-7% at 95% and at most 0.5% at 99.8% (the issue's criterion; the full study in

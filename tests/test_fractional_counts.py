@@ -106,7 +106,10 @@ def test_mid_p_position_is_monotone_and_continuous_between_whole_counts(statisti
     u = mid_p_position(o, np.full(o.size, x), statistic=statistic, target=target)
     assert np.all(np.diff(u) >= -1e-15)
     step = o[1] - o[0]
-    largest_p = np.max(distribution(np.array(x), statistic=statistic, target=target).pmf(np.arange(0, top + 2)))
+    # a non-whole n with a share above a half is placed as non-events (Binomial(n, 1 - target), funnel._flipped)
+    events = statistic == "proportion" and x % 1 > 0 and target > 0.5
+    d = distribution(np.array(x), statistic=statistic, target=1 - target if events else target)
+    largest_p = np.max(d.pmf(np.arange(0, top + 2)))
     assert np.max(np.diff(u)) <= largest_p * step + 1e-12  # Lipschitz: piecewise linear with slope P(k)
 
 
