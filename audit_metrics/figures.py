@@ -288,18 +288,33 @@ def _hover_data(part: pl.DataFrame, *, risk_adjusted: bool, coverage: float) -> 
 
 
 TITLE_WIDTH = 44  # characters a title line: about 340 px at 16 px, so a phone (a chart ~360 px wide) shows it whole
+# and at most this wide by label_width at 16 px (capitals are wider: 'Risk-adjusted CUSUM: Gleddale Hospitals NHS',
+# 43 characters, was drawn 362 px wide and lost its first and last letters on a phone; the sweep of defect 10)
+TITLE_PX = 375
+
+
+def _title_lines(title: str, width: int) -> list[str]:
+    """A title's lines, filled word by word: at most ``width`` characters and :data:`TITLE_PX` (by
+    :func:`label_width`) each (a word longer than a line is broken, as ``textwrap`` breaks it)."""
+    lines: list[str] = []
+    for word in (piece for w in str(title).split() for piece in textwrap.wrap(w, width)):
+        if lines and len(lines[-1]) + 1 + len(word) <= width and label_width(f"{lines[-1]} {word}", 16) <= TITLE_PX:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
 
 
 def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
-    """A chart title as Plotly text, broken onto lines of at most ``width`` characters: Plotly never wraps
-    a title, and at 390 px "90-day mortality after major bowel cancer resection (2021/22 to 2023/24)"
-    lost both ends."""
-    return "<br>".join(plotly_text(line) for line in textwrap.wrap(str(title), width)) or plotly_text(title)
+    """A chart title as Plotly text, broken onto lines of at most ``width`` characters (and :data:`TITLE_PX`):
+    Plotly never wraps a title, and at 390 px "90-day mortality after major bowel cancer resection (2021/22 to
+    2023/24)" lost both ends."""
+    return "<br>".join(plotly_text(line) for line in _title_lines(title, width)) or plotly_text(title)
 
 
 def title_margin(title: str, width: int = TITLE_WIDTH) -> int:
     """The top margin for a title wrapped by :func:`wrap_title` (60 px for one line, 20 px a further line)."""
-    return 60 + 20 * max(len(textwrap.wrap(str(title), width)) - 1, 0)
+    return 60 + 20 * max(len(_title_lines(title, width)) - 1, 0)
 
 
 def _layout(title: str, x_title: str, y_title: str) -> dict:

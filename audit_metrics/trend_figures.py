@@ -117,7 +117,16 @@ def cusum_figure(chart: CusumChart, *, title: str, arl_up: ArlEstimate | None = 
     fig.update_layout(title=wrap_title(title), height=380, yaxis_title="CUSUM (log-likelihood ratio)", plot_bgcolor="white",
                       margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40}, legend={"orientation": "h", "y": -0.15})
     fig.update_yaxes(gridcolor="#EEEEEE", zeroline=True, zerolinecolor="#999999")
+    if t.height:  # room beyond each decision limit for its label: autoranged, the lower label (below -h) sat on the
+        # dates of the x axis when the improvement CUSUM reached -h (the sweep of defect 10, at 390 and 1280 px)
+        low = min(float(t["cusum_down"].min()), -chart.h_down)
+        high = max(float(t["cusum_up"].max()), chart.h_up)
+        pad = CUSUM_LABEL_ROOM * (high - low)
+        fig.update_yaxes(range=[low - pad, high + pad])
     return fig
+
+
+CUSUM_LABEL_ROOM = 0.15  # of the CUSUMs' span, beyond each decision limit (a 14 px label in a ~230 px plot)
 
 
 def vlad_figure(chart: CusumChart, *, title: str) -> go.Figure:

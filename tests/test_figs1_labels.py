@@ -244,3 +244,33 @@ def test_rug_column_titles_say_which_cancer(fds: AuditRun) -> None:
     assert shown == ["…suspected breast cancer", "…suspected lower GI cancer", "…suspected lung cancer",
                      "…suspected skin cancer"], shown
     assert {t.find(f"{ns}title").text for t in turned} == {r.spec.title for r in fds.results.values()}
+
+
+def test_cusum_leaves_room_for_its_decision_limits_labels() -> None:
+    """The lower decision limit's label ('h = -4.5 (in-control ARL about ...)') is drawn below its line: autoranged,
+    the axis ended at the lowest CUSUM, so where the improvement CUSUM reached -h the label sat on the x axis's
+    dates (sample, sact_mort30, Gleddale, 390 and 1280 px). Both limits now have room beyond them."""
+    from audit_metrics import cusum, trend_figures
+
+    risk = np.full(200, 0.1)
+    outcome = np.zeros(200)
+    outcome[10:20] = 1  # a cluster: the deterioration CUSUM crosses h; then none: the improvement one reaches -h
+    chart = cusum.build_cusum(list(range(200)), risk, outcome, h_up=2.0, h_down=2.0)
+    assert chart.table["signal_up"].any() and chart.table["signal_down"].any()
+    fig = trend_figures.cusum_figure(chart, title="Risk-adjusted CUSUM: t")
+    low, high = fig.layout.yaxis.range
+    span = max(chart.table["cusum_up"].max(), 2.0) - min(chart.table["cusum_down"].min(), -2.0)
+    assert low <= min(chart.table["cusum_down"].min(), -2.0) - 0.1 * span
+    assert high >= max(chart.table["cusum_up"].max(), 2.0) + 0.1 * span
+
+
+def test_titles_are_wrapped_by_width_too() -> None:
+    """A title line is at most TITLE_WIDTH characters and TITLE_PX by label_width at 16 px: 'Risk-adjusted CUSUM:
+    Gleddale Hospitals NHS' (43 characters, many capitals) was drawn 362 px wide, cut at both ends on a phone."""
+    title = "Risk-adjusted CUSUM: Gleddale Hospitals NHS Trust (ZE5)"
+    lines = _lines(figures.wrap_title(title))
+    assert lines == ["Risk-adjusted CUSUM: Gleddale Hospitals", "NHS Trust (ZE5)"]
+    assert all(figures.label_width(line, 16) <= figures.TITLE_PX for line in lines)
+    assert figures.title_margin(title) == 80
+    # lower-case titles of 44 characters stay on one line, as before
+    assert "<br>" not in figures.wrap_title("Each indicator as a slice through its funnel")
