@@ -730,7 +730,7 @@ def _read_sheet(path: Path, spec: DatasetSpec | None) -> pl.DataFrame:
     where: dict[str, object] = ({"sheet_id": sheet} if isinstance(sheet, int)
                                 else {"sheet_name": sheet} if sheet is not None else {})
     try:
-        return pl.read_excel(path, **where, infer_schema_length=0, drop_empty_rows=False,  # type: ignore[call-overload]
+        grid = pl.read_excel(path, **where, infer_schema_length=0, drop_empty_rows=False,  # type: ignore[call-overload]
                              drop_empty_cols=False, read_options={"header_row": None, "skip_rows": 0})
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -743,6 +743,9 @@ def _read_sheet(path: Path, spec: DatasetSpec | None) -> pl.DataFrame:
                                            "a name, or a number counted from 1)")) from None
         raise ExtractError(Problem(str(path), f"not a readable Excel workbook ({first})",
                                    hint="save as .xlsx")) from None
+    # a date cell comes back as "2023-04-01 00:00:00": the date as written, without a midnight no one typed (it
+    # labelled periods "2023-04-01 00:00:00 to 2023-09-01 00:00:00"; a real-data review)
+    return grid.with_columns(pl.col(pl.String).str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "${1}"))
 
 
 def _sheet_names(path: Path) -> list[str] | None:

@@ -53,6 +53,7 @@ from audit_metrics.outliers import (
     status_label,
 )
 from audit_metrics.overdispersion import Overdispersion
+from audit_metrics.periods import order_note, time_order
 from audit_metrics.risk import (
     RiskModel,
     column_codes,
@@ -181,7 +182,7 @@ class AuditRun:
 
 
 def _pooled_label(periods: Sequence[str]) -> str:
-    periods = sorted(p for p in periods if p is not None)
+    periods = time_order(p for p in periods if p is not None)
     if not periods:
         return ALL_PERIODS
     return periods[0] if len(periods) == 1 else f"{periods[0]} to {periods[-1]}"
@@ -724,7 +725,7 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
         spec, ds, unit_column=unit_column, period_column=period_column, aggregate=aggregate)
     if period_label is not None and period_column is None:  # relabelled here: the prepared counts stay shared
         counts = counts.with_columns(pl.lit(period_label, dtype=pl.String).alias("period"))
-    period_values = sorted(str(p) for p in counts["period"].unique().drop_nulls())
+    period_values = time_order(str(p) for p in counts["period"].unique().drop_nulls())
     pooled = _pooled_label(period_values) if period_values or period_label is None else period_label
     value_cols = [c for c in ("observed", "denominator", "expected", "person_time") if c in counts.columns]
     pooled_counts = counts.group_by("unit_code").agg(pl.col(value_cols).sum()).with_columns(
@@ -739,7 +740,8 @@ def run_indicator(spec: IndicatorSpec, options: MethodOptions, ds: LoadedDataset
     total_o = float(counts["observed"].sum())
     total_n = float(counts["denominator"].sum()) if "denominator" in counts.columns else np.nan
     national_rate = total_o / total_n if total_n else np.nan
-    warnings: list[str] = [*(model.warnings if model else ()), *accounting.notes]
+    warnings: list[str] = [*(model.warnings if model else ()), *accounting.notes,
+                           *filter(None, [order_note(period_values)])]
     if counts.height == 0:
         warnings.append("no rows for this indicator: the extract is empty or the cohort selects nobody, "
                         "so no unit can be assessed")
@@ -871,7 +873,10 @@ def _finish(table: pl.DataFrame, spec: IndicatorSpec, units: Units, limits: Sequ
     rest = [c for c in out.columns if c not in first]
     level_order = pl.col("level").replace_strict(
         {lv: i for i, lv in enumerate([UNIT_LEVEL, *units.groups, NATIONAL])}, default=99)
-    return out.select(first + rest).sort(["period", level_order, "unit_code"], maintain_order=True)
+    periods = time_order(out["period"].unique().drop_nulls().to_list())
+    in_time = pl.col("period").replace_strict({p: i for i, p in enumerate(periods)}, default=len(periods),
+                                              return_dtype=pl.Int64)
+    return out.select(first + rest).sort([in_time, level_order, "unit_code"], maintain_order=True)
 
 
 def run_audit(loaded: LoadedCatalogue, *, data: Mapping[str, str | Path] | None = None,

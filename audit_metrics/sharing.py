@@ -24,6 +24,7 @@ from audit_metrics import __version__, export, narrative, views
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.exceptions import AuditMetricsError
 from audit_metrics.outliers import coverage_label
+from audit_metrics.periods import time_order
 from audit_metrics.pipeline import UNIT_LEVEL, AuditRun
 
 __all__ = [
@@ -167,9 +168,8 @@ class OutlierExport:
 
 
 def periods(run: AuditRun) -> list[str]:
-    """Every period some indicator reports, in order (pooled labels sort after their first year)."""
-    found = {str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list()}
-    return sorted(found)
+    """Every period some indicator reports, in time order (pooled labels after their first period)."""
+    return time_order(str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list())
 
 
 def period_table(run: AuditRun, period: str | None) -> pl.DataFrame:

@@ -15,6 +15,7 @@ import polars as pl
 from audit_metrics import __version__, export, narrative
 from audit_metrics.catalogue import LoadedCatalogue, SuppressionSpec
 from audit_metrics.outliers import coverage_label
+from audit_metrics.periods import time_order
 from audit_metrics.pipeline import ALL_PERIODS, AuditRun, standard_shift
 
 __all__ = [
@@ -135,7 +136,7 @@ def headline_label(run: AuditRun) -> str:
 def single_periods(run: AuditRun) -> list[str]:
     """Periods that can be shown one at a time: every period of an indicator reported by period (its pooled
     label left out), and every period of an indicator that is never pooled."""
-    return sorted({str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list()
+    return time_order({str(p) for r in run.results.values() for p in r.table["period"].unique().drop_nulls().to_list()
                    if not (r.spec.pooled and p == r.pooled_period)} - {ALL_PERIODS})
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from audit_metrics import export, figures, narrative, sharing, views
 from audit_metrics.catalogue import LoadedCatalogue
 from audit_metrics.outliers import coverage_label
+from audit_metrics.periods import time_order
 from audit_metrics.pipeline import AuditRun
 from audit_metrics.ui.state import (
     as_text,
@@ -141,7 +142,8 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     level_name = c2.radio("Compare", list(compare), horizontal=True, key="ind_level", format_func=md,
                           help=None if groups else "No grouping is defined in the units file: trusts only.")
     level = compare[level_name]
-    periods = [result.pooled_period, *sorted(p for p in result.table["period"].unique().to_list() if p != result.pooled_period)]
+    periods = [result.pooled_period, *time_order(p for p in result.table["period"].unique().drop_nulls().to_list()
+                                                 if p != result.pooled_period)]
     if st.session_state.get("ind_period") not in periods:
         st.session_state["ind_period"] = periods[qp_index("period", periods)]
     period = c3.selectbox("Period", periods, key="ind_period")
