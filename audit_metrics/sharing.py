@@ -279,6 +279,14 @@ def with_limit_coverages(table: pl.DataFrame, run: AuditRun) -> pl.DataFrame:
         tau2 = [None if t is None else (t if od is None else od.applied_tau2)
                 for t, od in zip(out["tau2"].to_list(), added, strict=True)]
         out = out.with_columns(pl.Series("tau2", tau2, dtype=pl.Float64))
+    # a one-sided test flags only the worse side: the other side's limits are never applied, so they are left blank
+    # (a review found 'Upper alert limit 0.976' beside 0.981 'as expected' on a lower-is-worse standard)
+    untested = {k: {"low": "upper", "high": "lower"}[r.spec.worse_side] for k, r in run.results.items()
+                if r.spec.worse_side is not None}
+    if untested:
+        side = pl.col("indicator_id").cast(pl.String).replace_strict(untested, default=None)
+        out = out.with_columns(pl.when(side == s).then(None).otherwise(pl.col(c)).alias(c)
+                               for s in ("lower", "upper") for c in (f"{s}_alert", f"{s}_alarm") if c in out.columns)
     return out
 
 
@@ -422,9 +430,11 @@ def methods_by_indicator(run: AuditRun, indicators: Sequence[str], *, period: st
             "overdispersion_reason": od.reason if od else "not estimated",
             "phi": od.phi if od else None, "tau2": od.tau2 if od else None,
             "units_in_estimate": od.n_units if od else None,
-            "national_value": rate * multiplier if rate is not None else None,
-            "national_value_unit": "%" if multiplier == 100 else f"x {multiplier:g}" if multiplier != 1 else "",
-            "audit_standard": standard * multiplier if standard is not None else None,
+            # on the results sheet's scale (0-1 for a proportion), as every number in the files is; the unit
+            # says how the screen shows it (a review found 88.3 here beside 0.96 on the results sheet)
+            "national_value": rate, "audit_standard": standard,
+            "national_value_unit": ("0-1 (shown as % on screen)" if multiplier == 100 else
+                                    f"shown x {multiplier:g} on screen" if multiplier != 1 else ""),
             "trusts_assessed": assessed,
         })
     return pl.DataFrame(rows, schema=_METHODS_SCHEMA)
@@ -442,7 +452,8 @@ COLUMN_NOTES = {
     "period": "reporting period (a pooled label such as '2021/22 to 2023/24' covers those years together)",
     "observed": "events (numerator); the suppression symbol where small",
     "denominator": "patients (denominator), or person-time for a rate",
-    "expected": "events expected for the unit's patients (case-mix adjusted indicators) or at the national rate",
+    "expected": "events expected for the unit's patients (case-mix adjusted indicators), at the audit standard where "
+                "the indicator has one, or else at the national rate",
     "value": "the unit's value on the indicator's statistic: a proportion (0-1); observed/expected for risk-adjusted "
              "and O/E indicators; events per unit of person-time for a rate",
     "adjusted_value": "risk-adjusted rate (observed/expected x national rate), 0-1; blank if not risk-adjusted",
@@ -451,7 +462,8 @@ COLUMN_NOTES = {
     "lower_alert": "lower alert limit (the indicator's inner limit, or its only one) for a unit of this size, on "
                    "the value's scale; its coverage in 'Alert limit coverage'",
     "upper_alert": "upper alert limit (the indicator's inner limit, or its only one) for a unit of this size, on "
-                   "the value's scale; its coverage in 'Alert limit coverage'",
+                   "the value's scale; its coverage in 'Alert limit coverage'; blank where a one-sided test does not "
+                   "test that side (as for every lower and upper limit)",
     "lower_alarm": "lower alarm limit (the indicator's outer limit) for a unit of this size, on the value's scale; "
                    "its coverage in 'Alarm limit coverage'; blank for an indicator with one limit",
     "upper_alarm": "upper alarm limit (the indicator's outer limit) for a unit of this size, on the value's scale; "

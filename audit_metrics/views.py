@@ -394,6 +394,7 @@ class ResultOnScale:
     p_value: float | None
     not_assessed_reason: str | None
     suppressed: bool
+    worse_side: str | None = None  # 'high' or 'low' for a one-sided test (its p is one-sided), else None
 
 
 def _number(v: object) -> float | None:
@@ -410,8 +411,9 @@ def _number(v: object) -> float | None:
 
 
 def on_scale(row: Mapping[str, object], *, risk_adjusted: bool, standard: float | None = None,
-             coverage: float = 0.95) -> ResultOnScale:
-    """Put a results-table row (suppressed or not) on the one scale its funnel is drawn on."""
+             coverage: float = 0.95, worse_side: str | None = None) -> ResultOnScale:
+    """Put a results-table row (suppressed or not) on the one scale its funnel is drawn on (``worse_side``: the
+    indicator's, for a one-sided test)."""
     statistic = str(row.get("statistic") or "proportion")
     rate_scale = _number(row.get("rate_scale")) or 1.0
     factor = rate_scale if risk_adjusted else 1.0
@@ -451,7 +453,7 @@ def on_scale(row: Mapping[str, object], *, risk_adjusted: bool, standard: float 
         status_label=str(row.get("status_label") or ""), p_value=_number(row.get("p_value")),
         not_assessed_reason=None if row.get("not_assessed_reason") is None else str(row["not_assessed_reason"]),
         suppressed=bool(row.get("suppressed")) or (isinstance(row.get("observed"), str)
-        and _number(row.get("observed")) is None),
+        and _number(row.get("observed")) is None), worse_side=worse_side,
     )
 
 
@@ -527,6 +529,11 @@ def result_sentence(result: ResultOnScale, *, title: str, symbol: str = "*",
     # the label's own level: alert/alarm, or an only limit by its coverage (pipeline._finish)
     level = named.removesuffix(")") or ("alarm" if result.status.startswith("alarm") else "alert")
     chance = narrative.chance_phrase(result.p_value)
+    if result.worse_side is not None and chance:  # the p is one-sided: say so, and which way (a review: '1 time
+        # in 540' beside an alert read as rarer than the 99.8% limit's 1 in 500, which is two-sided)
+        way = "high" if result.worse_side == "high" else "low"
+        return (f"{head}. This is {words} ({level}): a result this {way} would arise by chance {chance} (a one-sided "
+                "test: only the worse side is flagged).")
     return (f"{head}. This is {words} ({level})"
             + (f": a difference this large would arise by chance {chance}." if chance else "."))
 

@@ -219,7 +219,7 @@ def test_readme_sheet_rows(sample, heading, catalogue_path: Path, tmp_path: Path
         assert readme[(section, "limits")] == "95% and 99.8% (two-sided)"
         national = result.table.filter(pl.col("level") == "national", pl.col("period") == result.pooled_period)
         assert readme[(section, "national_value")] == pytest.approx(
-            national["observed"][0] / national["denominator"][0] * 100, rel=1e-12)
+            national["observed"][0] / national["denominator"][0], rel=1e-12)  # 0-1, as the results sheet
 
 
 def test_readme_for_another_period_uses_that_periods_method(sample) -> None:
@@ -230,7 +230,7 @@ def test_readme_for_another_period_uses_that_periods_method(sample) -> None:
     od = result.overdispersion[("trust", "2022/23")]
     assert (methods["indicator_id"], methods["period"]) == ("bowel_emergency_dx", "2022/23")
     assert (methods["phi"], methods["tau2"], methods["overdispersion_applied"]) == (od.phi, od.tau2, od.applied)
-    assert methods["national_value"] == pytest.approx(1827 / 11869 * 100, rel=1e-12)  # the 2022/23 national rate
+    assert methods["national_value"] == pytest.approx(1827 / 11869, rel=1e-12)  # the 2022/23 national rate, 0-1
 
 
 def test_no_synthetic_statement_for_other_data(project_copy: Path, tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     kind = h2.radio("Chart", list(kinds.values()), horizontal=True, key="ind_chart")
     set_qp(chart=next(k for k, v in kinds.items() if v == kind))
     st.header(md(spec.title))
-    st.markdown(f"{md(spec.description)} *{md(spec.audit)}; {md(spec.tumour_site)}.*")
+    st.markdown(f"{md(spec.description)} *{'; '.join(md(t) for t in (spec.audit, spec.tumour_site) if t)}.*")
     risk_adjusted = spec.risk_adjustment is not None
     if result.warnings:
         for w in result.warnings:
@@ -201,7 +201,7 @@ def view_indicator(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue |
     chance = n * (1 - result.options.limits[0]) * (0.5 if spec.worse_side else 1)
     chance_text = f"{chance:.1f}" if chance < 10 else f"{chance:.0f}"  # 141 x 0.002 = 0.28 is not "about 0"
     st.markdown(f"**What this shows:** each point is one of {n} {md(level_name.lower())} assessed; {shape}. "
-                f"{flagged.height} {'are flagged' if spec.worse_side else f'fall outside the {limits[0]} limits'}; "
+                f"{flagged.height} {('is' if flagged.height == 1 else 'are') + ' flagged' if spec.worse_side else ('falls' if flagged.height == 1 else 'fall') + f' outside the {limits[0]} limits'}; "
                 f"about {chance_text} would be by chance alone.")
     if kind == "Funnel plot":
         fig = figures.funnel_figure(rows, curve, title=f"{spec.title} ({period})", better=spec.better,

@@ -29,7 +29,7 @@ def result_for(run: AuditRun, r: dict) -> views.ResultOnScale:
     # the row's own standard (a period's, or the pooled periods' weighted average), on the value scale
     standard = None if spec.target is None else r["target"] * ((r.get("rate_scale") or 1.0) if risk_adjusted else 1.0)
     return views.on_scale(r, risk_adjusted=risk_adjusted, standard=standard,
-                          coverage=run.results[r["indicator_id"]].options.limits[0])
+                          coverage=run.results[r["indicator_id"]].options.limits[0], worse_side=spec.worse_side)
 
 
 _ACRONYMS = {"asa": "ASA", "imd": "IMD", "ecog": "ECOG", "who": "WHO", "bmi": "BMI", "tnm": "TNM", "nhs": "NHS",
@@ -123,7 +123,7 @@ def view_trust(run: AuditRun, table: pl.DataFrame, run_key: str, loaded: LoadedC
     worse = flagged.filter(pl.col("direction") == "worse").height
     better = flagged.filter(pl.col("direction") == "better").height
     withheld = rows["status"].null_count()
-    st.markdown(f"**In short:** of {rows.height} indicator{'' if rows.height == 1 else 's'}, {worse} are worse than expected and {better} better "
+    st.markdown(f"**In short:** of {rows.height} indicator{'' if rows.height == 1 else 's'}, {worse} {'is' if worse == 1 else 'are'} worse than expected and {better} better "
                 f"than expected (alert or alarm); the rest are within the range expected from chance or not assessed"
                 + (f" ({withheld} not shown because of small numbers)." if withheld else "."))
     asc = run.case_ascertainment().filter(pl.col("unit_code") == code)
