@@ -1095,7 +1095,9 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
                     declared = cat.datasets[ind.dataset].columns.get(col)
                     if declared not in {"integer", "float"}:
                         add((*base, key), f"{ind.id}.{key}: column {col!r} is {schema[col]}, not a count",
-                            f"declare it: datasets.{ind.dataset}.columns.{col}: integer")
+                            f"declare it: datasets.{ind.dataset}.columns.{col}: integer (a count column that "
+                            "holds '*', '..' or '-' for small numbers reads as text until its type is declared; "
+                            "those rows are then excluded and counted as suppressed)")
         for j, b in enumerate(ind.breakdowns or []):
             if b.column not in schema:
                 add((*base, "breakdowns", j), f"{ind.id}.breakdowns: unknown column {b.column!r} in dataset "

@@ -1338,6 +1338,11 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             hint = whole_hint if col in count_columns and dtype.is_integer() and not fractional else ""
             bad = _not_converted(raw[col], typed[col])
             if bad is not None:
+                marked = _suppression_marks(raw[col], bad) if dtype.is_numeric() else None
+                if marked is not None and marked.any():  # '*' is a withheld small count, not a shared 6.5
+                    first(pl.lit(marked), f"count suppressed by the publisher (a mark such as '*', '..' or '-' in "
+                          f"column '{col}', where small numbers are withheld)")
+                    bad = bad & ~marked
                 first(pl.lit(bad), f"value is not {_type_word(dtype)} in column '{col}'{hint}")
     for col in [] if fractional else count_columns:
         if typed.schema[col].is_float():  # declared float, or a typed float column: still whole numbers only
@@ -1696,6 +1701,22 @@ def _guess_header_line(path: Path, spec: DatasetSpec | None) -> int | None:
     if not counts or max(counts) < 2:
         return None
     return counts.index(max(counts)) + 1
+
+
+# what publishers write in place of a withheld small number (NHS England, ONS, NHS Digital and GSS conventions)
+SUPPRESSION_MARKS = frozenset({"*", "**", "***", "..", ".", "-", "\u2013", "\u2014", ":", "c", "x", "z", "[c]", "[x]",
+                               "[z]", "[u]", "~", "<5", "< 5", "n/a", "na", "suppressed", "supp"})
+
+
+def _suppression_marks(raw: pl.Series, among: pl.Series) -> pl.Series:
+    """Of the rows ``among`` selects (those that did not convert), the ones whose text is a publisher's suppression
+    mark (``SUPPRESSION_MARKS``), ignoring case and spaces; only those rows are read."""
+    rows = among.arg_true()
+    marks = raw.gather(rows).cast(pl.String).str.strip_chars().str.to_lowercase().is_in(
+        list(SUPPRESSION_MARKS)).fill_null(False).to_numpy()
+    out = np.zeros(raw.len(), dtype=bool)
+    out[rows.to_numpy()[marks]] = True
+    return pl.Series(out)
 
 
 def _not_converted(raw: pl.Series, typed: pl.Series) -> pl.Series | None:
