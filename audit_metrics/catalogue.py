@@ -1001,6 +1001,12 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if col and col not in schema:
                 add(("datasets", name, attr), f"{attr} {col!r} is not a column of {name!r}",
                     _close(col, list(schema)))
+        counted = [i.id for i in cat.indicators if i.dataset == name and is_aggregate(i, cat.datasets)]
+        if spec.date_column and (spec.aggregate or counted):
+            # it passed the check and then did nothing: the trend charts need a date per patient (a review)
+            add(("datasets", name, "date_column"), f"date_column {spec.date_column!r}: dataset {name!r} holds "
+                "counts already added up (one row per unit and period), but the monthly trend charts need one row "
+                "per patient with its date", "remove date_column; the periods come from period_column")
         for col in [*(spec.key or []), *spec.ranges, *spec.columns]:
             if col not in schema:
                 add(("datasets", name), f"column {col!r} is not in dataset {name!r}",

@@ -36,3 +36,19 @@ def test_withheld_counts_are_excluded_as_suppressed(tmp_path: Path) -> None:
     other = [e for r, e in by_reason.items() if "fractional_counts" in r]
     assert [e.examples for e in other] == [(13,)]  # 'abc' is no mark
     assert accounting.rows_used == 7 and accounting.balanced
+
+
+def test_a_date_column_on_counts_is_a_catalogue_problem(tmp_path: Path) -> None:
+    """A review: date_column on a monthly table of counts passed validate, then the trend charts were silently
+    unavailable."""
+    import pytest
+
+    from audit_metrics.exceptions import CatalogueError
+
+    _run(tmp_path, "A,30,40\n")
+    text = (tmp_path / "cat.yaml").read_text(encoding="utf-8").replace("aggregate: true,",
+                                                                       "aggregate: true, date_column: total,")
+    (tmp_path / "cat.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(tmp_path / "cat.yaml")
+    assert "monthly trend charts need one row per patient" in str(err.value.problems)
