@@ -56,3 +56,31 @@ def test_a_link_still_opens_what_it_says() -> None:
     at = open_app(timeout=300, view="Overview", site="Lung")
     assert at.multiselect(key="ov_sites").value == ["Lung"]
     assert at.selectbox(key="ov_alliance").value == "All"
+
+
+def test_an_alliance_chosen_in_the_first_question_narrows_the_outlier_list() -> None:
+    """A review: "Which trust or Cancer Alliance?" answered with an alliance, then Outliers & export listed all 52
+    national flags."""
+    alliance = _third_alliance()
+    at = open_app(timeout=300, view="Overview")
+    at.selectbox(key="ov_find").set_value(f"cancer_alliance:{alliance}").run()
+    assert not at.exception
+    at.sidebar.radio[0].set_value("Outliers & export").run()
+    assert at.multiselect(key="out_alliance").value == [alliance]
+
+
+def test_units_with_no_data_are_offered_last(monkeypatch) -> None:
+    """With the reference geography (every NHS trust), units without a row of data come after the alliances, and
+    say so: typing "East Midlands" and Enter picked the ambulance trust."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE",
+                       str(ROOT / "examples" / "cwt_faster_diagnosis" / "indicators.yaml"))
+    at = open_app(timeout=300, view="Overview")
+    assert not at.exception
+    box = at.selectbox(key="ov_find")
+    options = box.options
+    empty = [i for i, o in enumerate(options) if o.endswith("(no data)")]
+    alliances = [i for i, o in enumerate(options) if o.startswith("Cancer Alliance: ")]
+    assert empty and alliances and min(empty) > max(alliances)
+    assert any("AMBULANCE" in options[i].upper() for i in empty)
+    first_east_midlands = next(o for o in options if "east midlands" in o.lower())
+    assert first_east_midlands.startswith("Cancer Alliance: ")

@@ -49,7 +49,9 @@ def view_outliers(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue) -
     all_periods = sharing.periods(run)
     # not from a link: the Overview's narrowing carried over (its alliance and sites), so the list is of the trusts
     # the person was just looking at (a real-data review: the filters were dropped on the way)
-    carried_alliance = [a for a in [kept("ov_alliance")] if family == "cancer_alliance" and a in all_alliances]
+    found = str(kept("ov_find") or "")  # the Overview's first question: "which trust or Cancer Alliance?"
+    chosen = found.split(":", 1)[1] if found.startswith(f"{family}:") else kept("ov_alliance")
+    carried_alliance = [a for a in [chosen] if family == "cancer_alliance" and a in all_alliances]
     carried_sites = [s for s in kept("ov_sites") or [] if s in all_sites]
     _from_link("out_alliance", "alliance", all_alliances, carried_alliance)
     _from_link("out_sites", "site", all_sites, carried_sites if set(carried_sites) != set(all_sites) else [])

@@ -60,7 +60,13 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
     trusts = [f"trust:{c}" for c in sorted(labels, key=lambda c: labels[c])]
     groups = ([f"{level}:{c}" for c in sorted(table.filter(pl.col("level") == level)["unit_code"].drop_nulls()
                                                 .unique().to_list())] if level else [])
-    options = [NOBODY, *trusts, *groups]
+    # units with no data for any indicator (the reference geography's ambulance trusts) come last, named so: typing
+    # "East Midlands" and Enter picked East Midlands Ambulance Service, not the Cancer Alliance (a review)
+    rows = table.filter(pl.col("level") == "trust")
+    with_data = set(rows.filter(pl.col("not_assessed_reason").fill_null("") != "no data")["unit_code"].to_list()
+                    if "not_assessed_reason" in rows.columns else rows["unit_code"].to_list())
+    empty = {t for t in trusts if t.split(":", 1)[1] not in with_data}
+    options = [NOBODY, *[t for t in trusts if t not in empty], *groups, *[t for t in trusts if t in empty]]
     if st.session_state.get("ov_find") not in options:
         wanted = (f"trust:{st.query_params.get('trust')}" if st.query_params.get("trust") else
                   f"{level}:{st.query_params.get('alliance')}" if level and st.query_params.get("alliance") else None)
@@ -71,10 +77,13 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
         if option == NOBODY:
             return option
         kind, code = option.split(":", 1)
-        return labels.get(code, code) if kind == "trust" else f"{views.level_label(kind)}: {code}"
+        if kind != "trust":
+            return f"{views.level_label(kind)}: {code}"
+        return labels.get(code, code) + (" (no data)" if option in empty else "")
 
     choice = st.selectbox(f"Which {md(where)}? (type to search)", options, format_func=label, key="ov_find",
                           help="Its flagged results first, in words; the link is shareable.")
+    keep("ov_find")  # an alliance chosen here narrows the outlier list too
     if choice == NOBODY:
         set_qp(trust=None, alliance=None)  # a reload (or a shared link) shows the overview, as chosen
         return None
