@@ -610,6 +610,7 @@ def outlier_readme(run: AuditRun, loaded: LoadedCatalogue, *, filters: OutlierFi
 # ------------------------------------------------------------------ charts for a meeting
 
 WATERMARK = "SYNTHETIC DATA"
+WATERMARK_SIZE = 30  # px: 14 capitals at about 0.65 em, turned 24 degrees, span about 250 px
 FOOTNOTE_WIDTH = 90  # characters per footnote line (wrapped), so that narrow charts cut off little
 LINE_HEIGHT = 14  # px per footnote line
 LEGEND_SPACE = 84  # px for a legend drawn below the plot: up to three rows on a narrow screen
@@ -721,7 +722,9 @@ def annotate_figure(fig: Any, footnote: str | None, *, synthetic: bool) -> dict:
                       "font": {"size": 10, "color": "#425563"}, "name": "footnote"})
     if synthetic:
         notes.append({"text": WATERMARK, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False,
-                      "textangle": -24, "font": {"size": 54, "color": "rgba(66, 85, 99, 0.13)"},
+                      # sized for a phone's chart (a plot about 260 px wide): at 54 px it ran past a 390 px screen
+                      # ("YNTHETIC DAT") and 40 px past the half-width charts at 1280 (figs1's sweep)
+                      "textangle": -24, "font": {"size": WATERMARK_SIZE, "color": "rgba(66, 85, 99, 0.16)"},
                       "name": "watermark"})
     layout["annotations"] = notes
     return out

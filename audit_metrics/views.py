@@ -126,7 +126,11 @@ def headline_label(run: AuditRun) -> str:
     pooling = any(r.spec.pooled and r.table["period"].n_unique() > 1 for r in run.results.values())
     latest = {r.pooled_period for r in run.results.values() if not r.spec.pooled}
     if not latest:
-        return "All periods pooled" if pooling else "All periods"
+        if pooling:
+            return "All periods pooled"
+        # one table of one period named by its dataset's `period` ('October 2023'): that period, not 'All periods'
+        single = {r.pooled_period for r in run.results.values()}
+        return single.pop() if len(single) == 1 and ALL_PERIODS not in single else "All periods"
     when = f" ({latest.pop()})" if len(latest) == 1 else ""
     if not pooling:
         return f"Latest period{when}"

@@ -82,3 +82,24 @@ def test_the_export_leaves_untested_limits_blank_and_keeps_one_scale(run) -> Non
     national = result.table.filter(pl.col("level") == "national", pl.col("period") == result.pooled_period)
     assert methods["national_value"] == pytest.approx(national["observed"][0] / national["denominator"][0], rel=1e-12)
     assert methods["audit_standard"] == pytest.approx(0.85)
+
+
+def test_the_overview_names_a_single_period_table_by_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """period1's note: the Overview said 'All periods' for one-period publications ('October 2023')."""
+    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(CWT62))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["view"] = "Overview"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="ov_period").value == "October 2023"
+
+
+def test_the_watermark_fits_a_phones_chart() -> None:
+    """figs1's sweep: at 54 px "SYNTHETIC DATA" was cut to "YNTHETIC DAT" at 390 px. Capitals are at most about
+    0.7 em wide; turned 24 degrees the text must span under the ~260 px plot of a 390 px screen."""
+    import math
+
+    from audit_metrics import sharing
+
+    width = len(sharing.WATERMARK) * 0.7 * sharing.WATERMARK_SIZE * math.cos(math.radians(24))
+    assert width <= 270

@@ -257,7 +257,9 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
         return
     family = views.group_level(groups)
     risk_adjusted = [k for k, r in run.results.items() if r.spec.risk_adjustment is not None]
-    title = (f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if period == headline else period})"
+    # lower-case only the tool's own wording ("all periods pooled"), never a period's name ("July 2012 to ...")
+    own = period == headline and period.startswith(("All periods", "Latest period"))
+    title = (f"Outlier status by trust and indicator ({period[0].lower() + period[1:] if own else period})"
              + "".join(f"; {s}" for s in scope))
     highlight = found[1] if found and found[0] == "trust" else None
     rug_coverage = tuple(sorted((k, r.options.limits[0]) for k, r in run.results.items()))
