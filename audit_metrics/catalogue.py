@@ -1001,7 +1001,7 @@ def validate_catalogue(loaded: LoadedCatalogue, *,
             if col and col not in schema:
                 add(("datasets", name, attr), f"{attr} {col!r} is not a column of {name!r}",
                     _close(col, list(schema)))
-        counted = [i.id for i in cat.indicators if i.dataset == name and is_aggregate(i, cat.datasets)]
+        counted = [i.id for i in cat.indicators if i is not None and i.dataset == name and is_aggregate(i, cat.datasets)]
         if spec.date_column and (spec.aggregate or counted):
             # it passed the check and then did nothing: the trend charts need a date per patient (a review)
             add(("datasets", name, "date_column"), f"date_column {spec.date_column!r}: dataset {name!r} holds "

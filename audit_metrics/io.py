@@ -1338,7 +1338,7 @@ def load_dataset(name: str, path: str | Path, spec: DatasetSpec, units: Units, *
             hint = whole_hint if col in count_columns and dtype.is_integer() and not fractional else ""
             bad = _not_converted(raw[col], typed[col])
             if bad is not None:
-                marked = _suppression_marks(raw[col], bad) if dtype.is_numeric() else None
+                marked = _suppression_marks(raw[col], bad) if col in count_columns else None
                 if marked is not None and marked.any():  # '*' is a withheld small count, not a shared 6.5
                     first(pl.lit(marked), f"count suppressed by the publisher (a mark such as '*', '..' or '-' in "
                           f"column '{col}', where small numbers are withheld)")
