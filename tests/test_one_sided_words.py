@@ -56,12 +56,18 @@ def test_two_sided_sentences_are_unchanged(run) -> None:
     assert "a difference this large would arise by chance" in views.result_sentence(on, title="T")
 
 
-def test_grammar_on_the_indicator_view(monkeypatch: pytest.MonkeyPatch) -> None:
+def _open(monkeypatch: pytest.MonkeyPatch, view: str) -> AppTest:
+    """The dashboard on the 62-day example, opened at ``view``."""
     monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(CWT62))
     at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["view"] = "Indicator"
+    at.query_params["view"] = view
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_grammar_on_the_indicator_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(monkeypatch, "Indicator")
     text = " ".join(m.value for m in at.markdown)
     assert " 1 are flagged" not in text and "*; " not in text
 
@@ -86,11 +92,7 @@ def test_the_export_leaves_untested_limits_blank_and_keeps_one_scale(run) -> Non
 
 def test_the_overview_names_a_single_period_table_by_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
     """period1's note: the Overview said 'All periods' for one-period publications ('October 2023')."""
-    monkeypatch.setenv("AUDIT_METRICS_CATALOGUE", str(CWT62))
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["view"] = "Overview"
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = _open(monkeypatch, "Overview")
     assert at.selectbox(key="ov_period").value == "October 2023"
 
 
