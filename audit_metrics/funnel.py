@@ -366,23 +366,28 @@ class CountDistribution:
     def _non_events(self) -> CountDistribution:
         return CountDistribution(self.kind, self.size, self.size - self.mean, self.scale, self.observed_factor)
 
+    def _by_side(self, counts: np.ndarray | None, on_events, on_non_events) -> np.ndarray:
+        """``on_events(dist, counts)`` where counts are events, ``on_non_events(dist, counts)`` where they are taken
+        as non-events (``_flipped``), each on its own units, put back together (``counts`` may be None)."""
+        flip = self._flipped()
+        if flip is None:
+            return on_events(self, counts)
+        shape = np.broadcast(*([] if counts is None else [counts]), self.size, self.mean).shape
+        flip = np.broadcast_to(flip, shape)
+        counts = None if counts is None else np.broadcast_to(counts, shape)
+        out = np.empty(shape)
+        for side, where in ((on_events, ~flip), (on_non_events, flip)):
+            out[where] = side(self._subset(where), None if counts is None else counts[where])
+        return out if shape else out[()]
+
     def position(self, observed: np.ndarray) -> np.ndarray:
         """Mid-P position G(c - ½) of observed counts, G the linearly interpolated CDF.
 
         For an integer count this is F(O - 1) + ½P(O); see ``_flipped`` for a binomial on a non-whole n.
         """
-        c = np.asarray(observed, dtype=float) * self.observed_factor
-        flip = self._flipped()
-        if flip is None:
-            return self._events_position(c)
-        shape = np.broadcast(c, self.size, self.mean).shape
-        c, flip = np.broadcast_to(c, shape), np.broadcast_to(flip, shape)
-        out = np.empty(shape)
-        keep = ~flip
-        out[keep] = self._subset(keep)._events_position(c[keep])
-        other = self._subset(flip)
-        out[flip] = 1 - other._non_events()._events_position(other.size - c[flip])
-        return out if shape else out[()]
+        return self._by_side(np.asarray(observed, dtype=float) * self.observed_factor,
+                             lambda d, c: d._events_position(c),
+                             lambda d, c: 1 - d._non_events()._events_position(d.size - c))
 
     def _events_position(self, c: np.ndarray) -> np.ndarray:
         c = c - 0.5
@@ -392,17 +397,8 @@ class CountDistribution:
     def interpolated_quantile(self, p: float) -> np.ndarray:
         """Count at which G(count - ½) = p: r_p - α + ½ (Spiegelhalter's interpolation, mid-P); for counts taken
         as non-events (``_flipped``), n less that of the non-events at 1 - p."""
-        flip = self._flipped()
-        if flip is None:
-            return self._events_quantile(p)
-        shape = np.broadcast(self.size, self.mean).shape
-        flip = np.broadcast_to(flip, shape)
-        out = np.empty(shape)
-        keep = ~flip
-        out[keep] = self._subset(keep)._events_quantile(p)
-        other = self._subset(flip)
-        out[flip] = other.size - other._non_events()._events_quantile(1 - p)
-        return out if shape else out[()]
+        return self._by_side(None, lambda d, _: d._events_quantile(p),
+                             lambda d, _: d.size - d._non_events()._events_quantile(1 - p))
 
     def _events_quantile(self, p: float) -> np.ndarray:
         r, f_r, f_below = self._ppf(p)

@@ -1648,19 +1648,19 @@ _SHEETS_LOOKED_AT = 20  # other sheets searched for a dataset's columns (an erro
 _ROWS_LOOKED_AT = 60
 
 
-def _named_columns(spec: DatasetSpec) -> list[str]:
+def named_columns(spec: DatasetSpec) -> list[str]:
     """The columns a dataset names itself: unit, period, date and key columns, declared types and ranges."""
     return list(dict.fromkeys([*([spec.unit_column] if spec.unit_column else []), *structural_columns(spec),
                                *spec.columns, *spec.ranges]))
 
 
-def _sheet_naming(path: Path, spec: DatasetSpec | None) -> tuple[str, int] | None:
+def _sheet_naming(path: Path, spec: DatasetSpec | None, sheets: Sequence[str] | None = None) -> tuple[str, int] | None:
     """(sheet, row) of the first other sheet with a row naming every column the dataset names, when its first
-    sheet is read (no ``sheet:``); None when there is none, or nothing to look for."""
-    if spec is None or spec.sheet is not None or not (wanted := _named_columns(spec)):
+    sheet is read (no ``sheet:``); None when there is none, or nothing to look for. ``sheets``: the workbook's
+    sheet names, when already read."""
+    if spec is None or spec.sheet is not None or not (wanted := named_columns(spec)):
         return None
-    sheets = _sheet_names(path) or []
-    for sheet in sheets[1:1 + _SHEETS_LOOKED_AT]:
+    for sheet in list(sheets if sheets is not None else _sheet_names(path) or [])[1:1 + _SHEETS_LOOKED_AT]:
         try:
             grid = _read_sheet(path, spec.model_copy(update={"sheet": sheet})).head(_ROWS_LOOKED_AT)
         except ExtractError:
@@ -1683,13 +1683,14 @@ def _wrong_sheet(path: Path, spec: DatasetSpec | None, names: Sequence[str], hea
     gave a "column has no name" hint on the notes, or every named column reported missing; real-data review)."""
     if spec is None or spec.sheet is not None:
         return None
-    wanted = _named_columns(spec)
+    wanted = named_columns(spec)
     if not wanted or set(wanted) & {n.strip() for n in names}:
         return None
-    found = _sheet_naming(path, spec)
+    sheets = _sheet_names(path) or []
+    found = _sheet_naming(path, spec, sheets)
     if found is None:
         return None
-    first = (_sheet_names(path) or ["?"])[0]
+    first = sheets[0]
     shown = ", ".join(map(repr, wanted[:4])) + (f" and {len(wanted) - 4} more" if len(wanted) > 4 else "")
     return Problem(str(path), f"the first sheet, {first!r}, was read and has none of the columns the dataset names "
                    f"({shown}) on row {header}", header, hint=_pick_sheet_hint(found, header))

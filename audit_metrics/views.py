@@ -114,6 +114,13 @@ def by_severity(rows: pl.DataFrame, *then: str) -> pl.DataFrame:
     return rows.with_columns(severity().alias("_severity")).sort("_severity", *keys).drop("_severity")
 
 
+def units_without_data(rows: pl.DataFrame) -> pl.Series:
+    """The units whose every row (a unit's results across indicators) says 'no data': the reference geography's
+    ambulance or mental-health trusts in a cancer table."""
+    return (rows.group_by("unit_code").agg((pl.col("not_assessed_reason") == "no data").fill_null(False).all()
+                                           .alias("_empty")).filter(pl.col("_empty"))["unit_code"])
+
+
 def pooled(run: AuditRun) -> pl.DataFrame:
     """Rows for each indicator's pooled period (all periods together)."""
     parts = [r.table.filter(pl.col("period") == r.pooled_period) for r in run.results.values()]

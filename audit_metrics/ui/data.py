@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from audit_metrics import sharing
+from audit_metrics import io, sharing
 from audit_metrics.catalogue import LoadedCatalogue, is_aggregate
 from audit_metrics.exceptions import AuditMetricsError, CatalogueError, ExtractError
 from audit_metrics.pipeline import AuditRun
@@ -87,8 +87,7 @@ def used_columns(loaded: LoadedCatalogue, name: str) -> list[str]:
 
     cat = loaded.catalogue
     spec = cat.datasets[name]
-    names: list[str | None] = [spec.unit_column or cat.units.code, spec.period_column, spec.date_column,
-                               *(spec.key or []), *spec.columns, *spec.ranges]
+    names: list[str | None] = [spec.unit_column or cat.units.code, *io.named_columns(spec)]
     if cat.units.from_dataset == name:
         names += [cat.units.code, cat.units.name, *cat.units.groups, cat.units.expected_cases]
     schema: dict[str, pl.DataType] | None = None

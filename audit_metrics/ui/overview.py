@@ -63,9 +63,8 @@ def _find(run: AuditRun, table: pl.DataFrame) -> tuple[str, str] | None:
     # units with no data for any indicator (the reference geography's ambulance trusts) come last, named so: typing
     # "East Midlands" and Enter picked East Midlands Ambulance Service, not the Cancer Alliance (a review)
     rows = table.filter(pl.col("level") == "trust")
-    with_data = set(rows.filter(pl.col("not_assessed_reason").fill_null("") != "no data")["unit_code"].to_list()
-                    if "not_assessed_reason" in rows.columns else rows["unit_code"].to_list())
-    empty = {t for t in trusts if t.split(":", 1)[1] not in with_data}
+    without = set(views.units_without_data(rows).to_list()) if "not_assessed_reason" in rows.columns else set()
+    empty = {t for t in trusts if t.split(":", 1)[1] in without}
     options = [NOBODY, *[t for t in trusts if t not in empty], *groups, *[t for t in trusts if t in empty]]
     if st.session_state.get("ov_find") not in options:
         wanted = (f"trust:{st.query_params.get('trust')}" if st.query_params.get("trust") else
@@ -245,8 +244,7 @@ def view_overview(run: AuditRun, table: pl.DataFrame, loaded: LoadedCatalogue | 
     scope += ([] if set(chosen_sites) == set(sites) else [", ".join(chosen_sites)]) + new_only
     # units with no data for any indicator shown (the reference geography lists every NHS trust; a cancer table has
     # no ambulance or mental-health trusts): rows of nothing, left out and counted (a real-data review)
-    empty = (grid.group_by("unit_code").agg((pl.col("not_assessed_reason") == "no data").fill_null(False).all()
-                                            .alias("_empty")).filter(pl.col("_empty"))["unit_code"])
+    empty = views.units_without_data(grid)
     if empty.len() and empty.len() < grid["unit_code"].n_unique():
         grid = grid.filter(~pl.col("unit_code").is_in(empty.implode()))
         st.caption(f"{empty.len()} unit{'s' if empty.len() != 1 else ''} in the units file "
